@@ -1,0 +1,42 @@
+"""The hot hashing loops behind :mod:`ledger.merkle`, native when possible.
+
+``ledger._native`` (a small C extension over OpenSSL's libcrypto, built during
+install) provides the same functions; when it is missing (no compiler), the pure
+Python versions below are used. Both give identical bytes, which the differential
+tests check. ``BACKEND`` names the one in use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+_sha256 = hashlib.sha256
+
+
+def _py_hash_leaves(items: Sequence[bytes]) -> list[bytes]:
+    return [_sha256(b"\x00" + d).digest() for d in items]
+
+
+def _py_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """RFC 9162 MTH over a non-empty list: pair adjacent nodes level by level and
+    carry an odd last node up unchanged, which equals the recursive definition."""
+    level = list(leaf_hashes)
+    while len(level) > 1:
+        nxt = [_sha256(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) & 1:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+try:  # pragma: no cover - depends on the build
+    from ledger import _native  # type: ignore[attr-defined]
+
+    hash_leaves = _native.hash_leaves
+    root = _native.root
+    BACKEND = "native"
+except ImportError:
+    hash_leaves = _py_hash_leaves
+    root = _py_root
+    BACKEND = "python"

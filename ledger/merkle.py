@@ -1,0 +1,257 @@
+"""RFC 9162 Merkle tree hashing, proofs and proof verification.
+
+Hash: SHA-256 with domain separation (RFC 9162 §2.1.1):
+``leaf_hash(d) = SHA-256(0x00 || d)``, ``node_hash(l, r) = SHA-256(0x01 || l || r)``,
+and the root of the empty tree is ``SHA-256("")``.
+
+Proof generation is written once, against a ``subtree(lo, hi) -> bytes`` callable
+that returns MTH(D[lo:hi]). The functions here pass one computed from a list of
+leaf hashes; :class:`ledger.tree.Tree` passes one backed by cached perfect
+subtrees, so the ledger gets the same proofs in O(log² n).
+
+Policy for ``old_size == 0`` (RFC 9162 leaves it undefined; C2SP tlog-witness
+accepts it): the empty tree is a prefix of every tree, so
+``verify_consistency(0, n, old_root, new_root, proof)`` succeeds iff ``proof`` is
+empty, ``old_root`` is the empty-tree root and ``new_root`` is a 32-byte hash.
+Any other ``old_size == 0`` input is rejected.
+
+Every verification precondition is checked first and reported as got/want
+(:class:`~ledger.errors.MalformedError`); a proof that is well formed but folds to
+another root raises :class:`~ledger.errors.RootMismatchError` carrying both roots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+from ledger import _hashing
+from ledger.errors import MalformedError, RootMismatchError
+
+HASH_SIZE = 32
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "consistency_proof",
+    "consistency_proof_from",
+    "hash_leaves",
+    "inclusion_proof",
+    "inclusion_proof_from",
+    "leaf_hash",
+    "node_hash",
+    "root",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+_sha256 = hashlib.sha256
+
+
+def leaf_hash(data: bytes) -> bytes:
+    """MTH({d}) = SHA-256(0x00 || d)."""
+    return _sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """SHA-256(0x01 || left || right)."""
+    return _sha256(b"\x01" + left + right).digest()
+
+
+def hash_leaves(items: Sequence[bytes]) -> list[bytes]:
+    """Leaf hashes of every item, in order (native core when available)."""
+    return _hashing.hash_leaves(items)
+
+
+def root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH(D[n]) over already-hashed leaves; the empty tree hashes to SHA-256("")."""
+    if not leaf_hashes:
+        return EMPTY_ROOT
+    return _hashing.root(leaf_hashes)
+
+
+def _largest_power_of_two_below(n: int) -> int:
+    """k such that k < n <= 2k (n > 1), RFC 9162 §2.1.1."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def inclusion_proof_from(subtree: Callable[[int, int], bytes], index: int, size: int) -> list[bytes]:
+    """PATH(index, D[size]) (RFC 9162 §2.1.3.1), leaf-to-root order."""
+    if not 0 <= index < size:
+        raise ValueError(f"index {index} out of range for tree size {size}")
+    path: list[bytes] = []
+    lo, hi, m = 0, size, index
+    # Walk down from the root; each step records the sibling subtree, so the
+    # path is produced root-first and reversed at the end.
+    while hi - lo > 1:
+        k = _largest_power_of_two_below(hi - lo)
+        if m < k:
+            path.append(subtree(lo + k, hi))
+            hi = lo + k
+        else:
+            path.append(subtree(lo, lo + k))
+            lo, m = lo + k, m - k
+    path.reverse()
+    return path
+
+
+def consistency_proof_from(subtree: Callable[[int, int], bytes], old_size: int, new_size: int) -> list[bytes]:
+    """PROOF(old_size, D[new_size]) (RFC 9162 §2.1.4.1). Empty when the sizes are equal or old_size is 0."""
+    if not 0 <= old_size <= new_size:
+        raise ValueError(f"cannot prove {old_size} -> {new_size}")
+    if old_size == 0 or old_size == new_size:
+        return []
+    path: list[bytes] = []
+    lo, hi, m, complete = 0, new_size, old_size, True
+    while m != hi - lo:
+        k = _largest_power_of_two_below(hi - lo)
+        if m <= k:
+            path.append(subtree(lo + k, hi))
+            hi = lo + k
+        else:
+            path.append(subtree(lo, lo + k))
+            lo, m, complete = lo + k, m - k, False
+    if not complete:
+        path.append(subtree(lo, hi))
+    path.reverse()
+    return path
+
+
+def _list_subtree(leaf_hashes: Sequence[bytes]) -> Callable[[int, int], bytes]:
+    def subtree(lo: int, hi: int) -> bytes:
+        return _hashing.root(leaf_hashes[lo:hi])
+
+    return subtree
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """Inclusion proof of leaf ``index`` in the tree of ``len(leaf_hashes)`` leaves."""
+    return inclusion_proof_from(_list_subtree(leaf_hashes), index, len(leaf_hashes))
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes]:
+    """Consistency proof from the first ``old_size`` leaves to all of ``leaf_hashes``."""
+    return consistency_proof_from(_list_subtree(leaf_hashes), old_size, len(leaf_hashes))
+
+
+# --- verification -----------------------------------------------------------------
+
+
+def _check_hash(name: str, value: object) -> None:
+    if not isinstance(value, (bytes, bytearray)):
+        raise MalformedError(f"{name} must be bytes, got {type(value).__name__}")
+    if len(value) != HASH_SIZE:
+        raise MalformedError(f"{name} has {len(value)} bytes, want {HASH_SIZE}")
+
+
+def _check_size(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedError(f"{name} must be an integer, got {type(value).__name__}")
+    if not 0 <= value < 1 << 64:
+        raise MalformedError(f"{name} {value} is outside 0..2^64-1")
+
+
+def _check_proof(proof: object, want: int) -> None:
+    if not isinstance(proof, (list, tuple)):
+        raise MalformedError(f"proof must be a list of hashes, got {type(proof).__name__}")
+    if len(proof) != want:
+        raise MalformedError(f"proof has {len(proof)} hashes, want {want}")
+    for i, h in enumerate(proof):
+        _check_hash(f"proof[{i}]", h)
+
+
+def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
+    """(inner, border): proof hashes below and on the right border of the tree."""
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    return inner, border
+
+
+def _fold_inclusion(index: int, size: int, seed: bytes, proof: Sequence[bytes]) -> bytes:
+    """RFC 9162 §2.1.3.2 steps 3-5, for a proof whose length is already checked."""
+    inner, _ = _inclusion_shape(index, size)
+    r = seed
+    for i, p in enumerate(proof):
+        if i < inner and not (index >> i) & 1:
+            r = node_hash(r, p)
+        else:
+            r = node_hash(p, r)
+    return r
+
+
+def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
+    """Verify that ``leaf_hash`` is leaf ``index`` of the tree of ``size`` with ``root``.
+
+    RFC 9162 §2.1.3.2. Raises :class:`MalformedError` on a broken precondition
+    (index >= size, wrong proof length, hashes not 32 bytes) and
+    :class:`RootMismatchError` when the proof folds to another root.
+    """
+    _check_size("index", index)
+    _check_size("size", size)
+    _check_hash("leaf hash", leaf_hash)
+    _check_hash("root", root)
+    if index >= size:
+        raise MalformedError(f"index {index} is beyond tree size {size}")
+    inner, border = _inclusion_shape(index, size)
+    _check_proof(proof, inner + border)
+    calculated = _fold_inclusion(index, size, bytes(leaf_hash), proof)
+    if calculated != root:
+        raise RootMismatchError("inclusion proof does not lead to the root", expected=bytes(root), calculated=calculated)
+
+
+def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:
+    """Verify that the tree (new_size, new_root) extends (old_size, old_root).
+
+    RFC 9162 §2.1.4.2; see the module docstring for ``old_size == 0``.
+    """
+    _check_size("old size", old_size)
+    _check_size("new size", new_size)
+    _check_hash("old root", old_root)
+    _check_hash("new root", new_root)
+    if old_size > new_size:
+        raise MalformedError(f"old size {old_size} is larger than new size {new_size}")
+    if old_size == 0:
+        _check_proof(proof, 0)
+        if old_root != EMPTY_ROOT:
+            raise RootMismatchError("a tree of size 0 must have the empty root", expected=EMPTY_ROOT, calculated=bytes(old_root))
+        if new_size == 0 and new_root != EMPTY_ROOT:
+            raise RootMismatchError("a tree of size 0 must have the empty root", expected=EMPTY_ROOT, calculated=bytes(new_root))
+        return
+    if old_size == new_size:
+        _check_proof(proof, 0)
+        if old_root != new_root:
+            raise RootMismatchError("trees of equal size have different roots", expected=bytes(old_root), calculated=bytes(new_root))
+        return
+
+    # The old tree's last leaf, as a leaf of the new tree: its inclusion path
+    # minus the levels where the old tree is already a complete subtree.
+    shift = (old_size & -old_size).bit_length() - 1  # trailing zeros
+    inner, border = _inclusion_shape(old_size - 1, new_size)
+    inner -= shift
+    # A complete old tree is itself a node of the new tree, so its root seeds the
+    # fold; otherwise the proof's first hash does.
+    start = 0 if old_size == 1 << shift else 1
+    _check_proof(proof, start + inner + border)
+    seed = bytes(proof[0]) if start else bytes(old_root)
+    rest = proof[start:]
+    mask = (old_size - 1) >> shift
+
+    # Old root: hash the seed with the left siblings only.
+    r = seed
+    for i, h in enumerate(rest[:inner]):
+        if (mask >> i) & 1:
+            r = node_hash(h, r)
+    for h in rest[inner:]:
+        r = node_hash(h, r)
+    if r != old_root:
+        raise RootMismatchError("consistency proof does not lead to the old root", expected=bytes(old_root), calculated=r)
+
+    # New root: the seed with every sibling, exactly as an inclusion proof.
+    r = seed
+    for i, h in enumerate(rest[:inner]):
+        r = node_hash(h, r) if (mask >> i) & 1 else node_hash(r, h)
+    for h in rest[inner:]:
+        r = node_hash(h, r)
+    if r != new_root:
+        raise RootMismatchError("consistency proof does not lead to the new root", expected=bytes(new_root), calculated=r)
