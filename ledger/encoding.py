@@ -1,0 +1,41 @@
+"""Strict decoders for the text encodings used in ledger formats.
+
+Each value has exactly one accepted spelling (padded standard base64, lowercase
+hex), so the bytes that are hashed and signed cannot be re-spelled.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from ledger.errors import MalformedError
+
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+
+
+def b64e(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64d(value: object, field: str, *, size: int | None = None) -> bytes:
+    """Decode canonical padded base64; check the decoded length when ``size`` is given."""
+    if not isinstance(value, str):
+        raise MalformedError(f"{field} must be a base64 string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedError(f"{field} is not valid base64") from None
+    if base64.b64encode(raw).decode("ascii") != value:
+        raise MalformedError(f"{field} is not canonical base64")
+    if size is not None and len(raw) != size:
+        raise MalformedError(f"{field} decodes to {len(raw)} bytes, want {size}")
+    return raw
+
+
+def hex32(value: object, field: str) -> bytes:
+    """A SHA-256 digest as 64 lowercase hex characters."""
+    if not isinstance(value, str) or not _HEX64.match(value):
+        raise MalformedError(f"{field} must be 64 lowercase hex characters (a SHA-256 digest)")
+    return bytes.fromhex(value)

@@ -1,0 +1,342 @@
+"""Ledger entries: what each leaf of the log holds, and how institutions sign them.
+
+An entry is a *statement* (what is claimed: kind, acting institution, body) plus
+an *auth* block (who signed it). Leaf data is the RFC 8785 canonical JSON of the
+whole entry; see ``docs/formats.md`` for the exact shape.
+
+Signing is per batch (one Ed25519 signature for many entries): the submitting
+institution builds an RFC 9162 tree over the statement hashes of its batch and
+signs ``eduledger/batch/v1`` + network + institution + batch size + batch root.
+Each entry carries its index in the batch and the inclusion proof, so every leaf
+verifies on its own (a mirror needs nothing else), while ingest verifies one
+signature per batch. A batch of one has an empty proof.
+
+Entries carry no personal data: institutions, keys, digests, codes and times.
+Genesis entries (block 0) carry no auth: the genesis file is their authority.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import ed25519, merkle
+from ledger.canonical import canonical_bytes
+from ledger.encoding import b64d, b64e, hex32
+from ledger.errors import MalformedError, SignatureError
+from ledger.timefmt import parse_time
+
+FORMAT_VERSION = 1
+MAX_ENTRY_BYTES = 16 * 1024
+MAX_BATCH = 10_000
+BATCH_CONTEXT = "eduledger/batch/v1"
+
+_ID = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]\Z")
+_CODE = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,63}\Z")
+_NETWORK = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._/-]{0,127}\Z")
+
+INSTITUTION_TYPES = frozenset({"school", "olympiad-organiser", "training-institute", "university", "network-operator"})
+REVOCATION_REASONS = frozenset({"issued-in-error", "fraud", "withdrawn", "superseded", "key-compromise", "other"})
+KEY_REVOCATION_REASONS = frozenset({"compromised", "retired", "other"})
+
+
+def _text(body: Mapping[str, Any], name: str, *, max_len: int = 200) -> str:
+    v = body.get(name)
+    if not isinstance(v, str) or not v.strip() or len(v) > max_len:
+        raise MalformedError(f"{name} must be a non-empty string of at most {max_len} characters")
+    return v
+
+
+def _ident(body: Mapping[str, Any], name: str) -> str:
+    v = body.get(name)
+    if not isinstance(v, str) or not _ID.match(v):
+        raise MalformedError(f"{name} must be an identifier of 3-64 characters: a-z, 0-9, '.', '-'")
+    return v
+
+
+def _code(body: Mapping[str, Any], name: str, allowed: frozenset[str] | None = None) -> str:
+    v = body.get(name)
+    if not isinstance(v, str) or not _CODE.match(v):
+        raise MalformedError(f"{name} must be a short lowercase code")
+    if allowed is not None and v not in allowed:
+        raise MalformedError(f"{name} must be one of {', '.join(sorted(allowed))}")
+    return v
+
+
+def _key(body: Mapping[str, Any], name: str) -> bytes:
+    return ed25519.check_public_key(b64d(body.get(name), name, size=ed25519.PUBLIC_KEY_SIZE))
+
+
+def _exact_fields(body: Mapping[str, Any], required: set[str], optional: frozenset[str] = frozenset()) -> None:
+    keys = set(body)
+    if missing := required - keys:
+        raise MalformedError(f"missing field(s): {', '.join(sorted(missing))}")
+    if extra := keys - required - optional:
+        raise MalformedError(f"unknown field(s): {', '.join(sorted(extra))}")
+
+
+def _check_register(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"id", "name", "type", "signing_key", "witness_vkey"})
+    _ident(b, "id")
+    _text(b, "name")
+    _code(b, "type", INSTITUTION_TYPES)
+    _key(b, "signing_key")
+    _text(b, "witness_vkey", max_len=300)
+
+
+def _check_key_add(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"key", "valid_from"})
+    _key(b, "key")
+    parse_time(b["valid_from"], "valid_from")
+
+
+def _check_key_rotate(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"old", "new", "valid_from"})
+    if _key(b, "old") == _key(b, "new"):
+        raise MalformedError("a rotation needs a new key different from the old one")
+    parse_time(b["valid_from"], "valid_from")
+
+
+def _check_key_revoke(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"key", "valid_until", "reason"})
+    _key(b, "key")
+    parse_time(b["valid_until"], "valid_until")
+    _code(b, "reason", KEY_REVOCATION_REASONS)
+
+
+def _check_anchor(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"digest", "type", "issued_at"})
+    hex32(b.get("digest"), "digest")
+    _code(b, "type")
+    parse_time(b["issued_at"], "issued_at")
+
+
+def _check_revoke(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"digest", "reason"})
+    hex32(b.get("digest"), "digest")
+    _code(b, "reason", REVOCATION_REASONS)
+
+
+def _check_supersede(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"digest", "by"})
+    if hex32(b.get("digest"), "digest") == hex32(b.get("by"), "by"):
+        raise MalformedError("a credential cannot supersede itself")
+
+
+BODY_CHECKS = {
+    "institution.register": _check_register,
+    "key.add": _check_key_add,
+    "key.rotate": _check_key_rotate,
+    "key.revoke": _check_key_revoke,
+    "credential.anchor": _check_anchor,
+    "credential.revoke": _check_revoke,
+    "credential.supersede": _check_supersede,
+}
+KINDS = frozenset(BODY_CHECKS)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """What an entry claims. Its canonical JSON is what the batch tree commits to."""
+
+    network: str
+    kind: str
+    institution: str
+    body: Mapping[str, Any]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.network, str) or not _NETWORK.match(self.network):
+            raise MalformedError("network must be a name like edu.example/network")
+        if self.kind not in BODY_CHECKS:
+            raise MalformedError(f"unknown entry kind {self.kind!r}; known: {', '.join(sorted(KINDS))}")
+        if not isinstance(self.institution, str) or not _ID.match(self.institution):
+            raise MalformedError("institution must be an identifier of 3-64 characters: a-z, 0-9, '.', '-'")
+        if not isinstance(self.body, Mapping):
+            raise MalformedError("body must be an object")
+        BODY_CHECKS[self.kind](self.body)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"v": FORMAT_VERSION, "network": self.network, "kind": self.kind, "institution": self.institution, "body": dict(self.body)}
+
+    def canonical(self) -> bytes:
+        return canonical_bytes(self.to_json())
+
+    def statement_hash(self) -> bytes:
+        """Leaf hash of the statement in its batch tree."""
+        return merkle.leaf_hash(self.canonical())
+
+
+@dataclass(frozen=True)
+class Auth:
+    """The institution signature that authorises an entry, shared by its batch."""
+
+    key: bytes
+    batch_size: int
+    batch_index: int
+    batch_proof: tuple[bytes, ...]
+    signature: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": b64e(self.key),
+            "batch": {"size": self.batch_size, "index": self.batch_index, "proof": [b64e(h) for h in self.batch_proof]},
+            "sig": b64e(self.signature),
+        }
+
+
+@dataclass(frozen=True)
+class Entry:
+    statement: Statement
+    auth: Auth | None
+    _bytes: bytes = field(default=b"", repr=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        j = self.statement.to_json()
+        if self.auth is not None:
+            j["auth"] = self.auth.to_json()
+        return j
+
+    def to_bytes(self) -> bytes:
+        """Leaf data: canonical JSON of the entry."""
+        return self._bytes or canonical_bytes(self.to_json())
+
+    def leaf_hash(self) -> bytes:
+        return merkle.leaf_hash(self.to_bytes())
+
+    def batch_root(self) -> bytes:
+        """The batch root this entry's proof folds to (what the institution signed)."""
+        if self.auth is None:
+            raise ValueError("genesis entries have no batch")
+        a = self.auth
+        return _fold(self.statement.statement_hash(), a.batch_index, a.batch_size, a.batch_proof)
+
+
+def _fold(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
+    """Root that an inclusion proof leads to (shape checked by merkle's rules)."""
+    inner = (index ^ (size - 1)).bit_length()
+    border = bin(index >> inner).count("1")
+    if len(proof) != inner + border:
+        raise MalformedError(f"batch proof has {len(proof)} hashes, want {inner + border}")
+    r = leaf
+    for i, p in enumerate(proof):
+        r = merkle.node_hash(r, p) if i < inner and not (index >> i) & 1 else merkle.node_hash(p, r)
+    return r
+
+
+def batch_message(network: str, institution: str, batch_size: int, batch_root: bytes) -> bytes:
+    """The exact bytes an institution signs for a batch."""
+    return f"{BATCH_CONTEXT}\n{network}\n{institution}\n{batch_size}\n{b64e(batch_root)}\n".encode()
+
+
+def sign_batch(statements: Sequence[Statement], signer: Any) -> list[Entry]:
+    """Sign statements of one institution as one batch; ``signer`` has ``.sign`` and ``.public_key``."""
+    if not statements:
+        raise ValueError("empty batch")
+    if len(statements) > MAX_BATCH:
+        raise ValueError(f"a batch holds at most {MAX_BATCH} entries")
+    first = statements[0]
+    if any(s.network != first.network or s.institution != first.institution for s in statements):
+        raise ValueError("a batch is signed by one institution for one network")
+    from ledger.tree import Tree  # local: tree imports merkle only, keeps this module light
+
+    tree = Tree(s.statement_hash() for s in statements)
+    root = tree.root()
+    sig = signer.sign(batch_message(first.network, first.institution, len(statements), root))
+    n = len(statements)
+    return [
+        Entry(s, Auth(bytes(signer.public_key), n, i, tuple(tree.inclusion_proof(i)), sig)) for i, s in enumerate(statements)
+    ]
+
+
+def verify_batch_signature(entries: Sequence[Entry]) -> None:
+    """Check the auth of entries that claim to form one batch, with one signature check.
+
+    Per-entry checks stay: every entry's proof must fold to the same root, and all
+    must name the same key, size, signature, network and institution.
+    Raises SignatureError (or MalformedError for inconsistent batches).
+    """
+    if not entries:
+        raise MalformedError("empty batch")
+    first = entries[0]
+    if first.auth is None:
+        raise SignatureError("entry has no institution signature")
+    a0 = first.auth
+    root = first.batch_root()
+    for e in entries[1:]:
+        a = e.auth
+        if a is None:
+            raise SignatureError("entry has no institution signature")
+        if (a.key, a.signature, a.batch_size) != (a0.key, a0.signature, a0.batch_size) or (
+            e.statement.network,
+            e.statement.institution,
+        ) != (first.statement.network, first.statement.institution):
+            raise MalformedError("entries of one batch must share key, signature, size, network and institution")
+        if e.batch_root() != root:
+            raise SignatureError(f"entry {a.batch_index} of the batch does not belong to the signed batch root")
+    ed25519.verify(a0.key, a0.signature, batch_message(first.statement.network, first.statement.institution, a0.batch_size, root))
+
+
+def verify_entry_signature(entry: Entry) -> None:
+    """Check one entry's auth on its own (mirrors and verifiers)."""
+    verify_batch_signature([entry])
+
+
+def _statement_from_json(j: Mapping[str, Any]) -> Statement:
+    if j.get("v") != FORMAT_VERSION:
+        raise MalformedError(f"unsupported entry version {j.get('v')!r}, want {FORMAT_VERSION}")
+    return Statement(network=j.get("network"), kind=j.get("kind"), institution=j.get("institution"), body=j.get("body"))  # type: ignore[arg-type]
+
+
+def _auth_from_json(a: object) -> Auth:
+    if not isinstance(a, dict) or set(a) != {"key", "batch", "sig"}:
+        raise MalformedError("auth must have exactly key, batch and sig")
+    b = a["batch"]
+    if not isinstance(b, dict) or set(b) != {"size", "index", "proof"}:
+        raise MalformedError("auth.batch must have exactly size, index and proof")
+    size, index, proof = b["size"], b["index"], b["proof"]
+    if not (isinstance(size, int) and not isinstance(size, bool) and 1 <= size <= MAX_BATCH):
+        raise MalformedError(f"auth.batch.size must be 1..{MAX_BATCH}")
+    if not (isinstance(index, int) and not isinstance(index, bool) and 0 <= index < size):
+        raise MalformedError("auth.batch.index must be below the batch size")
+    if not isinstance(proof, list) or len(proof) > 64:
+        raise MalformedError("auth.batch.proof must be a list of hashes")
+    return Auth(
+        key=ed25519.check_public_key(b64d(a["key"], "auth.key", size=32)),
+        batch_size=size,
+        batch_index=index,
+        batch_proof=tuple(b64d(h, "auth.batch.proof", size=32) for h in proof),
+        signature=b64d(a["sig"], "auth.sig", size=64),
+    )
+
+
+def entry_from_json(j: object, *, allow_genesis: bool = False) -> Entry:
+    """Build an Entry from parsed JSON (a submission); MalformedError on any defect."""
+    if not isinstance(j, dict):
+        raise MalformedError("an entry is a JSON object")
+    allowed = {"v", "network", "kind", "institution", "body", "auth"}
+    if extra := set(j) - allowed:
+        raise MalformedError(f"unknown entry field(s): {', '.join(sorted(extra))}")
+    statement = _statement_from_json(j)
+    if "auth" not in j:
+        if not allow_genesis:
+            raise MalformedError("entry has no auth (only genesis entries may omit it)")
+        return Entry(statement, None)
+    return Entry(statement, _auth_from_json(j["auth"]))
+
+
+def parse_entry(data: bytes, *, allow_genesis: bool = True) -> Entry:
+    """Parse leaf data; it must be exactly the canonical JSON of a valid entry."""
+    import json
+
+    if len(data) > MAX_ENTRY_BYTES:
+        raise MalformedError(f"entry has {len(data)} bytes, limit {MAX_ENTRY_BYTES}")
+    try:
+        j = json.loads(data)
+    except (ValueError, RecursionError):
+        raise MalformedError("entry is not JSON") from None
+    entry = entry_from_json(j, allow_genesis=allow_genesis)
+    if entry.to_bytes() != data:
+        raise MalformedError("entry bytes are not in RFC 8785 canonical form")
+    return Entry(entry.statement, entry.auth, data)

@@ -1,0 +1,212 @@
+"""The network's state derived by replaying entries: institutions, key history, credential status.
+
+Pure: entries and times in, state out. The node replays the log through it on
+start and checks every submission against it; the verifier replays the key and
+status entries a bundle carries through the same code, so both sides apply
+exactly the same rules.
+
+Key validity is a half-open interval ``[valid_from, valid_until)``. A key that
+is rotated or revoked later stays valid for what it signed inside its interval:
+a credential issued before a rotation keeps verifying. A compromised key is
+revoked with ``valid_until`` set back to the compromise time, which invalidates
+exactly what was signed after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ledger.encoding import b64d
+from ledger.entries import Entry
+from ledger.errors import AuthorizationError, ConflictError, MalformedError
+from ledger.timefmt import format_time, parse_time
+
+# How far in the future an issue time may be relative to the sequencing time.
+CLOCK_SKEW = 300
+
+
+@dataclass
+class KeyPeriod:
+    key: bytes
+    valid_from: int
+    valid_until: int | None = None
+
+    def valid_at(self, t: int) -> bool:
+        return self.valid_from <= t and (self.valid_until is None or t < self.valid_until)
+
+
+@dataclass
+class Institution:
+    id: str
+    name: str
+    type: str
+    witness_vkey: str
+    keys: list[KeyPeriod] = field(default_factory=list)
+    registered_index: int = 0
+
+    def key(self, key: bytes) -> KeyPeriod | None:
+        return next((k for k in self.keys if k.key == key), None)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    index: int
+    institution: str
+    type: str
+    issued_at: int
+    key: bytes
+
+
+@dataclass(frozen=True)
+class Revocation:
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Supersession:
+    index: int
+    by: str
+
+
+class Registry:
+    """Replays entries in log order and answers who may sign what, when."""
+
+    def __init__(self, network: str, sequencer: str) -> None:
+        self.network = network
+        self.sequencer = sequencer
+        self.institutions: dict[str, Institution] = {}
+        self.anchors: dict[str, Anchor] = {}
+        self.revocations: dict[str, Revocation] = {}
+        self.supersessions: dict[str, Supersession] = {}
+        self._key_owner: dict[bytes, str] = {}
+
+    # --- queries --------------------------------------------------------------------
+
+    def key_valid_at(self, institution: str, key: bytes, t: int) -> bool:
+        inst = self.institutions.get(institution)
+        period = inst.key(key) if inst else None
+        return bool(period and period.valid_at(t))
+
+    def status(self, digest_hex: str) -> str:
+        """'unknown', 'valid', 'revoked' or 'superseded'."""
+        if digest_hex not in self.anchors:
+            return "unknown"
+        if digest_hex in self.revocations:
+            return "revoked"
+        if digest_hex in self.supersessions:
+            return "superseded"
+        return "valid"
+
+    # --- applying entries -----------------------------------------------------------
+
+    def check(self, entry: Entry, now: int) -> None:
+        """Raise AuthorizationError/ConflictError if ``entry`` may not be appended at ``now``."""
+        self._apply(entry, index=-1, now=now, commit=False)
+
+    def apply(self, entry: Entry, index: int, now: int) -> None:
+        """Apply an entry that is (being) appended at ``index``, sequenced at ``now``."""
+        self._apply(entry, index=index, now=now, commit=True)
+
+    def apply_genesis(self, entry: Entry, index: int, created: int) -> None:
+        s = entry.statement
+        if entry.auth is not None or s.kind != "institution.register":
+            raise MalformedError("genesis entries are unsigned institution registrations")
+        self._register(s.body, index, created, commit=True)
+
+    def _apply(self, entry: Entry, *, index: int, now: int, commit: bool) -> None:
+        s, a = entry.statement, entry.auth
+        if s.network != self.network:
+            raise AuthorizationError(f"entry is for network {s.network!r}, this is {self.network!r}")
+        if a is None:
+            raise AuthorizationError("entry is not signed by an institution")
+        inst = self.institutions.get(s.institution)
+        if inst is None:
+            raise AuthorizationError(f"institution {s.institution!r} is not registered on this network")
+        period = inst.key(a.key)
+        if period is None:
+            raise AuthorizationError(f"the signing key is not a key of {s.institution}")
+        if not period.valid_at(now):
+            raise AuthorizationError(
+                f"the signing key of {s.institution} is not valid at {format_time(now)} "
+                f"(valid from {format_time(period.valid_from)}"
+                + (f" until {format_time(period.valid_until)})" if period.valid_until is not None else ")")
+            )
+        b = s.body
+        match s.kind:
+            case "institution.register":
+                if s.institution != self.sequencer:
+                    raise AuthorizationError("only the network's sequencing institution may register institutions")
+                self._register(b, index, now, commit=commit)
+            case "key.add":
+                key = b64d(b["key"], "key", size=32)
+                self._check_new_key(key)
+                if commit:
+                    inst.keys.append(KeyPeriod(key, parse_time(b["valid_from"])))
+                    self._key_owner[key] = inst.id
+            case "key.rotate":
+                old, new = b64d(b["old"], "old", size=32), b64d(b["new"], "new", size=32)
+                at = parse_time(b["valid_from"])
+                old_period = inst.key(old)
+                if old_period is None or not old_period.valid_at(at):
+                    raise AuthorizationError("the key being rotated is not a valid key of the institution at the rotation time")
+                self._check_new_key(new)
+                if commit:
+                    old_period.valid_until = at
+                    inst.keys.append(KeyPeriod(new, at))
+                    self._key_owner[new] = inst.id
+            case "key.revoke":
+                key = b64d(b["key"], "key", size=32)
+                target = inst.key(key)
+                if target is None:
+                    raise AuthorizationError("the key being revoked is not a key of the institution")
+                until = parse_time(b["valid_until"])
+                if commit:
+                    target.valid_until = until if target.valid_until is None else min(target.valid_until, until)
+            case "credential.anchor":
+                issued_at = parse_time(b["issued_at"])
+                if issued_at > now + CLOCK_SKEW:
+                    raise AuthorizationError(f"issue time {b['issued_at']} is in the future")
+                if not period.valid_at(issued_at):
+                    raise AuthorizationError(f"the signing key was not valid at the issue time {b['issued_at']}")
+                if (prior := self.anchors.get(b["digest"])) is not None:
+                    raise ConflictError(f"credential {b['digest']} is already anchored at index {prior.index}")
+                if commit:
+                    self.anchors[b["digest"]] = Anchor(index, inst.id, b["type"], issued_at, a.key)
+            case "credential.revoke":
+                self._own_anchor(inst.id, b["digest"])
+                if b["digest"] in self.revocations:
+                    raise ConflictError(f"credential {b['digest']} is already revoked")
+                if commit:
+                    self.revocations[b["digest"]] = Revocation(index, b["reason"])
+            case "credential.supersede":
+                self._own_anchor(inst.id, b["digest"])
+                self._own_anchor(inst.id, b["by"])
+                if b["digest"] in self.supersessions:
+                    raise ConflictError(f"credential {b['digest']} is already superseded")
+                if commit:
+                    self.supersessions[b["digest"]] = Supersession(index, b["by"])
+            case _:  # pragma: no cover - Statement refuses unknown kinds
+                raise MalformedError(f"unknown kind {s.kind}")
+
+    def _own_anchor(self, institution: str, digest: str) -> None:
+        anchor = self.anchors.get(digest)
+        if anchor is None:
+            raise AuthorizationError(f"credential {digest} is not anchored on the ledger")
+        if anchor.institution != institution:
+            raise AuthorizationError(f"credential {digest} was issued by {anchor.institution}, not {institution}")
+
+    def _check_new_key(self, key: bytes) -> None:
+        if key in self._key_owner:
+            raise ConflictError(f"key is already registered to {self._key_owner[key]}")
+
+    def _register(self, b: dict, index: int, now: int, *, commit: bool) -> None:
+        if b["id"] in self.institutions:
+            raise ConflictError(f"institution {b['id']!r} is already registered")
+        key = b64d(b["signing_key"], "signing_key", size=32)
+        self._check_new_key(key)
+        if commit:
+            self.institutions[b["id"]] = Institution(
+                b["id"], b["name"], b["type"], b["witness_vkey"], [KeyPeriod(key, now)], registered_index=index
+            )
+            self._key_owner[key] = b["id"]
