@@ -1,0 +1,308 @@
+"""The log of one node: storage, the in-memory tree, the registry, and the write path.
+
+This is the synchronous core the sequencer drives. Write order, and what a
+crash at each point leaves behind:
+
+1. ``append``: registry checks, then entries + block header go to storage in
+   ONE transaction (``store.append_block``). A crash before commit leaves
+   nothing; the submitter got no acknowledgement and may resubmit.
+2. After commit the tree and registry caches advance. A crash here loses only
+   caches: ``open`` rebuilds both from storage.
+3. ``sign_checkpoint``: the log key signs the committed size and the note is
+   stored. A crash between 1 and 3 leaves committed entries with no checkpoint;
+   ``open`` signs one for whatever is committed.
+4. Local witnesses cosign (each persists its state first, see ledger/witness);
+   when the quorum is reached the cosigned note is stored as final.
+5. Only after step 1 returned does the sequencer acknowledge submitters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ledger import merkle
+from ledger.blocks import BlockHeader, parse_header
+from ledger.checkpoint import Checkpoint, add_signatures, parse_checkpoint, verify_checkpoint
+from ledger.entries import Entry, parse_entry
+from ledger.errors import ConflictError, EduledgerError, MalformedError, NotFoundError
+from ledger.genesis import Genesis
+from ledger.note import NoteSignature, Verifier, sign_note, verify_note
+from ledger.registry import Registry
+from ledger.storage import LedgerStore, StoredBlock
+from ledger.tree import Tree
+from ledger.witness import Witness
+
+log = logging.getLogger("eduledger.log")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Acknowledgement of one committed entry."""
+
+    index: int
+    leaf_hash: bytes
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An entry of a submission that was refused, with the reason."""
+
+    position: int
+    error: EduledgerError
+
+
+class Log:
+    """One node's view of the network's log."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        genesis: Genesis,
+        *,
+        log_signer: object | None,
+        witnesses: Sequence[Witness] = (),
+        witness_verifiers: Sequence[Verifier] = (),
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.genesis = genesis
+        self.log_signer = log_signer
+        self.log_verifier = Verifier.from_vkey(genesis.log_vkey)
+        self.witnesses = list(witnesses)
+        self.witness_verifiers = list(witness_verifiers)
+        self.clock = clock
+        self.tree = Tree()
+        self.registry = Registry(genesis.network, genesis.sequencer)
+        self._statement_index: dict[bytes, int] = {}
+        self._last_block: StoredBlock | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def origin(self) -> str:
+        return self.genesis.network
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    # --- start-up -------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Load state from storage, writing block 0 on a new store; recover from a crash."""
+        with self._lock:
+            if self.store.block_count() == 0:
+                self._write_genesis_block()
+            first = self.store.block(0)
+            if parse_header(first.header).prev != self.genesis.hash():
+                raise ConflictError("the database belongs to another network (block 0 does not match this genesis file)")
+            self._reload()
+        if self.log_signer is not None:
+            latest = self.store.latest_checkpoint()
+            if latest is None or latest[0] < self.size:
+                # Step 3 recovery: entries were committed but not yet signed.
+                self.sign_checkpoint()
+            self.cosign_locally()
+
+    def _reload(self) -> None:
+        size = self.store.size()
+        self.tree = Tree(self.store.leaf_hashes(0, size) if size else [])
+        self.registry = Registry(self.genesis.network, self.genesis.sequencer)
+        self._statement_index = {}
+        chunk = 4096
+        for start in range(0, size, chunk):
+            for offset, data in enumerate(self.store.entries(start, min(size, start + chunk))):
+                index = start + offset
+                entry = parse_entry(data)
+                if entry.auth is None:
+                    self.registry.apply_genesis(entry, index, self.genesis.created)
+                else:
+                    self.registry.apply(entry, index, self._time_of(index))
+                self._statement_index[entry.statement.statement_hash()] = index
+        n = self.store.block_count()
+        self._last_block = self.store.block(n - 1) if n else None
+
+    def _time_of(self, index: int) -> int:
+        if self._last_block is not None and self._last_block.first_index <= index:
+            return parse_header(self._last_block.header).time
+        block = self.store.block_for_index(index)
+        self._last_block = block
+        return parse_header(block.header).time
+
+    def _write_genesis_block(self) -> None:
+        entries = self.genesis.entries()
+        datas = [e.to_bytes() for e in entries]
+        leaves = merkle.hash_leaves(datas)
+        header = BlockHeader(
+            network=self.genesis.network,
+            height=0,
+            prev=self.genesis.hash(),
+            first_index=0,
+            count=len(entries),
+            entries_root=merkle.root(leaves),
+            tree_size=len(entries),
+            tree_root=merkle.root(leaves),
+            time=self.genesis.created,
+        )
+        hb = header.to_bytes()
+        self.store.append_block(StoredBlock(0, 0, len(entries), hb, header.hash()), list(zip(leaves, datas)))
+
+    # --- the write path -------------------------------------------------------------
+
+    def find(self, entry: Entry) -> int | None:
+        return self._statement_index.get(entry.statement.statement_hash())
+
+    def append(self, entries: Sequence[Entry]) -> tuple[list[Receipt | Rejection], int]:
+        """Check and durably append entries as one block.
+
+        Entries whose signatures were verified by the caller (the sequencer's
+        submit path does it per batch). Returns one Receipt or Rejection per
+        entry, in order, and the new tree size. Storage failure raises
+        StorageError and leaves storage and caches as they were.
+        """
+        with self._lock:
+            now = int(self.clock())
+            results: list[Receipt | Rejection | None] = [None] * len(entries)
+            accepted: list[tuple[int, Entry, bytes, bytes]] = []
+            seen: dict[bytes, int] = {}
+            base = self.tree.size
+            height = self.store.block_count()
+            try:
+                for pos, entry in enumerate(entries):
+                    sh = entry.statement.statement_hash()
+                    existing = self._statement_index.get(sh, seen.get(sh))
+                    if existing is not None:
+                        results[pos] = Receipt(existing, b"", duplicate=True)
+                        continue
+                    try:
+                        self.registry.check(entry, now)
+                    except EduledgerError as e:
+                        results[pos] = Rejection(pos, e)
+                        continue
+                    index = base + len(accepted)
+                    self.registry.apply(entry, index, now)
+                    data = entry.to_bytes()
+                    seen[sh] = index
+                    lh = merkle.leaf_hash(data)
+                    accepted.append((pos, entry, data, lh))
+                    results[pos] = Receipt(index, lh)
+                if accepted:
+                    leaves = [a[3] for a in accepted]
+                    self.tree.extend(leaves)
+                    prev = self._last_block.hash if self._last_block else self.genesis.hash()
+                    header = BlockHeader(
+                        network=self.genesis.network,
+                        height=height,
+                        prev=prev,
+                        first_index=base,
+                        count=len(accepted),
+                        entries_root=merkle.root(leaves),
+                        tree_size=self.tree.size,
+                        tree_root=self.tree.root(),
+                        time=now,
+                    )
+                    block = StoredBlock(height, base, len(accepted), header.to_bytes(), header.hash())
+                    self.store.append_block(block, [(a[3], a[2]) for a in accepted])
+                    self._last_block = block
+            except BaseException:
+                # The registry and tree were advanced optimistically; storage is
+                # the truth, so rebuild the caches from it.
+                log.exception("append failed; reloading state from storage")
+                self._reload()
+                raise
+            self._statement_index.update(seen)
+            leaf_hashes = self.tree.levels[0]
+            return [
+                Receipt(r.index, leaf_hashes[r.index], r.duplicate) if isinstance(r, Receipt) else r  # type: ignore[misc]
+                for r in results
+            ], self.tree.size
+
+    # --- checkpoints ----------------------------------------------------------------
+
+    def sign_checkpoint(self) -> bytes:
+        """Sign the committed size with the log key and store the note (step 3)."""
+        if self.log_signer is None:
+            raise ConflictError("this node does not hold the log key")
+        size = self.store.size()
+        cp = Checkpoint(self.origin, size, self.tree.root(size))
+        sig = sign_note(cp.body(), self.origin, self.log_signer)
+        note = (cp.body() + "\n" + sig.line()).encode()
+        self.store.add_checkpoint(size, note)
+        return note
+
+    def cosign_locally(self) -> bytes | None:
+        """Have every witness key this node holds cosign the latest checkpoint (step 4)."""
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            return None
+        size, note = latest
+        sigs: list[NoteSignature] = []
+        for w in self.witnesses:
+            sigs.append(self.witness_cosign(w, size, note))
+        return self.record_cosignatures(size, note, sigs)
+
+    def witness_cosign(self, w: Witness, size: int, note: bytes) -> NoteSignature:
+        state = w.store.witness_state(self.origin)
+        old = state[0] if state else 0
+        proof = self.tree.consistency_proof(old, size) if old <= size else []
+        return w.add_checkpoint(old, proof, note)
+
+    def record_cosignatures(self, size: int, note: bytes, sigs: Sequence[NoteSignature]) -> bytes | None:
+        """Store cosignatures; if the quorum is met, store the cosigned note as final."""
+        for s in sigs:
+            self.store.add_cosignature(size, s.name, s.line().encode())
+        lines = [line for _, line in self.store.cosignatures(size)]
+        from ledger.note import parse_note
+
+        all_sigs = [parse_note(b"x\n\n" + line).signatures[0] for line in lines]
+        full = add_signatures(note, all_sigs)
+        try:
+            verify_checkpoint(
+                full,
+                log=self.log_verifier,
+                witnesses=self.witness_verifiers,
+                quorum=self.genesis.quorum,
+                origin=self.origin,
+            )
+        except EduledgerError as e:
+            log.info("checkpoint %d not final yet: %s", size, e)
+            return None
+        final = self.store.latest_final()
+        if final is None or final[0] < size:
+            self.store.set_final(size, full)
+        return full
+
+    def latest_checkpoint(self) -> bytes:
+        """The newest final checkpoint, else the newest signed one."""
+        final = self.store.latest_final()
+        if final is not None:
+            return final[1]
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            raise NotFoundError("no checkpoint has been signed yet")
+        return latest[1]
+
+    def checkpoint_size(self, note: bytes) -> int:
+        return parse_checkpoint(verify_note(note, [self.log_verifier]).text).size
+
+    # --- reads ----------------------------------------------------------------------
+
+    def entry(self, index: int) -> bytes:
+        if not 0 <= index < self.size:
+            raise NotFoundError(f"no entry {index}; the log has {self.size}")
+        return self.store.entry(index)
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        if not 0 < size <= self.size:
+            raise NotFoundError(f"tree size {size} is not available; the log has {self.size}")
+        if not 0 <= index < size:
+            raise MalformedError(f"index {index} is not below tree size {size}")
+        return self.tree.inclusion_proof(index, size)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        if not 0 <= old <= new <= self.size:
+            raise MalformedError(f"need 0 <= old <= new <= {self.size}, got old={old} new={new}")
+        return self.tree.consistency_proof(old, new)

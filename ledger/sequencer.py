@@ -1,0 +1,145 @@
+"""Batching of submissions into blocks.
+
+Submissions wait in a bounded queue. The sequencer closes a block when it holds
+``batch_max`` entries or ``batch_ms`` milliseconds have passed since the first
+waiting entry, appends it durably (``Log.append``, run in a worker thread so
+the event loop keeps serving reads), then signs and cosigns the checkpoint, and
+only then resolves the submitters' futures: an acknowledgement always means
+"committed".
+
+When the queue already holds ``queue_max`` entries, ``submit`` raises
+PushbackError at once (HTTP 503 with Retry-After) instead of queueing more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ledger.entries import Entry
+from ledger.errors import PushbackError
+from ledger.log import Log, Receipt, Rejection
+
+log = logging.getLogger("eduledger.sequencer")
+
+
+@dataclass
+class _Pending:
+    entries: Sequence[Entry]
+    future: asyncio.Future[list[Receipt | Rejection]]
+
+
+class Sequencer:
+    def __init__(
+        self,
+        ledger: Log,
+        *,
+        batch_max: int = 256,
+        batch_ms: int = 250,
+        queue_max: int = 100_000,
+        after_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        if batch_max < 1 or batch_ms < 0 or queue_max < batch_max:
+            raise ValueError("need batch_max >= 1, batch_ms >= 0, queue_max >= batch_max")
+        self.log = ledger
+        self.batch_max = batch_max
+        self.batch_ms = batch_ms
+        self.queue_max = queue_max
+        self.after_commit = after_commit
+        self._queue: list[_Pending] = []
+        self._queued_entries = 0
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def queued(self) -> int:
+        return self._queued_entries
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sequencer")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+
+    async def submit(self, entries: Sequence[Entry]) -> list[Receipt | Rejection]:
+        """Queue entries (already signature-checked) and wait until they are committed."""
+        if not entries:
+            return []
+        if self._stopping:
+            raise PushbackError("node is shutting down", retry_after=5)
+        if self._queued_entries + len(entries) > self.queue_max:
+            raise PushbackError(
+                f"sequencing queue is full ({self._queued_entries} entries waiting)",
+                retry_after=max(1, self.batch_ms // 1000 + 1),
+            )
+        fut: asyncio.Future[list[Receipt | Rejection]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(entries, fut))
+        self._queued_entries += len(entries)
+        self._wakeup.set()
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            deadline = time.monotonic() + self.batch_ms / 1000
+            while self._queued_entries < self.batch_max and not self._stopping:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), remaining)
+                except TimeoutError:
+                    break
+            # Take whole submissions up to batch_max entries (a larger single
+            # submission forms a block of its own).
+            batch: list[_Pending] = []
+            count = 0
+            while self._queue and (not batch or count + len(self._queue[0].entries) <= self.batch_max):
+                p = self._queue.pop(0)
+                batch.append(p)
+                count += len(p.entries)
+            self._queued_entries -= count
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        entries = [e for p in batch for e in p.entries]
+        try:
+            results, size = await asyncio.to_thread(self.log.append, entries)
+        except Exception as e:  # storage failure: every submitter in the block learns it
+            for p in batch:
+                if not p.future.done():
+                    p.future.set_exception(e)
+            return
+        try:
+            await asyncio.to_thread(self._sign_and_cosign, size)
+        except Exception:  # entries are committed; a later block or restart signs them
+            log.exception("checkpoint signing failed after commit")
+        pos = 0
+        for p in batch:
+            n = len(p.entries)
+            if not p.future.done():
+                mine = [Rejection(r.position - pos, r.error) if isinstance(r, Rejection) else r for r in results[pos : pos + n]]
+                p.future.set_result(mine)
+            pos += n
+
+    def _sign_and_cosign(self, size: int) -> None:
+        latest = self.log.store.latest_checkpoint()
+        if latest is None or latest[0] < size:
+            self.log.sign_checkpoint()
+            self.log.cosign_locally()
+        if self.after_commit is not None:
+            self.after_commit(size)

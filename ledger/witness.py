@@ -1,0 +1,120 @@
+"""The witness side of C2SP tlog-witness: cosign a checkpoint only if it extends the last one.
+
+A witness keeps, per log origin, the last checkpoint it cosigned. It cosigns a
+new checkpoint only when the submitter names that size as ``old`` and a
+consistency proof shows the new tree extends the old one. The new state is
+persisted by compare-and-swap *before* the cosignature is returned, so a
+witness never cosigns two checkpoints that do not extend each other, even
+across crashes and concurrent requests.
+
+Errors map to the protocol's status codes in ``portfolio_api.errors``:
+unknown origin → NotFoundError (404); bad log signature → SignatureError (403);
+``old`` not the witness's size → ConflictError carrying ``current_size`` (409);
+failed consistency proof → VerificationError (422); malformed body → 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ledger import merkle
+from ledger.checkpoint import parse_checkpoint
+from ledger.errors import ConflictError, InconsistencyError, MalformedError, NotFoundError, RootMismatchError
+from ledger.note import NoteSignature, Verifier, cosign, verify_note
+
+
+class SizeConflict(ConflictError):
+    """The request's old size is not the witness's current size for the log."""
+
+    def __init__(self, message: str, current_size: int) -> None:
+        super().__init__(message)
+        self.current_size = current_size
+
+
+@dataclass(frozen=True)
+class AddCheckpoint:
+    """A parsed tlog-witness add-checkpoint request."""
+
+    old_size: int
+    proof: tuple[bytes, ...]
+    checkpoint: bytes
+
+    @staticmethod
+    def parse(body: bytes) -> "AddCheckpoint":
+        from ledger.encoding import b64d
+
+        head, sep, note = body.partition(b"\n\n")
+        if not sep:
+            raise MalformedError("request must be 'old N', proof lines, a blank line, then the checkpoint")
+        lines = head.decode("ascii", "replace").split("\n")
+        if not lines[0].startswith("old ") or not lines[0][4:].isdigit():
+            raise MalformedError("first line must be 'old <size>'")
+        old = int(lines[0][4:])
+        if str(old) != lines[0][4:]:
+            raise MalformedError("old size has leading zeros")
+        if len(lines) - 1 > 63:
+            raise MalformedError("too many consistency proof lines")
+        proof = tuple(b64d(line, "consistency proof line", size=32) for line in lines[1:])
+        return AddCheckpoint(old, proof, note)
+
+    def to_bytes(self) -> bytes:
+        from ledger.encoding import b64e
+
+        head = "".join([f"old {self.old_size}\n"] + [b64e(h) + "\n" for h in self.proof])
+        return head.encode() + b"\n" + self.checkpoint
+
+
+class WitnessStateStore:
+    """What a witness needs from storage (the ledger store provides it)."""
+
+    def witness_state(self, origin: str) -> tuple[int, bytes] | None: ...
+    def cas_witness_state(self, origin: str, old_size: int | None, new_size: int, note: bytes) -> None: ...
+
+
+class Witness:
+    def __init__(
+        self,
+        name: str,
+        signer: object,
+        logs: Mapping[str, Verifier],
+        store: WitnessStateStore,
+        clock: Callable[[], float],
+    ) -> None:
+        self.name = name
+        self.signer = signer
+        self.logs = dict(logs)
+        self.store = store
+        self.clock = clock
+        self.verifier = Verifier.cosignature(name, signer.public_key)  # type: ignore[attr-defined]
+
+    def add_checkpoint(self, old_size: int, proof: Sequence[bytes], note: bytes) -> NoteSignature:
+        """Cosign ``note`` if it extends the last checkpoint this witness cosigned."""
+        origin = note.split(b"\n", 1)[0].decode("utf-8", "replace")
+        log = self.logs.get(origin)
+        if log is None:
+            raise NotFoundError(f"unknown log origin {origin!r}")
+        verified = verify_note(note, [log])  # signature over the exact bytes first
+        cp = parse_checkpoint(verified.text)
+        if cp.origin != origin:
+            raise MalformedError("checkpoint origin does not match its first line")
+        state = self.store.witness_state(origin)
+        current_size, current_note = state if state else (0, b"")
+        if old_size != current_size:
+            raise SizeConflict(f"witness is at size {current_size}, request says {old_size}", current_size)
+        if cp.size < old_size:
+            raise MalformedError(f"checkpoint size {cp.size} is smaller than old size {old_size}")
+        old_root = merkle.EMPTY_ROOT if current_size == 0 else parse_checkpoint(verify_note(current_note, [log]).text).root
+        try:
+            merkle.verify_consistency(old_size, cp.size, old_root, cp.root, list(proof))
+        except (RootMismatchError, MalformedError) as e:
+            raise InconsistencyError(
+                f"checkpoint does not extend the last cosigned one: {e}",
+                old=current_note.decode(),
+                new=note.decode("utf-8", "replace"),
+                proof=list(proof),
+            ) from None
+        # Persist before answering: a cosignature must never exist for a
+        # checkpoint the witness could later be talked out of.
+        self.store.cas_witness_state(origin, current_size if state else None, cp.size, note)
+        return cosign(verified.text, self.name, self.signer, int(self.clock()))

@@ -1,0 +1,56 @@
+"""The node's HTTP application, built by ``create_app(settings)``."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from ledger.node import Node, NodeOptions
+from portfolio_api import errors
+from portfolio_api.routers import health, ledger, tlog
+from portfolio_api.settings import Settings
+
+log = logging.getLogger("eduledger.app")
+
+
+def create_app(settings: Settings, *, node: Node | None = None, passphrase: bytes | None = None) -> FastAPI:
+    """Build the app. Pass ``node`` to serve an already-constructed node (tests);
+    otherwise the node is opened from ``settings.data_dir`` at start-up with ``passphrase``
+    (or the one resolved from the environment)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        n = node
+        if n is None:
+            from keys.passphrase import resolve_passphrase
+
+            pw = passphrase if passphrase is not None else resolve_passphrase(prompt=False)
+            n = Node.from_data_dir(
+                settings.data_dir,
+                settings.effective_database_url,
+                pw,
+                options=NodeOptions(batch_max=settings.batch_max, batch_ms=settings.batch_ms, queue_max=settings.queue_max),
+            )
+        await n.start()
+        app.state.node = n
+        try:
+            yield
+        finally:
+            await n.stop()
+
+    app = FastAPI(
+        title="eduledger node",
+        version="0.1.0",
+        description="A tamper-evident, cosigned record of learning achievements. "
+        "Static C2SP tlog-tiles reads at the root; JSON API under /api/v1.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(tlog.router)
+    app.include_router(ledger.router)
+    return app

@@ -1,0 +1,65 @@
+"""The one place where domain errors become HTTP responses.
+
+Every route lets ``ledger.errors`` exceptions propagate; this module maps each
+subclass to a status code and a JSON body ``{"error": <kind>, "detail": <sentence>}``.
+User mistakes are 4xx; only StorageError (our fault) is 500, and it is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger import errors
+
+log = logging.getLogger("eduledger.http")
+
+STATUS: list[tuple[type[errors.EduledgerError], int]] = [
+    (errors.MalformedError, 400),
+    (errors.InconsistencyError, 422),
+    (errors.SignatureError, 403),
+    (errors.VerificationError, 422),
+    (errors.AuthorizationError, 403),
+    (errors.NotFoundError, 404),
+    (errors.ConflictError, 409),
+    (errors.PushbackError, 503),
+    (errors.FetchError, 502),
+    (errors.KeyFileError, 500),
+    (errors.StorageError, 500),
+]
+
+
+def status_for(exc: errors.EduledgerError) -> int:
+    for cls, code in STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 500
+
+
+def kind_of(exc: errors.EduledgerError) -> str:
+    return type(exc).__name__.removesuffix("Error").lower() or "error"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(errors.EduledgerError)
+    async def _domain(request: Request, exc: errors.EduledgerError) -> JSONResponse:
+        code = status_for(exc)
+        if code >= 500 and not isinstance(exc, errors.PushbackError):
+            log.error("internal error on %s %s: %s", request.method, request.url.path, exc)
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.PushbackError) else None
+        return JSONResponse({"error": kind_of(exc), "detail": str(exc)}, status_code=code, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}" for e in exc.errors()
+        )
+        return JSONResponse({"error": "malformed", "detail": problems or "invalid request"}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse | PlainTextResponse:
+        return JSONResponse({"error": "http", "detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))

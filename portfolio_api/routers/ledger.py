@@ -1,0 +1,196 @@
+"""The ledger's JSON API: status, blocks, entries, proofs and submission (/api/v1/ledger)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from ledger.blocks import parse_header
+from ledger.encoding import b64d, b64e, hex32
+from ledger.entries import parse_entry
+from ledger.errors import MalformedError, NotFoundError
+from ledger.log import Receipt
+from portfolio_api.deps import NodeDep, SettingsDep
+
+router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+
+
+class LogStatus(BaseModel):
+    network: str
+    size: int = Field(description="entries committed")
+    blocks: int
+    checkpoint: str = Field(description="latest checkpoint note (final if any)")
+    final_size: int | None = Field(description="size of the latest quorum-cosigned checkpoint")
+    sequencer: bool
+    queued: int
+
+
+class BlockOut(BaseModel):
+    height: int
+    hash: str
+    header: dict[str, Any]
+
+
+class EntryOut(BaseModel):
+    index: int
+    leaf_hash: str = Field(description="base64 RFC 9162 leaf hash")
+    data: str = Field(description="base64 of the exact leaf bytes")
+    entry: dict[str, Any]
+    block: int
+
+
+class InclusionOut(BaseModel):
+    index: int
+    tree_size: int
+    leaf_hash: str
+    proof: list[str]
+
+
+class ConsistencyOut(BaseModel):
+    old_size: int
+    new_size: int
+    proof: list[str]
+
+
+class SubmitResult(BaseModel):
+    position: int
+    accepted: bool
+    index: int | None = None
+    leaf_hash: str | None = None
+    duplicate: bool = False
+    error: str | None = None
+
+
+class SubmitOut(BaseModel):
+    results: list[SubmitResult]
+    tree_size: int
+
+
+class CredentialStatus(BaseModel):
+    digest: str
+    status: str = Field(description="unknown | valid | revoked | superseded")
+    anchor_index: int | None = None
+    issuer: str | None = None
+    revocation_index: int | None = None
+    revocation_reason: str | None = None
+    superseded_by: str | None = None
+    supersession_index: int | None = None
+
+
+def _block_out(stored) -> BlockOut:
+    return BlockOut(height=stored.height, hash=stored.hash.hex(), header=json.loads(stored.header))
+
+
+@router.get("/status", response_model=LogStatus)
+def status(node: NodeDep) -> LogStatus:
+    final = node.store.latest_final()
+    return LogStatus(
+        network=node.network,
+        size=node.log.size,
+        blocks=node.store.block_count(),
+        checkpoint=node.log.latest_checkpoint().decode(),
+        final_size=final[0] if final else None,
+        sequencer=node.is_sequencer,
+        queued=node.sequencer.queued,
+    )
+
+
+@router.get("/blocks", response_model=list[BlockOut])
+def blocks(node: NodeDep, start: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[BlockOut]:
+    end = min(node.store.block_count(), start + limit)
+    return [_block_out(b) for b in node.store.blocks(start, end)] if start < end else []
+
+
+@router.get("/blocks/{height}", response_model=BlockOut)
+def block(height: int, node: NodeDep) -> BlockOut:
+    if height < 0 or height >= node.store.block_count():
+        raise NotFoundError(f"no block {height}; the chain has {node.store.block_count()} blocks")
+    return _block_out(node.store.block(height))
+
+
+@router.get("/entries/{index}", response_model=EntryOut)
+def entry(index: int, node: NodeDep) -> EntryOut:
+    data = node.log.entry(index)
+    return EntryOut(
+        index=index,
+        leaf_hash=b64e(node.log.tree.levels[0][index]),
+        data=b64e(data),
+        entry=parse_entry(data).to_json(),
+        block=node.store.block_for_index(index).height,
+    )
+
+
+@router.get("/proof/inclusion", response_model=InclusionOut, summary="RFC 9162 inclusion proof")
+def inclusion(
+    node: NodeDep,
+    size: Annotated[int, Query(ge=1, description="tree size of the checkpoint to prove against")],
+    index: Annotated[int | None, Query(ge=0)] = None,
+    leaf_hash: Annotated[str | None, Query(description="base64 leaf hash, instead of index")] = None,
+) -> InclusionOut:
+    if (index is None) == (leaf_hash is None):
+        raise MalformedError("give exactly one of index or leaf_hash")
+    if leaf_hash is not None:
+        wanted = b64d(leaf_hash, "leaf_hash", size=32)
+        found = node.store.index_of(wanted)
+        if found is None:
+            raise NotFoundError("no entry has that leaf hash")
+        index = found
+    assert index is not None
+    proof = node.log.inclusion_proof(index, size)
+    return InclusionOut(index=index, tree_size=size, leaf_hash=b64e(node.log.tree.levels[0][index]), proof=[b64e(h) for h in proof])
+
+
+@router.get("/proof/consistency", response_model=ConsistencyOut, summary="RFC 9162 consistency proof")
+def consistency(node: NodeDep, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> ConsistencyOut:
+    return ConsistencyOut(old_size=old, new_size=new, proof=[b64e(h) for h in node.log.consistency_proof(old, new)])
+
+
+@router.get("/credentials/{digest}", response_model=CredentialStatus, summary="Ledger status of a credential digest")
+def credential_status(digest: str, node: NodeDep) -> CredentialStatus:
+    hex32(digest, "digest")
+    reg = node.log.registry
+    anchor = reg.anchors.get(digest)
+    rev = reg.revocations.get(digest)
+    sup = reg.supersessions.get(digest)
+    return CredentialStatus(
+        digest=digest,
+        status=reg.status(digest),
+        anchor_index=anchor.index if anchor else None,
+        issuer=anchor.institution if anchor else None,
+        revocation_index=rev.index if rev else None,
+        revocation_reason=rev.reason if rev else None,
+        superseded_by=sup.by if sup else None,
+        supersession_index=sup.index if sup else None,
+    )
+
+
+@router.post(
+    "/entries",
+    response_model=SubmitOut,
+    summary="Submit institution-signed entries",
+    responses={400: {"description": "malformed"}, 403: {"description": "signature or authorisation refused"}, 503: {"description": "queue full; see Retry-After"}},
+)
+async def submit(request: Request, node: NodeDep, settings: SettingsDep) -> SubmitOut:
+    """Body: ``{"entries": [entry, ...]}`` (see docs/formats.md). Returns after the entries are committed.
+
+    Entries that break a ledger rule are listed with the reason; the others are appended.
+    """
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        raise MalformedError(f"request body is {len(body)} bytes, limit {settings.max_body_bytes}")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        raise MalformedError("request body is not valid JSON") from None
+    entries = node.parse_submission(payload)
+    results = await node.submit(entries)
+    out = []
+    for pos, r in enumerate(results):
+        if isinstance(r, Receipt):
+            out.append(SubmitResult(position=pos, accepted=True, index=r.index, leaf_hash=b64e(r.leaf_hash), duplicate=r.duplicate))
+        else:
+            out.append(SubmitResult(position=pos, accepted=False, error=f"{type(r.error).__name__}: {r.error}"))
+    return SubmitOut(results=out, tree_size=node.log.size)
