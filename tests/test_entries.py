@@ -1,0 +1,119 @@
+"""Entries: validation of every kind, canonical leaf bytes, and batch signatures."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ledger.encoding import b64e
+from ledger.entries import Entry, Statement, entry_from_json, parse_entry, sign_batch, verify_batch_signature, verify_entry_signature
+from ledger.errors import MalformedError, SignatureError
+from tests.keyutil import RawSigner
+
+NET = "edu.example/test"
+
+
+def anchor(i: int, inst: str = "school-1") -> Statement:
+    return Statement(NET, "credential.anchor", inst, {"digest": f"{i:064x}", "type": "olympiad-diploma", "issued_at": "2026-01-01T00:00:00Z"})
+
+
+def test_batch_of_many_entries_verifies_with_one_signature():
+    signer = RawSigner()
+    entries = sign_batch([anchor(i) for i in range(37)], signer)
+    assert len({e.auth.signature for e in entries}) == 1
+    verify_batch_signature(entries)
+    for e in entries:
+        verify_entry_signature(parse_entry(e.to_bytes()))
+
+
+def test_single_entry_batch_has_empty_proof():
+    (e,) = sign_batch([anchor(1)], RawSigner())
+    assert e.auth.batch_proof == () and e.auth.batch_size == 1
+    verify_entry_signature(e)
+
+
+def test_entry_bytes_are_canonical_and_round_trip():
+    (e,) = sign_batch([anchor(5)], RawSigner())
+    data = e.to_bytes()
+    assert parse_entry(data).to_bytes() == data
+    pretty = json.dumps(json.loads(data), indent=2).encode()
+    with pytest.raises(MalformedError, match="canonical"):
+        parse_entry(pretty)
+
+
+def test_statement_changed_after_signing_is_refused():
+    (e,) = sign_batch([anchor(5)], RawSigner())
+    j = e.to_json()
+    j["body"]["digest"] = f"{6:064x}"
+    with pytest.raises(SignatureError):
+        verify_entry_signature(entry_from_json(j))
+
+
+def test_entry_moved_to_another_batch_position_is_refused():
+    entries = sign_batch([anchor(i) for i in range(4)], RawSigner())
+    j = entries[1].to_json()
+    j["auth"]["batch"]["index"] = 2
+    with pytest.raises(SignatureError):
+        verify_entry_signature(entry_from_json(j))
+
+
+def test_signature_by_other_key_is_refused():
+    (e,) = sign_batch([anchor(5)], RawSigner())
+    j = e.to_json()
+    j["auth"]["key"] = b64e(RawSigner().public_key)
+    with pytest.raises(SignatureError):
+        verify_entry_signature(entry_from_json(j))
+
+
+def test_mixed_batches_are_refused_as_one_batch():
+    a = sign_batch([anchor(1), anchor(2)], RawSigner())
+    b = sign_batch([anchor(3), anchor(4)], RawSigner())
+    with pytest.raises(MalformedError):
+        verify_batch_signature([a[0], b[1]])
+
+
+@pytest.mark.parametrize(
+    "kind, body, message",
+    [
+        ("credential.anchor", {"digest": "zz", "type": "x", "issued_at": "2026-01-01T00:00:00Z"}, "digest"),
+        ("credential.anchor", {"digest": "0" * 64, "type": "x", "issued_at": "2026-13-01T00:00:00Z"}, "real date"),
+        ("credential.anchor", {"digest": "0" * 64, "type": "x", "issued_at": "2026-01-01 00:00:00"}, "RFC 3339"),
+        ("credential.anchor", {"digest": "0" * 64, "type": "x", "issued_at": "2026-01-01T00:00:00Z", "name": "Ivan"}, "unknown field"),
+        ("credential.revoke", {"digest": "0" * 64, "reason": "because"}, "reason"),
+        ("credential.supersede", {"digest": "0" * 64, "by": "0" * 64}, "itself"),
+        ("key.add", {"key": "AAAA", "valid_from": "2026-01-01T00:00:00Z"}, "bytes"),
+        ("key.rotate", {"old": b64e(b"\x01" * 32), "new": b64e(b"\x01" * 32), "valid_from": "2026-01-01T00:00:00Z"}, "different"),
+        ("institution.register", {"id": "X", "name": "n", "type": "school", "signing_key": "", "witness_vkey": "v"}, "identifier"),
+        ("nonsense", {}, "unknown entry kind"),
+    ],
+)
+def test_invalid_bodies_are_refused_with_a_clear_message(kind, body, message):
+    with pytest.raises(MalformedError, match=message):
+        Statement(NET, kind, "school-1", body)
+
+
+def test_entry_with_personal_looking_extra_field_is_refused():
+    (e,) = sign_batch([anchor(1)], RawSigner())
+    j = e.to_json()
+    j["holder"] = "Иванов Иван"
+    with pytest.raises(MalformedError, match="unknown entry field"):
+        entry_from_json(j)
+
+
+def test_unsigned_entry_is_refused_outside_genesis():
+    j = anchor(1).to_json()
+    with pytest.raises(MalformedError, match="no auth"):
+        entry_from_json(j)
+    assert entry_from_json(j, allow_genesis=True).auth is None
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b"[]", b'{"v":2}', b"\xff\xfe", b"1" * 20000])
+def test_garbage_leaf_data_is_malformed(data):
+    with pytest.raises(MalformedError):
+        parse_entry(data)
+
+
+def test_entry_equality_ignores_cached_bytes():
+    (e,) = sign_batch([anchor(1)], RawSigner())
+    assert parse_entry(e.to_bytes()) == Entry(e.statement, e.auth)
