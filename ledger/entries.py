@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ledger import ed25519, merkle
@@ -160,12 +161,14 @@ class Statement:
     def to_json(self) -> dict[str, Any]:
         return {"v": FORMAT_VERSION, "network": self.network, "kind": self.kind, "institution": self.institution, "body": dict(self.body)}
 
+    @cached_property
     def canonical(self) -> bytes:
         return canonical_bytes(self.to_json())
 
+    @cached_property
     def statement_hash(self) -> bytes:
-        """Leaf hash of the statement in its batch tree."""
-        return merkle.leaf_hash(self.canonical())
+        """Leaf hash of the statement in its batch tree (computed once per object)."""
+        return merkle.leaf_hash(self.canonical)
 
 
 @dataclass(frozen=True)
@@ -210,7 +213,7 @@ class Entry:
         if self.auth is None:
             raise ValueError("genesis entries have no batch")
         a = self.auth
-        return _fold(self.statement.statement_hash(), a.batch_index, a.batch_size, a.batch_proof)
+        return _fold(self.statement.statement_hash, a.batch_index, a.batch_size, a.batch_proof)
 
 
 def _fold(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
@@ -241,7 +244,7 @@ def sign_batch(statements: Sequence[Statement], signer: Any) -> list[Entry]:
         raise ValueError("a batch is signed by one institution for one network")
     from ledger.tree import Tree  # local: tree imports merkle only, keeps this module light
 
-    tree = Tree(s.statement_hash() for s in statements)
+    tree = Tree(s.statement_hash for s in statements)
     root = tree.root()
     sig = signer.sign(batch_message(first.network, first.institution, len(statements), root))
     n = len(statements)

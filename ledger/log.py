@@ -121,7 +121,7 @@ class Log:
                     self.registry.apply_genesis(entry, index, self.genesis.created)
                 else:
                     self.registry.apply(entry, index, self._time_of(index))
-                self._statement_index[entry.statement.statement_hash()] = index
+                self._statement_index[entry.statement.statement_hash] = index
         n = self.store.block_count()
         self._last_block = self.store.block(n - 1) if n else None
 
@@ -153,7 +153,7 @@ class Log:
     # --- the write path -------------------------------------------------------------
 
     def find(self, entry: Entry) -> int | None:
-        return self._statement_index.get(entry.statement.statement_hash())
+        return self._statement_index.get(entry.statement.statement_hash)
 
     def append(self, entries: Sequence[Entry]) -> tuple[list[Receipt | Rejection], int]:
         """Check and durably append entries as one block.
@@ -172,7 +172,7 @@ class Log:
             height = self.store.block_count()
             try:
                 for pos, entry in enumerate(entries):
-                    sh = entry.statement.statement_hash()
+                    sh = entry.statement.statement_hash
                     existing = self._statement_index.get(sh, seen.get(sh))
                     if existing is not None:
                         results[pos] = Receipt(existing, b"", duplicate=True)
