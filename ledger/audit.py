@@ -14,24 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger import merkle
-from ledger.blocks import parse_header
 from ledger.checkpoint import parse_checkpoint, verify_checkpoint
-from ledger.entries import Entry, parse_entry, verify_batch_signature
 from ledger.errors import EduledgerError
 from ledger.genesis import Genesis
 from ledger.note import Verifier, verify_note
 from ledger.registry import Registry
+from ledger.replay import ReplayError, replay_block
 from ledger.storage import LedgerStore
 from ledger.tree import Tree
 
 
-class AuditFailure(Exception):
-    """The first discrepancy found; ``where`` says which object."""
-
-    def __init__(self, where: str, problem: str) -> None:
-        super().__init__(f"{where}: {problem}")
-        self.where = where
-        self.problem = problem
+# The first discrepancy found; ``where`` says which object.
+AuditFailure = ReplayError
 
 
 @dataclass(frozen=True)
@@ -55,63 +49,18 @@ def audit(store: LedgerStore, genesis: Genesis, *, progress: Callable[[int, int]
     roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
 
     for height in range(n_blocks):
-        where = f"block {height}"
         stored = store.block(height)
-        try:
-            header = parse_header(stored.header)
-        except EduledgerError as e:
-            raise AuditFailure(where, f"header does not parse: {e}") from None
-        if header.hash() != stored.hash:
-            raise AuditFailure(where, "stored block hash is not the hash of its header")
-        if header.height != height or stored.height != height:
-            raise AuditFailure(where, f"header says height {header.height}")
-        if header.prev != prev_hash:
-            raise AuditFailure(where, "does not link to the previous block (prev hash mismatch)")
-        if header.network != genesis.network:
-            raise AuditFailure(where, f"belongs to network {header.network!r}")
-        if header.first_index != tree.size or stored.first_index != tree.size or stored.count != header.count:
-            raise AuditFailure(where, f"starts at index {header.first_index}, expected {tree.size}")
-        datas = store.entries(header.first_index, header.tree_size)
-        stored_leaves = store.leaf_hashes(header.first_index, header.tree_size)
-        if len(datas) != header.count or len(stored_leaves) != header.count:
-            raise AuditFailure(where, f"has {len(datas)} entries in storage, header says {header.count}")
-        leaves = merkle.hash_leaves(datas)
-        entries: list[Entry] = []
-        for offset, (data, leaf, stored_leaf) in enumerate(zip(datas, leaves, stored_leaves)):
-            index = header.first_index + offset
-            if leaf != stored_leaf:
-                raise AuditFailure(f"entry {index}", "stored leaf hash is not the hash of the stored entry bytes")
-            try:
-                entries.append(parse_entry(data, allow_genesis=height == 0))
-            except EduledgerError as e:
-                raise AuditFailure(f"entry {index}", f"does not parse: {e}") from None
-        if height == 0 and [e.to_bytes() for e in entries] != [e.to_bytes() for e in genesis.entries()]:
-            raise AuditFailure(where, "genesis block does not hold the genesis file's registrations")
-        groups: dict[tuple[bytes, bytes], list[Entry]] = {}
-        for e in entries:
-            if e.auth is not None:
-                groups.setdefault((e.auth.key, e.auth.signature), []).append(e)
-        for group in groups.values():
-            try:
-                verify_batch_signature(group)
-            except EduledgerError as e:
-                raise AuditFailure(where, f"institution signature does not verify: {e}") from None
-        for offset, e in enumerate(entries):
-            index = header.first_index + offset
-            try:
-                if height == 0:
-                    registry.apply_genesis(e, index, genesis.created)
-                else:
-                    registry.check(e, header.time)
-                    registry.apply(e, index, header.time)
-            except EduledgerError as err:
-                raise AuditFailure(f"entry {index}", f"breaks a ledger rule: {err}") from None
-        if merkle.root(leaves) != header.entries_root:
-            raise AuditFailure(where, "entries root does not match its entries")
-        tree.extend(leaves)
-        if tree.size != header.tree_size or tree.root() != header.tree_root:
-            raise AuditFailure(where, "tree root after the block does not match the recomputed tree")
-        roots[tree.size] = header.tree_root
+        end = stored.first_index + stored.count
+        replay_block(
+            stored,
+            store.entries(stored.first_index, end),
+            genesis=genesis,
+            prev_hash=prev_hash,
+            tree=tree,
+            registry=registry,
+            stored_leaves=store.leaf_hashes(stored.first_index, end),
+        )
+        roots[tree.size] = tree.root()
         prev_hash = stored.hash
         if progress:
             progress(tree.size, size)

@@ -12,7 +12,7 @@ from ledger.blocks import parse_header
 from ledger.encoding import b64d, b64e, hex32
 from ledger.entries import parse_entry
 from ledger.errors import MalformedError, NotFoundError
-from ledger.log import Receipt
+from ledger.log import Receipt, Rejection
 from portfolio_api.deps import NodeDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
@@ -187,6 +187,9 @@ async def submit(request: Request, node: NodeDep, settings: SettingsDep) -> Subm
         raise MalformedError("request body is not valid JSON") from None
     entries = node.parse_submission(payload)
     results = await node.submit(entries)
+    if results and all(isinstance(r, Rejection) for r in results):
+        # Nothing was written: answer with the reason, as a 4xx, rather than a 200 of refusals.
+        raise results[0].error
     out = []
     for pos, r in enumerate(results):
         if isinstance(r, Receipt):
