@@ -31,6 +31,7 @@ from ledger.errors import ConflictError, EduledgerError, MalformedError, NotFoun
 from ledger.genesis import Genesis
 from ledger.note import NoteSignature, Verifier, sign_note, verify_note
 from ledger.registry import Registry
+from ledger.replay import replay_block
 from ledger.storage import LedgerStore, StoredBlock
 from ledger.tree import Tree
 from ledger.witness import Witness
@@ -219,6 +220,25 @@ class Log:
                 Receipt(r.index, leaf_hashes[r.index], r.duplicate) if isinstance(r, Receipt) else r  # type: ignore[misc]
                 for r in results
             ], self.tree.size
+
+    def apply_remote_block(self, stored: StoredBlock, datas: Sequence[bytes]) -> None:
+        """Replica path: re-derive a block fetched from the sequencer, then store it unchanged.
+
+        Raises ReplayError (and stores nothing) if anything does not re-derive.
+        """
+        with self._lock:
+            prev = self._last_block.hash if self._last_block else self.genesis.hash()
+            try:
+                _, leaves, entries = replay_block(
+                    stored, datas, genesis=self.genesis, prev_hash=prev, tree=self.tree, registry=self.registry
+                )
+                self.store.append_block(stored, list(zip(leaves, datas)))
+            except BaseException:
+                self._reload()  # replay advanced the caches; storage is the truth
+                raise
+            self._last_block = stored
+            for offset, e in enumerate(entries):
+                self._statement_index[e.statement.statement_hash] = stored.first_index + offset
 
     # --- checkpoints ----------------------------------------------------------------
 
