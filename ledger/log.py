@@ -34,7 +34,7 @@ from ledger.registry import Registry
 from ledger.replay import replay_block
 from ledger.storage import LedgerStore, StoredBlock
 from ledger.tree import Tree
-from ledger.witness import Witness
+from ledger.cosigners import Cosigner
 
 log = logging.getLogger("eduledger.log")
 
@@ -65,7 +65,7 @@ class Log:
         genesis: Genesis,
         *,
         log_signer: object | None,
-        witnesses: Sequence[Witness] = (),
+        cosigners: Sequence[Cosigner] = (),
         witness_verifiers: Sequence[Verifier] = (),
         clock: Callable[[], float],
     ) -> None:
@@ -73,7 +73,7 @@ class Log:
         self.genesis = genesis
         self.log_signer = log_signer
         self.log_verifier = Verifier.from_vkey(genesis.log_vkey)
-        self.witnesses = list(witnesses)
+        self.cosigners = list(cosigners)
         self.witness_verifiers = list(witness_verifiers)
         self.clock = clock
         self.tree = Tree()
@@ -106,7 +106,7 @@ class Log:
             if latest is None or latest[0] < self.size:
                 # Step 3 recovery: entries were committed but not yet signed.
                 self.sign_checkpoint()
-            self.cosign_locally()
+            self.collect_cosignatures()
 
     def _reload(self) -> None:
         size = self.store.size()
@@ -253,22 +253,23 @@ class Log:
         self.store.add_checkpoint(size, note)
         return note
 
-    def cosign_locally(self) -> bytes | None:
-        """Have every witness key this node holds cosign the latest checkpoint (step 4)."""
+    def collect_cosignatures(self) -> bytes | None:
+        """Ask every cosigner (local witness keys and remote witnesses, concurrently)
+        to cosign the latest checkpoint; store what they return (step 4)."""
         latest = self.store.latest_checkpoint()
-        if latest is None:
+        if latest is None or not self.cosigners:
             return None
         size, note = latest
-        sigs: list[NoteSignature] = []
-        for w in self.witnesses:
-            sigs.append(self.witness_cosign(w, size, note))
-        return self.record_cosignatures(size, note, sigs)
+        have = {name for name, _ in self.store.cosignatures(size)}
+        todo = [c for c in self.cosigners if c.name not in have]
+        if len(todo) == 1:
+            sigs = [todo[0].cosign(size, note, self.consistency_proof)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
 
-    def witness_cosign(self, w: Witness, size: int, note: bytes) -> NoteSignature:
-        state = w.store.witness_state(self.origin)
-        old = state[0] if state else 0
-        proof = self.tree.consistency_proof(old, size) if old <= size else []
-        return w.add_checkpoint(old, proof, note)
+            with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
+                sigs = list(pool.map(lambda c: c.cosign(size, note, self.consistency_proof), todo))
+        return self.record_cosignatures(size, note, [s for s in sigs if s is not None])
 
     def record_cosignatures(self, size: int, note: bytes, sigs: Sequence[NoteSignature]) -> bytes | None:
         """Store cosignatures; if the quorum is met, store the cosigned note as final."""

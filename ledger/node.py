@@ -23,6 +23,7 @@ from ledger.log import Log, Receipt, Rejection
 from ledger.note import Verifier
 from ledger.sequencer import Sequencer
 from ledger.storage import LedgerStore, open_store
+from ledger.cosigners import Cosigner, LocalCosigner, RemoteCosigner
 from ledger.witness import Witness
 
 log = logging.getLogger("eduledger.node")
@@ -45,6 +46,7 @@ class Node:
         keys: datadir.NodeKeys,
         *,
         options: NodeOptions = NodeOptions(),
+        peers: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -53,15 +55,23 @@ class Node:
         self.clock = clock
         log_verifier = Verifier.from_vkey(genesis.log_vkey)
         witness_verifiers = [Verifier.from_vkey(f.witness_vkey) for f in genesis.founders]
-        witnesses = [
-            Witness(datadir.witness_name(genesis.network, inst), signer, {genesis.network: log_verifier}, store, clock)
+        # Witness keys held here: each checks consistency against its own stored state.
+        self.witnesses = {
+            inst: Witness(datadir.witness_name(genesis.network, inst), signer, {genesis.network: log_verifier}, store, clock)
             for inst, signer in sorted(keys.witness.items())
-        ]
+        }
+        cosigners: list[Cosigner] = [LocalCosigner(w, genesis.network) for w in self.witnesses.values()]
+        for inst, url in sorted((peers or {}).items()):
+            if inst not in self.witnesses:
+                founder = next((f for f in genesis.founders if f.id == inst), None)
+                if founder is not None:
+                    cosigners.append(RemoteCosigner(Verifier.from_vkey(founder.witness_vkey), url))
+        self.peers = dict(peers or {})
         self.log = Log(
             store,
             genesis,
             log_signer=keys.log,
-            witnesses=witnesses,
+            cosigners=cosigners if keys.log is not None else [],
             witness_verifiers=witness_verifiers,
             clock=clock,
         )

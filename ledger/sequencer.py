@@ -140,6 +140,6 @@ class Sequencer:
         latest = self.log.store.latest_checkpoint()
         if latest is None or latest[0] < size:
             self.log.sign_checkpoint()
-            self.log.cosign_locally()
+            self.log.collect_cosignatures()
         if self.after_commit is not None:
             self.after_commit(size)

@@ -9,8 +9,9 @@ across crashes and concurrent requests.
 
 Errors map to the protocol's status codes in ``portfolio_api.errors``:
 unknown origin → NotFoundError (404); bad log signature → SignatureError (403);
-``old`` not the witness's size → ConflictError carrying ``current_size`` (409);
-failed consistency proof → VerificationError (422); malformed body → 400.
+``old`` not the witness's size → SizeConflict carrying ``current_size`` (409,
+``text/x.tlog.size``); same size, other root → SameSizeFork (409); failed
+consistency proof → InconsistencyError (422); malformed body → MalformedError (400).
 """
 
 from __future__ import annotations
@@ -22,6 +23,17 @@ from ledger import merkle
 from ledger.checkpoint import parse_checkpoint
 from ledger.errors import ConflictError, InconsistencyError, MalformedError, NotFoundError, RootMismatchError
 from ledger.note import NoteSignature, Verifier, cosign, verify_note
+
+
+class SameSizeFork(ConflictError):
+    """A checkpoint of the size the witness already cosigned, with another root (HTTP 409).
+
+    Carries both notes: this is evidence of a split view."""
+
+    def __init__(self, message: str, *, old: bytes, new: bytes) -> None:
+        super().__init__(message)
+        self.old = old
+        self.new = new
 
 
 class SizeConflict(ConflictError):
@@ -88,6 +100,15 @@ class Witness:
         self.clock = clock
         self.verifier = Verifier.cosignature(name, signer.public_key)  # type: ignore[attr-defined]
 
+    def state_key(self, origin: str) -> str:
+        """Storage key of this witness's state for a log: several witness keys may
+        share one database (the single-process demo), each with its own state."""
+        return f"{self.name} {origin}"
+
+    def current_size(self, origin: str) -> int:
+        state = self.store.witness_state(self.state_key(origin))
+        return state[0] if state else 0
+
     def add_checkpoint(self, old_size: int, proof: Sequence[bytes], note: bytes) -> NoteSignature:
         """Cosign ``note`` if it extends the last checkpoint this witness cosigned."""
         origin = note.split(b"\n", 1)[0].decode("utf-8", "replace")
@@ -98,13 +119,18 @@ class Witness:
         cp = parse_checkpoint(verified.text)
         if cp.origin != origin:
             raise MalformedError("checkpoint origin does not match its first line")
-        state = self.store.witness_state(origin)
+        key = self.state_key(origin)
+        state = self.store.witness_state(key)
         current_size, current_note = state if state else (0, b"")
         if old_size != current_size:
             raise SizeConflict(f"witness is at size {current_size}, request says {old_size}", current_size)
         if cp.size < old_size:
             raise MalformedError(f"checkpoint size {cp.size} is smaller than old size {old_size}")
         old_root = merkle.EMPTY_ROOT if current_size == 0 else parse_checkpoint(verify_note(current_note, [log]).text).root
+        if old_size == 0 and proof:
+            raise MalformedError("the consistency proof must be empty when old size is 0")
+        if cp.size == old_size and cp.root != old_root:
+            raise SameSizeFork(f"a different checkpoint of size {cp.size} was already cosigned", old=current_note, new=note)
         try:
             merkle.verify_consistency(old_size, cp.size, old_root, cp.root, list(proof))
         except (RootMismatchError, MalformedError) as e:
@@ -116,5 +142,5 @@ class Witness:
             ) from None
         # Persist before answering: a cosignature must never exist for a
         # checkpoint the witness could later be talked out of.
-        self.store.cas_witness_state(origin, current_size if state else None, cp.size, note)
+        self.store.cas_witness_state(key, current_size if state else None, cp.size, note)
         return cosign(verified.text, self.name, self.signer, int(self.clock()))
