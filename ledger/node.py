@@ -146,3 +146,50 @@ class Node:
         if signer is None:
             raise AuthorizationError(f"this node holds no signing key for {institution}")
         return await self.submit(sign_batch(list(statements), signer))
+
+    # --- witness side (C2SP tlog-witness) ----------------------------------------------
+
+    FORK_ALERT_KEY = "fork_alert"
+
+    def fork_alert(self) -> dict | None:
+        """Evidence of a split view seen by this node's witnesses, if any."""
+        import json
+
+        raw = self.store.get_meta(self.FORK_ALERT_KEY)
+        return json.loads(raw) if raw else None
+
+    def record_fork(self, reason: str, old: bytes | str, new: bytes | str) -> None:
+        import json
+
+        if self.store.get_meta(self.FORK_ALERT_KEY):
+            return  # keep the first evidence
+        as_text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v  # noqa: E731
+        alert = {"reason": reason, "old": as_text(old), "new": as_text(new), "time": int(self.clock())}
+        self.store.set_meta(self.FORK_ALERT_KEY, json.dumps(alert))
+        log.error("FORK DETECTED: %s", reason)
+
+    def witness_add_checkpoint(self, body: bytes) -> bytes:
+        """Handle an add-checkpoint request with every witness key this node holds.
+
+        Returns the cosignature lines. After a fork has been seen, refuses to cosign.
+        """
+        from ledger.errors import ConflictError, InconsistencyError, NotFoundError
+        from ledger.witness import AddCheckpoint, SameSizeFork
+
+        if not self.witnesses:
+            raise NotFoundError("this node holds no witness key")
+        if self.fork_alert() is not None:
+            raise ConflictError("this witness has seen a fork of the log and stopped cosigning; see 'eduledger network status'")
+        req = AddCheckpoint.parse(body)
+        lines = []
+        for w in self.witnesses.values():
+            try:
+                sig = w.add_checkpoint(req.old_size, req.proof, req.checkpoint)
+            except SameSizeFork as e:
+                self.record_fork(str(e), e.old, e.new)
+                raise
+            except InconsistencyError as e:
+                self.record_fork(str(e), e.old, e.new)
+                raise
+            lines.append(sig.line())
+        return "".join(lines).encode()
