@@ -149,3 +149,21 @@ def write_demo_passphrase(data_dir: Path) -> bytes:
     with os.fdopen(fd, "w") as f:
         f.write(passphrase + "\n")
     return passphrase.encode()
+
+
+PEERS_FILE = "peers.json"
+
+
+def load_peers(data_dir: Path) -> dict[str, str]:
+    """``peers.json``: institution id -> base URL of its node (optional; a lone node has none)."""
+    path = data_dir / PEERS_FILE
+    if not path.exists():
+        return {}
+    peers = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(peers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in peers.items()):
+        raise KeyFileError(f"{path} must map institution ids to URLs")
+    return peers
+
+
+def write_peers(data_dir: Path, peers: dict[str, str]) -> None:
+    (data_dir / PEERS_FILE).write_text(json.dumps(peers, indent=2) + "\n", encoding="utf-8")

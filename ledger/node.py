@@ -83,7 +83,7 @@ class Node:
     ) -> "Node":
         genesis = datadir.load_genesis(data_dir)
         keys = datadir.load_keys(data_dir, passphrase)
-        return cls(open_store(database_url), genesis, keys, options=options, clock=clock)
+        return cls(open_store(database_url), genesis, keys, options=options, peers=datadir.load_peers(data_dir), clock=clock)
 
     @property
     def network(self) -> str:
@@ -93,13 +93,74 @@ class Node:
     def is_sequencer(self) -> bool:
         return self.keys.log is not None
 
+    @property
+    def sequencer_url(self) -> str | None:
+        return self.peers.get(self.genesis.sequencer)
+
     async def start(self) -> None:
         await asyncio.to_thread(self.log.open)
-        await self.sequencer.start()
+        if self.is_sequencer:
+            await self.sequencer.start()
+        elif self.sequencer_url:
+            self._follower = asyncio.create_task(self._follow(), name="follower")
 
     async def stop(self) -> None:
-        await self.sequencer.stop()
+        if self.is_sequencer:
+            await self.sequencer.stop()
+        task = getattr(self, "_follower", None)
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
         self.store.close()
+
+    # --- replica side ---------------------------------------------------------------
+
+    def sync_now(self) -> int:
+        """Mirror the sequencer's log up to its latest final checkpoint, then compare
+        checkpoints with every peer (split-view detection). Returns the local size."""
+        from ledger.errors import EduledgerError, FetchError, InconsistencyError
+        from ledger.mirror import HttpPeer, sync
+
+        url = self.sequencer_url
+        if url:
+            try:
+                sync(self.log, HttpPeer(url))
+            except InconsistencyError as e:
+                self.record_fork(str(e), e.old, e.new)
+                raise
+        for inst, peer_url in sorted(self.peers.items()):
+            try:
+                note = HttpPeer(peer_url).checkpoint()
+                self.check_peer_checkpoint(note)
+            except InconsistencyError as e:
+                self.record_fork(f"checkpoint from {inst} is not consistent with ours: {e}", e.old, e.new)
+            except (FetchError, EduledgerError) as e:
+                log.debug("peer %s: %s", inst, e)
+        return self.log.size
+
+    def check_peer_checkpoint(self, note: bytes) -> None:
+        """Raise InconsistencyError if a verified final checkpoint of our log disagrees with ours."""
+        from ledger.checkpoint import verify_checkpoint
+        from ledger.errors import InconsistencyError
+
+        vc = verify_checkpoint(
+            note, log=self.log.log_verifier, witnesses=self.log.witness_verifiers, quorum=self.genesis.quorum, origin=self.network
+        )
+        size = vc.checkpoint.size
+        if size <= self.log.size and self.log.tree.root(size) != vc.checkpoint.root:
+            mine = self.store.checkpoint(size) or self.log.latest_checkpoint()
+            raise InconsistencyError(f"two different trees of size {size}", old=mine.decode("utf-8", "replace"), new=note.decode("utf-8", "replace"))
+
+    async def _follow(self, interval: float = 0.5) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.sync_now)
+            except Exception as e:  # keep following; the error is logged and shown in status
+                log.warning("sync failed: %s", e)
+            await asyncio.sleep(interval)
 
     # --- submissions ----------------------------------------------------------------
 
@@ -137,8 +198,43 @@ class Node:
                 raise SignatureError(f"institution signature check failed: {e}") from None
 
     async def submit(self, entries: Sequence[Entry]) -> list[Receipt | Rejection]:
-        """Sequence checked entries; returns when they are committed."""
+        """Sequence checked entries; returns when they are committed.
+
+        On a node that is not the sequencer, the entries are forwarded to it."""
+        if not self.is_sequencer:
+            return await self.forward(entries)
         return await self.sequencer.submit(entries)
+
+    async def forward(self, entries: Sequence[Entry]) -> list[Receipt | Rejection]:
+        import httpx
+
+        from ledger.encoding import b64d
+        from ledger.errors import FetchError, PushbackError
+
+        url = self.sequencer_url
+        if not url:
+            raise FetchError("this node is not the sequencer and knows no sequencer URL (peers.json)")
+        async with httpx.AsyncClient(timeout=60) as client:
+            try:
+                r = await client.post(url.rstrip("/") + "/api/v1/ledger/entries", json={"entries": [e.to_json() for e in entries]})
+            except httpx.HTTPError as e:
+                raise FetchError(f"sequencer unreachable: {e}") from None
+        if r.status_code == 503:
+            raise PushbackError("sequencer is saturated", retry_after=int(r.headers.get("retry-after", "1")))
+        if r.status_code != 200:
+            detail = r.json().get("detail", r.text) if r.headers.get("content-type", "").startswith("application/json") else r.text
+            if r.status_code == 403:
+                raise AuthorizationError(detail)
+            if 400 <= r.status_code < 500:
+                raise MalformedError(detail)
+            raise FetchError(f"sequencer answered {r.status_code}: {detail}")
+        out: list[Receipt | Rejection] = []
+        for item in r.json()["results"]:
+            if item["accepted"]:
+                out.append(Receipt(item["index"], b64d(item["leaf_hash"], "leaf_hash", size=32), item.get("duplicate", False)))
+            else:
+                out.append(Rejection(item["position"], AuthorizationError(item.get("error") or "refused")))
+        return out
 
     async def submit_statements(self, institution: str, statements: Sequence[Statement]) -> list[Receipt | Rejection]:
         """Sign statements with this node's key for ``institution`` (one batch) and sequence them."""
