@@ -81,6 +81,91 @@ def run(
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
+@app.command()
+def demo(
+    root: Annotated[Path, typer.Option("--root", help="where the three node directories live")] = Path("demo-network"),
+    base_port: Annotated[int, typer.Option(help="first port; the nodes use three consecutive ports")] = 8101,
+) -> None:
+    """Run the demo network: three institutions as separate node processes on localhost."""
+    import shutil
+    import signal
+    import subprocess
+
+    from ledger.datadir import demo_passphrase_file, load_genesis, split_network
+    from portfolio_api.demo import DEMO_INSTITUTIONS, create_demo
+
+    ids = [i.id for i in DEMO_INSTITUTIONS]
+    urls = {inst: f"http://127.0.0.1:{base_port + n}" for n, inst in enumerate(ids)}
+    if not (root / ids[0] / "genesis.json").exists():
+        source = root / ".genesis-keys"
+        create_demo(source, "")
+        split_network(source, root, urls)
+        for inst in ids:
+            shutil.copy2(demo_passphrase_file(source), demo_passphrase_file(root / inst))
+        shutil.rmtree(source)
+        typer.echo(f"eduledger: created the demo network in {root}", err=True)
+    genesis = load_genesis(root / ids[0])
+    procs = []
+    for inst in ids:
+        env = {**os.environ, "EDULEDGER_KEY_PASSPHRASE_FILE": str(demo_passphrase_file(root / inst))}
+        env.pop("EDULEDGER_KEY_PASSPHRASE", None)
+        port = urls[inst].rsplit(":", 1)[1]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "ledger.cli", "run", "--no-demo", "--data-dir", str(root / inst), "--port", port], env=env
+            )
+        )
+    for inst in ids:
+        role = "sequencer, witness" if inst == genesis.sequencer else "replica, witness"
+        typer.echo(f"{inst:<18} {urls[inst]}/  ({role})")
+    typer.echo(f"network {genesis.network}: quorum {genesis.quorum} of {len(ids)}; Ctrl-C stops all nodes")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@network_app.command("status")
+def network_status(
+    url: Annotated[str, typer.Option(help="a node of the network")] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a node's view of the network: size, finality, peers, and any fork alert."""
+    import json
+
+    import httpx
+
+    try:
+        r = httpx.get(url.rstrip("/") + "/api/v1/network/status", timeout=10)
+    except httpx.HTTPError as e:
+        raise fail(f"cannot reach {url}: {e}; is the node running?") from None
+    if r.status_code != 200:
+        raise fail(f"{url} answered {r.status_code}: {r.text[:200]}")
+    status = r.json()
+    if as_json:
+        typer.echo(json.dumps(status, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(f"network {status['network']}  size {status['size']}  final {status['final_size']}  sequencer {status['sequencer']}")
+        for p in status["peers"]:
+            typer.echo(f"  {p['institution']:<20} {p['url']:<28} {p['state']}")
+    if status.get("fork_alert"):
+        alert = status["fork_alert"]
+        typer.echo(f"FORK ALERT: {alert['reason']}", err=True)
+        typer.echo("evidence (first checkpoint):\n" + alert["old"], err=True)
+        typer.echo("evidence (second checkpoint):\n" + alert["new"], err=True)
+        raise typer.Exit(1)
+
+
 @ledger_app.command("audit")
 def audit_cmd(data_dir: DataDir = Path("data"), database_url: DbUrl = None) -> None:
     """Re-derive every leaf hash, block hash, tree root and signature from storage."""

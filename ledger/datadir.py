@@ -167,3 +167,24 @@ def load_peers(data_dir: Path) -> dict[str, str]:
 
 def write_peers(data_dir: Path, peers: dict[str, str]) -> None:
     (data_dir / PEERS_FILE).write_text(json.dumps(peers, indent=2) + "\n", encoding="utf-8")
+
+
+def split_network(source: Path, dest_root: Path, urls: dict[str, str]) -> dict[str, Path]:
+    """Give each founding institution its own node directory from a network made by
+    ``init_network``: the genesis file, only that institution's keys (the log key only
+    to the sequencer) and a peers.json naming every node. Returns id -> directory."""
+    import shutil
+
+    genesis = load_genesis(source)
+    out = {}
+    for f in genesis.founders:
+        node_dir = dest_root / f.id
+        (node_dir / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copy2(source / GENESIS_FILE, node_dir / GENESIS_FILE)
+        for kind in ("signing", "witness"):
+            shutil.copy2(_key_path(source, f"{f.id}.{kind}"), _key_path(node_dir, f"{f.id}.{kind}"))
+        if f.id == genesis.sequencer:
+            shutil.copy2(_key_path(source, "log"), _key_path(node_dir, "log"))
+        write_peers(node_dir, urls)
+        out[f.id] = node_dir
+    return out

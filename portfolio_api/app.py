@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from ledger.node import Node, NodeOptions
 from portfolio_api import errors
-from portfolio_api.routers import health, ledger, tlog, witness
+from portfolio_api.routers import health, ledger, network, tlog, witness
 from portfolio_api.settings import Settings
 
 log = logging.getLogger("eduledger.app")
@@ -54,4 +54,5 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
     app.include_router(tlog.router)
     app.include_router(ledger.router)
     app.include_router(witness.router)
+    app.include_router(network.router)
     return app
