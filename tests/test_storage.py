@@ -441,6 +441,16 @@ def test_opening_twice_is_idempotent_and_the_schema_matches_schema_py(sql_url):
         third.close()
 
 
+def test_a_database_from_newer_code_is_refused_not_downgraded(sql_url):
+    store = open_store(sql_url)
+    fill(store, [1])
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    store.close()
+    with pytest.raises(StorageError, match="9999_from_the_future"):
+        open_store(sql_url)
+
+
 def test_no_code_path_updates_or_deletes_a_ledger_table(sql_url):
     store = open_store(sql_url)
     statements: list[str] = []

@@ -157,7 +157,8 @@ def test_mutable_tables_still_take_updates_and_deletes(store, table):
 
 def test_appending_still_works_with_the_triggers_in_place(store):
     header = b'{"height":1}'
-    store.append_block(StoredBlock(1, 2, 1, header, hashlib.sha256(header).digest()), [(hashlib.sha256(b"c").digest(), b"entry c")])
+    block = StoredBlock(1, 2, 1, header, hashlib.sha256(header).digest())
+    store.append_block(block, [(hashlib.sha256(b"c").digest(), b"entry c")])
     store.add_checkpoint(3, b"cp3")
     store.set_final(3, b"final3")
     assert store.size() == 3 and store.latest_final() == (3, b"final3")

@@ -125,6 +125,7 @@ class MemoryStore:
         self._checkpoints: AppendOnlyMap[int, bytes] = AppendOnlyMap()
         self._cosignatures: AppendOnlyMap[tuple[int, str], bytes] = AppendOnlyMap()
         self._finals: AppendOnlyList[tuple[int, bytes]] = AppendOnlyList()
+        self._latest_checkpoint_size: int | None = None  # derived from _checkpoints, kept for O(1) reads
         # Mutable state.
         self._witness: dict[str, tuple[int, bytes]] = {}
         self._meta: dict[str, str] = {}
@@ -267,6 +268,7 @@ class MemoryStore:
             def write() -> None:
                 if existing is None:  # identical bytes again: a retry, nothing to add
                     self._checkpoints.add(size, copy)
+                    self._latest_checkpoint_size = max(size, self._latest_checkpoint_size or 0)
 
             self._commit("add_checkpoint", write)
 
@@ -278,9 +280,9 @@ class MemoryStore:
     def latest_checkpoint(self) -> tuple[int, bytes] | None:
         with self._lock:
             self._check_open()
-            if not len(self._checkpoints):
+            size = self._latest_checkpoint_size
+            if size is None:
                 return None
-            size = max(self._checkpoints.keys())
             return size, self._checkpoints.get(size)  # type: ignore[return-value]
 
     def add_cosignature(self, size: int, witness: str, line: bytes) -> None:
@@ -303,7 +305,8 @@ class MemoryStore:
     def cosignatures(self, size: int) -> list[tuple[str, bytes]]:
         with self._lock:
             self._check_open()
-            return sorted((w, self._cosignatures.get((s, w))) for s, w in self._cosignatures.keys() if s == size)  # type: ignore[misc]
+            found = [(w, self._cosignatures.get((s, w))) for s, w in self._cosignatures.keys() if s == size]
+            return sorted(found)  # type: ignore[arg-type]
 
     def set_final(self, size: int, note: bytes) -> None:
         check_size(size)

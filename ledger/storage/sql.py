@@ -3,8 +3,8 @@
 Opening a store runs the Alembic migrations to head (``migrate``), inside one
 transaction, so a database is either fully at the new schema or untouched.
 
-Durability: every write method is one transaction that has committed when it
-returns. On SQLite the database runs in WAL mode with ``synchronous=FULL``
+Durability: every write method has committed its change, in one transaction,
+when it returns. On SQLite the database runs in WAL mode with ``synchronous=FULL``
 (each commit fsyncs the WAL, so a power loss after ``COMMIT`` returns loses
 nothing); on PostgreSQL the server's defaults (``fsync``, synchronous commit)
 give the same. A crash before ``COMMIT`` returns leaves nothing of the
@@ -33,13 +33,14 @@ reject both on ledger tables anyway.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ledger.errors import ConflictError, EduledgerError, MalformedError, NotFoundError, StorageError
@@ -130,7 +131,7 @@ def create_engine(url: str | sa.URL) -> sa.Engine:
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     """An Alembic Config built in code: no alembic.ini is needed at runtime."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))  # ConfigParser interpolates %
     cfg.attributes["connection"] = connection
     return cfg
 
@@ -226,9 +227,10 @@ class SqlStore:
         self._upsert_meta = upsert.on_conflict_do_update(index_elements=[t.meta.c.key], set_={"value": upsert.excluded.value})
         try:
             migrate(self._engine)
-        except sa.exc.SQLAlchemyError as e:
+        except (sa.exc.SQLAlchemyError, CommandError) as e:
+            # CommandError: e.g. the database is at a revision this code does not know (newer code wrote it).
             self._engine.dispose()
-            raise StorageError(f"cannot open {self}: {e}") from e
+            raise StorageError(f"cannot open {self!r}: {e}") from e
 
     def __repr__(self) -> str:
         return f"SqlStore({self._url.render_as_string(hide_password=True)!r})"
@@ -259,11 +261,11 @@ class SqlStore:
         except sa.exc.SQLAlchemyError as e:
             raise StorageError(f"{what} failed: {e}") from e
 
-    def _transaction(self, what: str) -> Any:
+    def _transaction(self, what: str) -> AbstractContextManager[sa.Connection]:
         """For writes that take several statements: all of them commit, or none."""
         return self._connection(what, self._tx_engine)
 
-    def _statement(self, what: str) -> Any:
+    def _statement(self, what: str) -> AbstractContextManager[sa.Connection]:
         """For reads and single-statement writes: each statement commits by itself.
 
         One statement is atomic on its own, and a committed one is durable, so
@@ -292,7 +294,13 @@ class SqlStore:
                     raise ConflictError(f"block height {block.height} is not next, the chain has {count} blocks")
                 c.execute(
                     t.blocks.insert(),
-                    {"height": block.height, "first_index": first, "count": block.count, "header": block.header, "hash": block.hash},
+                    {
+                        "height": block.height,
+                        "first_index": first,
+                        "count": block.count,
+                        "header": block.header,
+                        "hash": block.hash,
+                    },
                 )
                 # One executemany for the whole block.
                 c.execute(t.entries.insert(), [{"idx": first + k, "leaf_hash": lh, "data": d} for k, (lh, d) in enumerate(rows)])
