@@ -237,7 +237,8 @@ _mount_optional()
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        rv = app(args=argv, standalone_mode=False)
+        return rv if isinstance(rv, int) else 0  # click returns the code of a typer.Exit here
     except typer.Exit as e:
         return e.exit_code
     except SystemExit as e:  # click usage errors
@@ -245,14 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     except EduledgerError as e:
         typer.echo(f"eduledger: {e}", err=True)
         return 2
-    except Exception as e:  # click.UsageError and friends
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # click's UsageError and friends (typer vendors click, so duck-type)
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             return 2
         raise
-    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
