@@ -6,7 +6,6 @@ hex), so the bytes that are hashed and signed cannot be re-spelled.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 
@@ -16,7 +15,7 @@ _HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
 def b64e(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return binascii.b2a_base64(data, newline=False).decode("ascii")
 
 
 def b64d(value: object, field: str, *, size: int | None = None) -> bytes:
@@ -24,10 +23,11 @@ def b64d(value: object, field: str, *, size: int | None = None) -> bytes:
     if not isinstance(value, str):
         raise MalformedError(f"{field} must be a base64 string")
     try:
-        raw = base64.b64decode(value, validate=True)
+        encoded = value.encode("ascii")
+        raw = binascii.a2b_base64(encoded, strict_mode=True)
     except (binascii.Error, ValueError):
         raise MalformedError(f"{field} is not valid base64") from None
-    if base64.b64encode(raw).decode("ascii") != value:
+    if binascii.b2a_base64(raw, newline=False) != encoded:
         raise MalformedError(f"{field} is not canonical base64")
     if size is not None and len(raw) != size:
         raise MalformedError(f"{field} decodes to {len(raw)} bytes, want {size}")

@@ -178,13 +178,12 @@ class Log:
                     if existing is not None:
                         results[pos] = Receipt(existing, b"", duplicate=True)
                         continue
+                    index = base + len(accepted)
                     try:
-                        self.registry.check(entry, now)
+                        self.registry.apply(entry, index, now)  # checks first; changes nothing if it raises
                     except EduledgerError as e:
                         results[pos] = Rejection(pos, e)
                         continue
-                    index = base + len(accepted)
-                    self.registry.apply(entry, index, now)
                     data = entry.to_bytes()
                     seen[sh] = index
                     lh = merkle.leaf_hash(data)

@@ -105,7 +105,9 @@ class Registry:
         self._apply(entry, index=-1, now=now, commit=False)
 
     def apply(self, entry: Entry, index: int, now: int) -> None:
-        """Apply an entry that is (being) appended at ``index``, sequenced at ``now``."""
+        """Apply an entry that is (being) appended at ``index``, sequenced at ``now``.
+
+        Runs every check of ``check`` first and changes nothing when one fails."""
         self._apply(entry, index=index, now=now, commit=True)
 
     def apply_genesis(self, entry: Entry, index: int, created: int) -> None:

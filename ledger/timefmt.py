@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from ledger.errors import MalformedError
 
@@ -22,6 +23,20 @@ def format_time(unix: int) -> str:
 
 def parse_time(value: object, field: str = "time") -> int:
     """``YYYY-MM-DDTHH:MM:SSZ`` -> Unix seconds; anything else is MalformedError."""
+    if isinstance(value, str):
+        try:
+            return _parse_cached(value)
+        except MalformedError:
+            pass
+    return _parse(value, field)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(value: str) -> int:
+    return _parse(value, "time")
+
+
+def _parse(value: object, field: str) -> int:
     if not isinstance(value, str) or not (m := _RFC3339_Z.match(value)):
         raise MalformedError(f"{field} must be an RFC 3339 UTC time like 2026-01-31T12:00:00Z, got {value!r}")
     try:

@@ -117,3 +117,31 @@ def test_garbage_leaf_data_is_malformed(data):
 def test_entry_equality_ignores_cached_bytes():
     (e,) = sign_batch([anchor(1)], RawSigner())
     assert parse_entry(e.to_bytes()) == Entry(e.statement, e.auth)
+
+
+def test_bytes_kept_from_a_submission_equal_the_rebuilt_canonical_bytes():
+    entries = sign_batch([anchor(i) for i in range(5)], RawSigner())
+    for e in entries:
+        parsed = entry_from_json(json.loads(json.dumps(e.to_json(), indent=1)))
+        rebuilt = Entry(parsed.statement, parsed.auth)
+        assert parsed.to_bytes() == rebuilt.to_bytes() == e.to_bytes()
+
+
+def test_version_must_be_the_integer_one():
+    (e,) = sign_batch([anchor(1)], RawSigner())
+    for v in (True, 1.0, "1"):
+        j = e.to_json()
+        j["v"] = v
+        with pytest.raises(MalformedError):
+            entry_from_json(j)
+
+
+def test_partial_batch_is_verified_by_folding_each_proof():
+    entries = sign_batch([anchor(i) for i in range(9)], RawSigner())
+    verify_batch_signature(entries[2:5])
+    j = entries[3].to_json()
+    j["auth"]["batch"]["proof"][0] = b64e(b"\\x07" * 32)
+    with pytest.raises(SignatureError):
+        verify_batch_signature([entries[2], entry_from_json(j)])
+    with pytest.raises(SignatureError):
+        verify_batch_signature([*entries[:3], entry_from_json(j), *entries[4:]])
