@@ -140,7 +140,7 @@ def test_partial_batch_is_verified_by_folding_each_proof():
     entries = sign_batch([anchor(i) for i in range(9)], RawSigner())
     verify_batch_signature(entries[2:5])
     j = entries[3].to_json()
-    j["auth"]["batch"]["proof"][0] = b64e(b"\\x07" * 32)
+    j["auth"]["batch"]["proof"][0] = b64e(b"\x07" * 32)
     with pytest.raises(SignatureError):
         verify_batch_signature([entries[2], entry_from_json(j)])
     with pytest.raises(SignatureError):
