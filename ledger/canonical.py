@@ -45,14 +45,17 @@ def _simple(v: Any) -> bool:
     return False
 
 
-def canonical_bytes(value: Any) -> bytes:
+def canonical_bytes(value: Any, *, validated: bool = False) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of a JSON value.
 
+    ``validated=True`` is a promise by a parser that has already checked every
+    value is a string, a safe-range integer, a list or an object with ASCII keys
+    (ledger entries and headers); it skips the domain walk.
     Raises MalformedError for values JSON cannot carry exactly (NaN, integers
     beyond ±(2^53−1), non-string keys, lone surrogates).
     """
     try:
-        if _simple(value):
+        if validated or _simple(value):
             return _encode(value).encode("utf-8")
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError, UnicodeEncodeError) as e:

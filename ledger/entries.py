@@ -163,7 +163,7 @@ class Statement:
 
     @cached_property
     def canonical(self) -> bytes:
-        return canonical_bytes(self.to_json())
+        return canonical_bytes(self.to_json(), validated=True)  # every field checked in __post_init__
 
     @cached_property
     def statement_hash(self) -> bytes:
@@ -203,7 +203,7 @@ class Entry:
 
     def to_bytes(self) -> bytes:
         """Leaf data: canonical JSON of the entry."""
-        return self._bytes or canonical_bytes(self.to_json())
+        return self._bytes or canonical_bytes(self.to_json(), validated=True)
 
     def leaf_hash(self) -> bytes:
         return merkle.leaf_hash(self.to_bytes())
@@ -340,7 +340,7 @@ def entry_from_json(j: object, *, allow_genesis: bool = False) -> Entry:
     entry = Entry(statement, _auth_from_json(j["auth"]))
     # Every field was checked to have exactly one spelling, so the canonical bytes of
     # the submitted JSON are the entry's bytes; computing them here saves rebuilding it.
-    return Entry(entry.statement, entry.auth, canonical_bytes(j))
+    return Entry(entry.statement, entry.auth, canonical_bytes(j, validated=True))
 
 
 def parse_entry(data: bytes, *, allow_genesis: bool = True) -> Entry:

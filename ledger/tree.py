@@ -65,6 +65,9 @@ class Tree:
         size = self.size if size is None else size
         if size > self.size:
             raise ValueError(f"tree has {self.size} leaves, not {size}")
+        if size & (size - 1) == 0 and 0 <= index < size:
+            # A perfect tree: the path is one sibling per level, all cached.
+            return [self.levels[h][(index >> h) ^ 1] for h in range(size.bit_length() - 1)]
         return merkle.inclusion_proof_from(self.subtree, index, size)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
