@@ -262,3 +262,25 @@ def test_status_reports_the_final_size(client):
     s = client.get("/api/v1/ledger/status").json()
     assert s["final_size"] == s["size"] == 5 and s["network"] == NET
     assert s["sequencer"] is True
+
+
+@pytest.mark.postgres
+def test_the_same_node_code_runs_on_postgresql(network, pg_store_url):
+    data, genesis = network
+    node = Node(open_store(pg_store_url), genesis, load_keys(data, PASSPHRASE.encode()), options=NodeOptions(batch_ms=5))
+    with TestClient(create_app(Settings(data_dir=data), node=node)) as c:
+        c.genesis, c.signer, c.node = genesis, load_signer(data / "keys" / "school-1.signing.key", PASSPHRASE.encode())[0], node
+        r = submit(c, anchors(40))
+        assert r.status_code == 200 and all(x["accepted"] for x in r.json()["results"])
+        vc = verified_checkpoint(c)
+        assert vc.checkpoint.size == 43
+        item = r.json()["results"][7]
+        p = c.get("/api/v1/ledger/proof/inclusion", params={"index": item["index"], "size": 43}).json()
+        merkle.verify_inclusion(b64d(item["leaf_hash"], "h"), item["index"], 43, [b64d(h, "p") for h in p["proof"]], vc.checkpoint.root)
+    from ledger.audit import audit
+
+    store = open_store(pg_store_url)
+    try:
+        assert audit(store, genesis).entries == 43
+    finally:
+        store.close()
