@@ -36,9 +36,27 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
             )
         await n.start()
         app.state.node = n
+        services = None
+        if settings.portfolio:
+            import asyncio
+
+            from portfolio_api.services.container import Services
+
+            pw = passphrase if passphrase is not None else _resolve_quietly()
+            services = await asyncio.to_thread(
+                Services.open, node=n, data_dir=settings.data_dir, database_url=settings.effective_database_url, passphrase=pw,
+                upload_max_bytes=settings.upload_max_bytes, loop=asyncio.get_running_loop(),
+            )
+            app.state.portfolio = services
+            if settings.demo_seed:
+                from portfolio_api.demo import seed_demo
+
+                app.state.demo_logins = await asyncio.to_thread(seed_demo, services)
         try:
             yield
         finally:
+            if services is not None:
+                await services.close()
             await n.stop()
 
     app = FastAPI(
@@ -55,4 +73,26 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
     app.include_router(ledger.router)
     app.include_router(witness.router)
     app.include_router(network.router)
+    if settings.portfolio:
+        from pathlib import Path
+
+        from fastapi.staticfiles import StaticFiles
+
+        from portfolio_api.routers import portfolio_api, web_admin, web_auth, web_portfolio, web_staff, web_verify
+        from portfolio_api.web import ErrorPages
+
+        app.state.render_error = ErrorPages()
+        app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+        for r in (web_auth, web_portfolio, web_staff, web_verify, web_admin, portfolio_api):
+            app.include_router(r.router)
     return app
+
+
+def _resolve_quietly() -> bytes | None:
+    """The key passphrase from the environment, if set (needed only to onboard institutions)."""
+    try:
+        from keys.passphrase import resolve_passphrase
+
+        return resolve_passphrase(prompt=False)
+    except Exception:
+        return None

@@ -18,7 +18,15 @@ from ledger import errors
 
 log = logging.getLogger("eduledger.http")
 
-STATUS: list[tuple[type[errors.EduledgerError], int]] = [
+def _portfolio_statuses() -> list[tuple[type[errors.EduledgerError], int]]:
+    # The e-portfolio's own subclasses, checked before their parents.
+    from portfolio_api.services.shares import ShareGone
+    from portfolio_api.web import CsrfError, Forbidden, LoginRequired
+
+    return [(LoginRequired, 401), (Forbidden, 403), (CsrfError, 403), (ShareGone, 410)]
+
+
+STATUS: list[tuple[type[errors.EduledgerError], int]] = _portfolio_statuses() + [
     (errors.MalformedError, 400),
     (errors.InconsistencyError, 422),
     (errors.SignatureError, 403),
@@ -51,6 +59,12 @@ def install(app: FastAPI) -> None:
         if code >= 500 and not isinstance(exc, errors.PushbackError):
             log.error("internal error on %s %s: %s", request.method, request.url.path, exc)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.PushbackError) else None
+        render_error = getattr(request.app.state, "render_error", None)
+        if render_error is not None and render_error.wants(request):
+            response = render_error(request, exc, code)
+            if headers:
+                response.headers.update(headers)
+            return response
         return JSONResponse({"error": kind_of(exc), "detail": str(exc)}, status_code=code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     batch_ms: int = 250
     queue_max: int = 100_000
     max_body_bytes: int = 16 * 1024 * 1024
+    upload_max_bytes: int = Field(default=5 * 1024 * 1024, description="largest diploma file a holder may upload")
+    demo_seed: bool = Field(default=False, description="seed demo people and credentials on first start (eduledger run on a demo network)")
+    portfolio: bool = Field(default=True, description="serve the e-portfolio (web UI and /api/v1 portfolio routes)")
 
     @property
     def effective_database_url(self) -> str:

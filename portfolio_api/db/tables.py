@@ -1,0 +1,183 @@
+"""The portfolio's own tables (SQLAlchemy Core), separate from the ledger's.
+
+Personal fields (names, e-mail addresses, uploaded documents, credential JSON)
+are stored encrypted with the person's data key (see ``portfolio_api.vault``);
+the e-mail is found by a keyed hash (``email_index``), never by its plaintext.
+Deleting a person destroys the row in ``data_keys``: everything encrypted under
+it becomes unreadable (crypto-shredding) while digests and statuses remain.
+
+The migration ``migrations/versions/0001_portfolio.py`` writes the same tables
+out by hand; ``tests/test_portfolio_db.py`` compares the two.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+users = sa.Table(
+    "pf_users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email_index", sa.String(64), unique=True, nullable=True),
+    sa.Column("email_enc", sa.LargeBinary, nullable=True),
+    sa.Column("name_enc", sa.LargeBinary, nullable=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("institution_id", sa.String(64), nullable=True),
+    sa.Column("password_hash", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("deleted_at", sa.BigInteger, nullable=True),
+)
+
+data_keys = sa.Table(
+    "pf_data_keys",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("pf_users.id"), primary_key=True),
+    sa.Column("wrapped", sa.LargeBinary, nullable=False),
+)
+
+sessions = sa.Table(
+    "pf_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)
+
+institutions = sa.Table(
+    "pf_institutions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("suspended_at", sa.BigInteger, nullable=True),
+    sa.Column("suspended_reason", sa.String(500), nullable=True),
+)
+
+templates = sa.Table(
+    "pf_templates",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("description", sa.String(2000), nullable=False, server_default=""),
+)
+
+credentials = sa.Table(
+    "pf_credentials",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("institution_id", sa.String(64), nullable=False, index=True),
+    sa.Column("holder_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("issued_at", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("credential_enc", sa.LargeBinary, nullable=True),
+    sa.Column("bundle_enc", sa.LargeBinary, nullable=True),
+    sa.Column("anchor_index", sa.BigInteger, nullable=True),
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("idem_key", sa.String(64), nullable=False),
+    sa.Column("issued_by", sa.Integer, nullable=True),
+    sa.Column("upload_id", sa.Integer, nullable=True),
+    sa.UniqueConstraint("institution_id", "idem_key", name="uq_pf_credentials_idem"),
+)
+
+uploads = sa.Table(
+    "pf_uploads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("title_enc", sa.LargeBinary, nullable=True),
+    sa.Column("filename_enc", sa.LargeBinary, nullable=True),
+    sa.Column("content_enc", sa.LargeBinary, nullable=True),
+    sa.Column("mime", sa.String(40), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("issuer_id", sa.String(64), nullable=True),
+    sa.Column("issued_on", sa.String(10), nullable=False),
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+
+requests = sa.Table(
+    "pf_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("pf_uploads.id"), nullable=False, unique=True),
+    sa.Column("owner_id", sa.Integer, nullable=False, index=True),
+    sa.Column("institution_id", sa.String(64), nullable=False, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(1000), nullable=True),
+    sa.Column("credential_id", sa.String(36), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("decided_at", sa.BigInteger, nullable=True),
+    sa.Column("decided_by", sa.Integer, nullable=True),
+)
+
+shares = sa.Table(
+    "pf_shares",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("owner_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("token_enc", sa.LargeBinary, nullable=True),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("items", sa.Text, nullable=True),  # JSON list of "c:<id>"/"u:<id>"; NULL = whole public portfolio
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+share_access = sa.Table(
+    "pf_share_access",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("share_id", sa.Integer, sa.ForeignKey("pf_shares.id"), nullable=False, index=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("viewer", sa.String(200), nullable=False),
+    sa.Column("ip", sa.String(64), nullable=False),
+    sa.Column("user_agent", sa.String(300), nullable=False),
+)
+
+audit_log = sa.Table(
+    "pf_audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Column("actor_id", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("institution_id", sa.String(64), nullable=True, index=True),
+    sa.Column("action", sa.String(40), nullable=False),
+    sa.Column("target", sa.String(100), nullable=False),
+    sa.Column("detail", sa.String(1000), nullable=False, server_default=""),
+)
+
+api_tokens = sa.Table(
+    "pf_api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at", sa.BigInteger, nullable=True),
+)
+
+batches = sa.Table(
+    "pf_batches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), nullable=False, index=True),
+    sa.Column("created_by", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("report", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("idem_key", sa.String(64), nullable=False),
+    sa.UniqueConstraint("institution_id", "idem_key", name="uq_pf_batches_idem"),
+)

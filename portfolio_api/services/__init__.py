@@ -1,0 +1,1 @@
+"""Portfolio services: all SQL and all ledger calls of the e-portfolio live here, none in handlers."""

@@ -1,0 +1,257 @@
+"""People: registration, sign-in, sessions, login rate limiting, erasure.
+
+Passwords are hashed with Argon2id. A session is a random 256-bit token in an
+HttpOnly SameSite cookie; the database holds only its SHA-256. Names and
+e-mail addresses are encrypted with the person's data key (``vault``); the
+address is found by its keyed hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from ledger.errors import AuthorizationError, ConflictError, MalformedError, NotFoundError, PushbackError
+from portfolio_api.db import tables as t
+from portfolio_api.services.context import Ctx
+
+ROLES = ("student", "teacher", "staff", "inst_admin", "net_admin")
+SELF_REGISTER_ROLES = ("student", "teacher")
+STAFF_ROLES = ("staff", "inst_admin")
+_EMAIL = re.compile(r"\A[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}\Z")
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # Argon2id (OWASP minimum)
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    role: str
+    institution_id: str | None
+    name: str
+    email: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_holder(self) -> bool:
+        return self.role in ("student", "teacher")
+
+
+class LoginLimiter:
+    """At most ``per_account`` failed sign-ins per account and ``per_ip`` per address in ``window`` seconds."""
+
+    def __init__(self, ctx: Ctx, *, per_account: int = 5, per_ip: int = 30, window: int = 900) -> None:
+        self.ctx, self.per_account, self.per_ip, self.window = ctx, per_account, per_ip, window
+        self._fails: dict[str, deque[int]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: int) -> deque[int]:
+        q = self._fails[key]
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def check(self, account: str, ip: str) -> None:
+        now = self.ctx.now()
+        with self._lock:
+            a, i = self._recent("a:" + account, now), self._recent("i:" + ip, now)
+            if len(a) >= self.per_account or len(i) >= self.per_ip:
+                oldest = min(q[0] for q in (a, i) if q)
+                raise PushbackError("too many failed sign-in attempts; try again later", retry_after=max(1, oldest + self.window - now))
+
+    def failed(self, account: str, ip: str) -> None:
+        now = self.ctx.now()
+        with self._lock:
+            self._fails["a:" + account].append(now)
+            self._fails["i:" + ip].append(now)
+
+    def succeeded(self, account: str) -> None:
+        with self._lock:
+            self._fails.pop("a:" + account, None)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+        self.limiter = LoginLimiter(ctx)
+
+    # --- keys and fields ---
+
+    def data_key(self, conn: sa.Connection, user_id: int) -> bytes:
+        wrapped = conn.execute(sa.select(t.data_keys.c.wrapped).where(t.data_keys.c.user_id == user_id)).scalar()
+        return self.ctx.vault.unwrap(user_id, wrapped)
+
+    def encrypt_for(self, conn: sa.Connection, user_id: int, purpose: str, data: bytes) -> bytes:
+        return self.ctx.vault.encrypt(self.data_key(conn, user_id), f"{purpose}/{user_id}", data)
+
+    def decrypt_for(self, conn: sa.Connection, user_id: int, purpose: str, data: bytes | None) -> bytes:
+        if data is None:
+            raise NotFoundError("this data was erased")
+        return self.ctx.vault.decrypt(self.data_key(conn, user_id), f"{purpose}/{user_id}", data)
+
+    def _user(self, conn: sa.Connection, row: sa.Row) -> User:
+        if row.deleted_at is not None:
+            return User(row.id, row.role, row.institution_id, "—", "")
+        dk = self.ctx.vault.unwrap(row.id, conn.execute(sa.select(t.data_keys.c.wrapped).where(t.data_keys.c.user_id == row.id)).scalar())
+        name = self.ctx.vault.decrypt(dk, f"name/{row.id}", row.name_enc).decode()
+        email = self.ctx.vault.decrypt(dk, f"email/{row.id}", row.email_enc).decode()
+        return User(row.id, row.role, row.institution_id, name, email)
+
+    # --- people ---
+
+    def create(self, email: str, password: str, name: str, role: str, institution_id: str | None = None) -> User:
+        email, name = email.strip(), " ".join(name.split())
+        if not _EMAIL.match(email):
+            raise MalformedError("e-mail address is not valid")
+        if not 2 <= len(name) <= 200:
+            raise MalformedError("name must be 2 to 200 characters")
+        if len(password) < 10 or len(password) > 200:
+            raise MalformedError("password must be at least 10 characters")
+        if role not in ROLES:
+            raise MalformedError(f"unknown role {role!r}")
+        if (role in STAFF_ROLES) != (institution_id is not None):
+            raise MalformedError("staff belong to exactly one institution; others to none")
+        index = self.ctx.vault.email_index(email)
+        pw_hash = _hasher.hash(password)
+        with self.ctx.engine.begin() as conn:
+            if conn.execute(sa.select(t.users.c.id).where(t.users.c.email_index == index)).first():
+                raise ConflictError("an account with this e-mail already exists")
+            uid = conn.execute(
+                t.users.insert().values(email_index=index, role=role, institution_id=institution_id, password_hash=pw_hash, created_at=self.ctx.now())
+            ).inserted_primary_key[0]
+            dk = self.ctx.vault.new_data_key()
+            conn.execute(t.data_keys.insert().values(user_id=uid, wrapped=self.ctx.vault.wrap(uid, dk)))
+            conn.execute(
+                t.users.update()
+                .where(t.users.c.id == uid)
+                .values(
+                    email_enc=self.ctx.vault.encrypt(dk, f"email/{uid}", email.encode()),
+                    name_enc=self.ctx.vault.encrypt(dk, f"name/{uid}", name.encode()),
+                )
+            )
+        return User(uid, role, institution_id, name, email)
+
+    def get(self, user_id: int) -> User:
+        with self.ctx.engine.begin() as conn:
+            row = conn.execute(sa.select(t.users).where(t.users.c.id == user_id)).first()
+            if row is None:
+                raise NotFoundError(f"no person {user_id}")
+            return self._user(conn, row)
+
+    def find_by_email(self, email: str) -> User | None:
+        with self.ctx.engine.begin() as conn:
+            row = conn.execute(sa.select(t.users).where(t.users.c.email_index == self.ctx.vault.email_index(email))).first()
+            return self._user(conn, row) if row is not None and row.deleted_at is None else None
+
+    def names(self, conn: sa.Connection, user_ids: set[int]) -> dict[int, str]:
+        out = {}
+        for uid in user_ids:
+            row = conn.execute(sa.select(t.users).where(t.users.c.id == uid)).first()
+            if row is None or row.deleted_at is not None:
+                out[uid] = "—"
+            else:
+                try:
+                    out[uid] = self._user(conn, row).name
+                except NotFoundError:
+                    out[uid] = "—"
+        return out
+
+    def list_staff(self, institution_id: str) -> list[User]:
+        with self.ctx.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(t.users).where(t.users.c.institution_id == institution_id, t.users.c.deleted_at.is_(None)).order_by(t.users.c.id)
+            ).all()
+            return [self._user(conn, r) for r in rows]
+
+    def list_all(self) -> list[User]:
+        with self.ctx.engine.begin() as conn:
+            rows = conn.execute(sa.select(t.users).where(t.users.c.deleted_at.is_(None)).order_by(t.users.c.id)).all()
+            return [self._user(conn, r) for r in rows]
+
+    # --- sign-in and sessions ---
+
+    def authenticate(self, email: str, password: str, ip: str) -> User:
+        index = self.ctx.vault.email_index(email)
+        self.limiter.check(index, ip)
+        with self.ctx.engine.begin() as conn:
+            row = conn.execute(sa.select(t.users).where(t.users.c.email_index == index)).first()
+        ok = False
+        if row is not None and row.password_hash and row.deleted_at is None:
+            try:
+                ok = _hasher.verify(row.password_hash, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                ok = False
+        else:
+            # Same work for unknown accounts, so timing does not tell which e-mails exist.
+            try:
+                _hasher.verify(_DUMMY_HASH, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                pass
+        if not ok:
+            self.limiter.failed(index, ip)
+            raise AuthorizationError("wrong e-mail or password")
+        self.limiter.succeeded(index)
+        return self.get(row.id)
+
+    def open_session(self, user_id: int) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self.ctx.now()
+        with self.ctx.engine.begin() as conn:
+            conn.execute(t.sessions.insert().values(token_hash=_token_hash(token), user_id=user_id, created_at=now, expires_at=now + self.ctx.session_seconds))
+        return token
+
+    def session_user(self, token: str | None) -> User | None:
+        if not token or len(token) > 100:
+            return None
+        with self.ctx.engine.begin() as conn:
+            row = conn.execute(
+                sa.select(t.sessions.c.user_id, t.sessions.c.expires_at).where(t.sessions.c.token_hash == _token_hash(token))
+            ).first()
+            if row is None or row.expires_at <= self.ctx.now():
+                return None
+            u = conn.execute(sa.select(t.users).where(t.users.c.id == row.user_id)).first()
+            if u is None or u.deleted_at is not None:
+                return None
+            return self._user(conn, u)
+
+    def close_session(self, token: str | None) -> None:
+        if token:
+            with self.ctx.engine.begin() as conn:
+                conn.execute(t.sessions.delete().where(t.sessions.c.token_hash == _token_hash(token)))
+
+    # --- erasure ---
+
+    def erase(self, user_id: int) -> None:
+        """Erase a person: destroy their data key (crypto-shredding), drop documents and personal fields.
+
+        Credentials issued to them stay anchored on the ledger (digests only) and
+        keep their status; shares stop resolving; audit records keep the actor id.
+        """
+        with self.ctx.engine.begin() as conn:
+            conn.execute(t.data_keys.delete().where(t.data_keys.c.user_id == user_id))
+            conn.execute(t.sessions.delete().where(t.sessions.c.user_id == user_id))
+            conn.execute(
+                t.users.update()
+                .where(t.users.c.id == user_id)
+                .values(email_index=None, email_enc=None, name_enc=None, password_hash=None, deleted_at=self.ctx.now())
+            )
+            conn.execute(t.uploads.update().where(t.uploads.c.owner_id == user_id).values(content_enc=None, title_enc=None, filename_enc=None))
+            conn.execute(t.credentials.update().where(t.credentials.c.holder_id == user_id).values(credential_enc=None, bundle_enc=None))
+            conn.execute(t.shares.update().where(t.shares.c.owner_id == user_id).values(revoked_at=self.ctx.now(), token_enc=None))
+
+
+_DUMMY_HASH = _hasher.hash("not a real password, only for timing")

@@ -1,0 +1,339 @@
+"""Credentials: issuing (one, from a template, or a batch), revoking, superseding, and reading them.
+
+Write order of an issuance, and what a crash at each step leaves:
+
+1. The credential (OB3 JSON, encrypted with the holder's data key) is stored
+   with ``anchor_index`` NULL, unique per (institution, idempotency key): a
+   form submitted twice finds the first row and issues nothing new.
+2. The anchor statement (digest, type, issue time) is signed and sequenced;
+   ``submit`` returns once the block is committed. A crash before the commit
+   leaves a row with no anchor: ``anchor_pending`` re-submits the same
+   statement, which the ledger accepts once (entries are unique by statement).
+3. ``anchor_index`` is recorded. A crash between 2 and 3 is repaired the same
+   way: the re-submission answers with the existing index (duplicate).
+
+The ledger holds only the digest; names stay in this database, encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+
+from ledger.canonical import canonical_digest
+from ledger.entries import REVOCATION_REASONS, Statement
+from ledger.errors import AuthorizationError, ConflictError, EduledgerError, MalformedError, NotFoundError
+from ledger.log import Rejection
+from ledger.timefmt import format_time
+from portfolio_api.db import tables as t
+from portfolio_api.services import audit
+from portfolio_api.services.accounts import Accounts, User
+from portfolio_api.services.context import Ctx
+
+KINDS = ("olympiad", "contest", "conference", "school-certificate", "diploma", "professional-development")
+_IDEM = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    holder_email: str
+    kind: str
+    title: str
+    achieved_on: str  # YYYY-MM-DD
+    description: str = ""
+    idem_key: str = ""
+
+    def checked(self) -> "IssueRequest":
+        if self.kind not in KINDS:
+            raise MalformedError(f"kind must be one of {', '.join(KINDS)}")
+        title = " ".join(self.title.split())
+        if not 2 <= len(title) <= 300:
+            raise MalformedError("title must be 2 to 300 characters")
+        try:
+            d = date.fromisoformat(self.achieved_on)
+        except (TypeError, ValueError):
+            raise MalformedError(f"date must be YYYY-MM-DD, got {self.achieved_on!r}") from None
+        if len(self.description) > 2000:
+            raise MalformedError("description must be at most 2000 characters")
+        key = self.idem_key or uuid.uuid4().hex
+        if not _IDEM.match(key):
+            raise MalformedError("idempotency key must be 8 to 64 letters, digits, '-' or '_'")
+        return IssueRequest(self.holder_email.strip(), self.kind, title, d.isoformat(), self.description.strip(), key)
+
+
+@dataclass(frozen=True)
+class HeldCredential:
+    id: str
+    institution_id: str
+    institution_name: str
+    holder_id: int
+    kind: str
+    title: str
+    issued_at: int
+    achieved_on: str
+    digest: str
+    anchor_index: int | None
+    status: str  # verified | awaiting | revoked | superseded
+    public: bool
+    revocation_reason: str | None = None
+    superseded_by: str | None = None
+
+
+def build_credential(*, network: str, institution_id: str, institution_name: str, holder_name: str, kind: str, title: str,
+                     description: str, achieved_on: str, issued_at: int, credential_id: str, evidence_sha256: str | None = None) -> dict:
+    """An Open Badges 3.0 / VC 2.0 shaped credential (unsigned: the ledger anchor is its proof).
+
+    The random ``id`` makes the digest unguessable from the holder's name and title.
+    """
+    subject: dict = {
+        "type": ["AchievementSubject"],
+        "name": holder_name,
+        "activityEndDate": achieved_on + "T00:00:00Z",
+        "achievement": {
+            "id": f"urn:eduledger:{network}:{institution_id}:achievement:{kind}",
+            "type": ["Achievement"],
+            "achievementType": kind,
+            "name": title,
+            "description": description or title,
+            "criteria": {"narrative": title},
+        },
+    }
+    cred = {
+        "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
+        "id": f"urn:uuid:{credential_id}",
+        "type": ["VerifiableCredential", "OpenBadgeCredential"],
+        "name": title,
+        "issuer": {"id": f"urn:eduledger:{network}:{institution_id}", "type": ["Profile"], "name": institution_name},
+        "validFrom": format_time(issued_at),
+        "credentialSubject": subject,
+    }
+    if evidence_sha256:
+        cred["evidence"] = [{"type": ["Evidence"], "name": "scanned document", "description": f"sha256:{evidence_sha256}"}]
+    return cred
+
+
+class Credentials:
+    def __init__(self, ctx: Ctx, accounts: Accounts) -> None:
+        self.ctx, self.accounts = ctx, accounts
+
+    # --- institutions (names from the ledger registry, suspension from our table) ---
+
+    def institution_name(self, institution_id: str) -> str:
+        inst = self.ctx.node.log.registry.institutions.get(institution_id)
+        return inst.name if inst else institution_id
+
+    def institutions(self) -> dict[str, str]:
+        return {i: inst.name for i, inst in sorted(self.ctx.node.log.registry.institutions.items())}
+
+    def is_suspended(self, conn: sa.Connection, institution_id: str) -> bool:
+        return conn.execute(
+            sa.select(t.institutions.c.suspended_at).where(t.institutions.c.id == institution_id, t.institutions.c.suspended_at.is_not(None))
+        ).first() is not None
+
+    def _check_can_issue(self, conn: sa.Connection, institution_id: str) -> None:
+        if institution_id not in self.ctx.node.log.registry.institutions:
+            raise NotFoundError(f"institution {institution_id} is not registered on the ledger")
+        if self.is_suspended(conn, institution_id):
+            raise AuthorizationError(f"institution {institution_id} is suspended and may not issue")
+
+    # --- templates ---
+
+    def templates(self, institution_id: str) -> list[dict]:
+        with self.ctx.engine.begin() as conn:
+            rows = conn.execute(sa.select(t.templates).where(t.templates.c.institution_id == institution_id).order_by(t.templates.c.id)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def template(self, institution_id: str, template_id: int) -> dict:
+        with self.ctx.engine.begin() as conn:
+            r = conn.execute(sa.select(t.templates).where(t.templates.c.id == template_id)).first()
+        if r is None or r.institution_id != institution_id:
+            raise NotFoundError(f"no template {template_id} in {institution_id}")
+        return dict(r._mapping)
+
+    def add_template(self, institution_id: str, kind: str, title: str, description: str = "") -> int:
+        if kind not in KINDS or not title.strip():
+            raise MalformedError("a template needs a known kind and a title")
+        with self.ctx.engine.begin() as conn:
+            return conn.execute(t.templates.insert().values(institution_id=institution_id, kind=kind, title=title.strip(), description=description)).inserted_primary_key[0]
+
+    # --- issuing ---
+
+    def issue(self, staff: User, req: IssueRequest, *, upload_id: int | None = None, evidence_sha256: str | None = None, action: str = "issue") -> HeldCredential:
+        """Issue one credential (see the module docstring for the write order). Idempotent per ``req.idem_key``."""
+        return self.issue_many(staff, [req], upload_id=upload_id, evidence_sha256=evidence_sha256, action=action)[0]
+
+    def issue_many(self, staff: User, reqs: list[IssueRequest], *, upload_id: int | None = None, evidence_sha256: str | None = None,
+                   action: str = "issue") -> list[HeldCredential]:
+        """Issue many credentials with one ledger submission (one batch signature). All requests must be valid."""
+        inst = self._staff_institution(staff)
+        reqs = [r.checked() for r in reqs]
+        now = self.ctx.now()
+        inst_name = self.institution_name(inst)
+        ids: list[str] = []
+        with self.ctx.engine.begin() as conn:
+            self._check_can_issue(conn, inst)
+            for req in reqs:
+                existing = conn.execute(
+                    sa.select(t.credentials.c.id).where(t.credentials.c.institution_id == inst, t.credentials.c.idem_key == req.idem_key)
+                ).scalar()
+                if existing is not None:
+                    ids.append(existing)
+                    continue
+                holder = conn.execute(
+                    sa.select(t.users).where(t.users.c.email_index == self.ctx.vault.email_index(req.holder_email), t.users.c.deleted_at.is_(None))
+                ).first()
+                if holder is None or holder.role not in ("student", "teacher"):
+                    raise NotFoundError(f"no student or teacher with e-mail {req.holder_email}")
+                holder_name = self.accounts.decrypt_for(conn, holder.id, "name", holder.name_enc).decode()
+                cid = str(uuid.uuid4())
+                cred = build_credential(
+                    network=self.ctx.network, institution_id=inst, institution_name=inst_name, holder_name=holder_name, kind=req.kind,
+                    title=req.title, description=req.description, achieved_on=req.achieved_on, issued_at=now, credential_id=cid,
+                    evidence_sha256=evidence_sha256,
+                )
+                conn.execute(
+                    t.credentials.insert().values(
+                        id=cid, institution_id=inst, holder_id=holder.id, kind=req.kind, title=req.title, issued_at=now,
+                        digest=canonical_digest(cred).hex(),
+                        credential_enc=self.accounts.encrypt_for(conn, holder.id, "credential", json.dumps(cred, ensure_ascii=False).encode()),
+                        anchor_index=None, public=True, idem_key=req.idem_key, issued_by=staff.id, upload_id=upload_id,
+                    )
+                )
+                audit.record(conn, at=now, actor_id=staff.id, actor=f"{staff.role}#{staff.id}", institution_id=inst, action=action,
+                             target=f"credential:{cid}", detail=req.title)
+                ids.append(cid)
+        self.anchor_pending(inst, ids)
+        return [self.get(cid) for cid in ids]
+
+    def anchor_pending(self, institution_id: str, ids: list[str] | None = None) -> int:
+        """Anchor every stored credential of ``institution_id`` that has no anchor index yet (steps 2 and 3)."""
+        with self.ctx.engine.begin() as conn:
+            q = sa.select(t.credentials.c.id, t.credentials.c.digest, t.credentials.c.kind, t.credentials.c.issued_at).where(
+                t.credentials.c.institution_id == institution_id, t.credentials.c.anchor_index.is_(None)
+            )
+            if ids is not None:
+                q = q.where(t.credentials.c.id.in_(ids))
+            rows = conn.execute(q).all()
+        if not rows:
+            return 0
+        statements = [
+            Statement(self.ctx.network, "credential.anchor", institution_id, {"digest": r.digest, "type": r.kind, "issued_at": format_time(r.issued_at)})
+            for r in rows
+        ]
+        results = self.ctx.submit(institution_id, statements)
+        failed: list[tuple[str, EduledgerError]] = []
+        with self.ctx.engine.begin() as conn:
+            for r, res in zip(rows, results):
+                if isinstance(res, Rejection):
+                    failed.append((r.id, res.error))
+                    continue
+                conn.execute(t.credentials.update().where(t.credentials.c.id == r.id).values(anchor_index=res.index))
+            for cid, _ in failed:
+                conn.execute(t.credentials.delete().where(t.credentials.c.id == cid, t.credentials.c.anchor_index.is_(None)))
+        if failed:
+            err = failed[0][1]
+            raise type(err)(f"the ledger refused the credential: {err}") if isinstance(err, EduledgerError) else err
+        return len(rows)
+
+    def _staff_institution(self, staff: User) -> str:
+        if not staff.is_staff or staff.institution_id is None:
+            raise AuthorizationError("only institution staff may do this")
+        return staff.institution_id
+
+    def _own(self, conn: sa.Connection, staff: User, credential_id: str) -> sa.Row:
+        inst = self._staff_institution(staff)
+        row = conn.execute(sa.select(t.credentials).where(t.credentials.c.id == credential_id)).first()
+        if row is None or row.institution_id != inst:
+            raise NotFoundError(f"no credential {credential_id} issued by {inst}")
+        return row
+
+    def revoke(self, staff: User, credential_id: str, reason: str) -> HeldCredential:
+        if reason not in REVOCATION_REASONS:
+            raise MalformedError(f"reason must be one of {', '.join(sorted(REVOCATION_REASONS))}")
+        with self.ctx.engine.begin() as conn:
+            row = self._own(conn, staff, credential_id)
+        status = self.ctx.node.log.registry.status(row.digest)
+        if status == "revoked":
+            return self.get(credential_id)  # already done: a re-submitted form changes nothing
+        st = Statement(self.ctx.network, "credential.revoke", row.institution_id, {"digest": row.digest, "reason": reason})
+        (res,) = self.ctx.submit(row.institution_id, [st])
+        if isinstance(res, Rejection):
+            raise res.error
+        with self.ctx.engine.begin() as conn:
+            audit.record(conn, at=self.ctx.now(), actor_id=staff.id, actor=f"{staff.role}#{staff.id}", institution_id=row.institution_id,
+                         action="revoke", target=f"credential:{credential_id}", detail=reason)
+        return self.get(credential_id)
+
+    def supersede(self, staff: User, credential_id: str, *, title: str, achieved_on: str, idem_key: str = "") -> HeldCredential:
+        """Issue a corrected credential to the same holder, then mark the old one superseded by it."""
+        with self.ctx.engine.begin() as conn:
+            row = self._own(conn, staff, credential_id)
+            holder = self.accounts._user(conn, conn.execute(sa.select(t.users).where(t.users.c.id == row.holder_id)).one())
+        if self.ctx.node.log.registry.status(row.digest) != "valid":
+            raise ConflictError("only a valid credential can be superseded")
+        new = self.issue(staff, IssueRequest(holder.email, row.kind, title, achieved_on, idem_key=idem_key or f"sup-{credential_id}"), action="supersede")
+        st = Statement(self.ctx.network, "credential.supersede", row.institution_id, {"digest": row.digest, "by": new.digest})
+        (res,) = self.ctx.submit(row.institution_id, [st])
+        if isinstance(res, Rejection):
+            raise res.error
+        return new
+
+    # --- reading ---
+
+    def _held(self, conn: sa.Connection, row: sa.Row) -> HeldCredential:
+        reg = self.ctx.node.log.registry
+        status = {"valid": "verified", "revoked": "revoked", "superseded": "superseded", "unknown": "awaiting"}[reg.status(row.digest)]
+        rev = reg.revocations.get(row.digest)
+        sup = reg.supersessions.get(row.digest)
+        achieved = ""
+        if row.credential_enc is not None:
+            try:
+                cred = json.loads(self.accounts.decrypt_for(conn, row.holder_id, "credential", row.credential_enc))
+                achieved = cred["credentialSubject"].get("activityEndDate", "")[:10]
+            except (NotFoundError, EduledgerError):
+                pass
+        return HeldCredential(
+            row.id, row.institution_id, self.institution_name(row.institution_id), row.holder_id, row.kind, row.title, row.issued_at,
+            achieved or format_time(row.issued_at)[:10], row.digest, row.anchor_index, status, bool(row.public),
+            rev.reason if rev else None, sup.by if sup else None,
+        )
+
+    def get(self, credential_id: str) -> HeldCredential:
+        with self.ctx.engine.begin() as conn:
+            row = conn.execute(sa.select(t.credentials).where(t.credentials.c.id == credential_id)).first()
+            if row is None:
+                raise NotFoundError(f"no credential {credential_id}")
+            return self._held(conn, row)
+
+    def credential_json(self, credential_id: str) -> dict:
+        with self.ctx.engine.begin() as conn:
+            row = conn.execute(sa.select(t.credentials).where(t.credentials.c.id == credential_id)).first()
+            if row is None:
+                raise NotFoundError(f"no credential {credential_id}")
+            return json.loads(self.accounts.decrypt_for(conn, row.holder_id, "credential", row.credential_enc))
+
+    def held_by(self, holder_id: int) -> list[HeldCredential]:
+        with self.ctx.engine.begin() as conn:
+            rows = conn.execute(sa.select(t.credentials).where(t.credentials.c.holder_id == holder_id).order_by(t.credentials.c.issued_at)).all()
+            return [self._held(conn, r) for r in rows]
+
+    def issued_by(self, institution_id: str) -> list[tuple[HeldCredential, str]]:
+        with self.ctx.engine.begin() as conn:
+            rows = conn.execute(
+                sa.select(t.credentials).where(t.credentials.c.institution_id == institution_id).order_by(t.credentials.c.issued_at.desc(), t.credentials.c.id)
+            ).all()
+            names = self.accounts.names(conn, {r.holder_id for r in rows})
+            return [(self._held(conn, r), names[r.holder_id]) for r in rows]
+
+    def set_public(self, holder: User, credential_id: str, public: bool) -> None:
+        with self.ctx.engine.begin() as conn:
+            n = conn.execute(
+                t.credentials.update().where(t.credentials.c.id == credential_id, t.credentials.c.holder_id == holder.id).values(public=public)
+            ).rowcount
+        if n != 1:
+            raise NotFoundError(f"no credential {credential_id} in your portfolio")

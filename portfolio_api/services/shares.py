@@ -1,0 +1,198 @@
+"""The portfolio timeline, share links, and what a person opening a share link sees.
+
+A share link's token is 256 random bits; the database keeps its SHA-256 (for
+lookup) and a copy encrypted with the owner's data key (so the owner can show
+the link and its QR code again). The hash found by lookup is compared again in
+constant time. Each opening is logged (when, by whom if signed in, from where).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from ledger.canonical import canonical_digest
+from ledger.errors import AuthorizationError, MalformedError, NotFoundError
+from portfolio_api.db import tables as t
+from portfolio_api.services.accounts import Accounts, User
+from portfolio_api.services.context import Ctx
+from portfolio_api.services.credentials import Credentials, HeldCredential
+from portfolio_api.services.uploads import Upload, Uploads
+
+MAX_SHARE_DAYS = 366
+
+
+class ShareGone(NotFoundError):
+    """The link exists but has expired or was revoked (shown as such, not as 'not found')."""
+
+
+@dataclass(frozen=True)
+class Item:
+    ref: str  # c:<credential id> | u:<upload id>
+    date: str
+    title: str
+    kind: str
+    issuer: str
+    status: str  # verified | awaiting | self_reported | rejected | revoked | superseded
+    public: bool
+    reasons: tuple[str, ...] = ()
+    credential: HeldCredential | None = None
+    upload: Upload | None = None
+
+
+@dataclass(frozen=True)
+class Share:
+    id: int
+    label: str
+    token: str | None
+    items: tuple[str, ...] | None
+    created_at: int
+    expires_at: int
+    revoked_at: int | None
+    accesses: list[dict] = field(default_factory=list)
+
+    def state(self, now: int) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Portfolio:
+    def __init__(self, ctx: Ctx, accounts: Accounts, credentials: Credentials, uploads: Uploads) -> None:
+        self.ctx, self.accounts, self.credentials, self.uploads = ctx, accounts, credentials, uploads
+
+    # --- timeline ---
+
+    def check_credential(self, c: HeldCredential) -> tuple[str, ...]:
+        """Reasons for the verification result of a held credential, checked against the ledger now."""
+        reg = self.ctx.node.log.registry
+        reasons = []
+        try:
+            digest = canonical_digest(self.credentials.credential_json(c.id)).hex()
+        except NotFoundError:
+            return ("the credential's data was erased",)
+        reasons.append("credential data matches the digest anchored on the ledger" if digest == c.digest else "credential data does NOT match its digest")
+        anchor = reg.anchors.get(c.digest)
+        if anchor is None:
+            reasons.append("not yet anchored on the ledger")
+        else:
+            reasons.append(f"anchored at ledger index {anchor.index} by {c.institution_name}" if anchor.institution == c.institution_id
+                           else f"anchored by {anchor.institution}, not the stated issuer")
+        if c.status == "revoked":
+            reasons.append(f"revoked by the issuer (reason: {c.revocation_reason})")
+        if c.status == "superseded":
+            reasons.append("superseded by a corrected credential")
+        with self.ctx.engine.begin() as conn:
+            if self.credentials.is_suspended(conn, c.institution_id):
+                reasons.append("the issuing institution is currently suspended (credentials issued before remain anchored)")
+        return tuple(reasons)
+
+    def timeline(self, holder_id: int, *, only: set[str] | None = None, public_only: bool = False, with_reasons: bool = False) -> list[Item]:
+        items: list[Item] = []
+        confirmed_uploads = set()
+        for c in self.credentials.held_by(holder_id):
+            ref = f"c:{c.id}"
+            if (only is not None and ref not in only) or (public_only and not c.public):
+                continue
+            reasons = self.check_credential(c) if with_reasons else ()
+            status = c.status
+            if with_reasons and reasons and "does NOT match" in " ".join(reasons):
+                status = "failed"
+            items.append(Item(ref, c.achieved_on, c.title, c.kind, c.institution_name, status, c.public, reasons, credential=c))
+        for c_up in self.uploads.owned_by(holder_id):
+            if c_up.request_status == "confirmed":
+                confirmed_uploads.add(c_up.id)
+                continue
+            ref = f"u:{c_up.id}"
+            if (only is not None and ref not in only) or (public_only and not c_up.public):
+                continue
+            status = {"pending": "awaiting", "rejected": "rejected"}.get(c_up.request_status or "", "self_reported")
+            issuer = self.credentials.institution_name(c_up.issuer_id) if c_up.issuer_id else ""
+            reasons: tuple[str, ...] = ("uploaded by the holder; not confirmed by the issuer",)
+            if c_up.request_status == "pending":
+                reasons += ("the issuer has been asked to confirm it",)
+            if c_up.request_status == "rejected":
+                reasons += (f"the issuer rejected it: {c_up.request_reason}",)
+            items.append(Item(ref, c_up.issued_on, c_up.title, c_up.kind, issuer, status, c_up.public, reasons if with_reasons else (), upload=c_up))
+        items.sort(key=lambda i: (i.date, i.ref))
+        return items
+
+    # --- share links ---
+
+    def create_share(self, owner: User, *, label: str, items: list[str] | None, days: int) -> Share:
+        if not owner.is_holder:
+            raise AuthorizationError("only students and teachers share a portfolio")
+        if not 1 <= days <= MAX_SHARE_DAYS:
+            raise MalformedError(f"a link is valid for 1 to {MAX_SHARE_DAYS} days")
+        if items is not None:
+            mine = {i.ref for i in self.timeline(owner.id)}
+            if not items:
+                raise MalformedError("choose at least one item to share")
+            unknown = [i for i in items if i not in mine]
+            if unknown:
+                raise NotFoundError(f"not in your portfolio: {', '.join(unknown)}")
+        token = secrets.token_urlsafe(32)
+        now = self.ctx.now()
+        with self.ctx.engine.begin() as conn:
+            sid = conn.execute(
+                t.shares.insert().values(
+                    owner_id=owner.id, token_hash=_hash(token), label=label.strip()[:200], items=json.dumps(items) if items is not None else None,
+                    created_at=now, expires_at=now + days * 86400,
+                )
+            ).inserted_primary_key[0]
+            conn.execute(t.shares.update().where(t.shares.c.id == sid).values(token_enc=self.accounts.encrypt_for(conn, owner.id, f"share/{sid}", token.encode())))
+        return self.shares_of(owner, share_id=sid)[0]
+
+    def shares_of(self, owner: User, share_id: int | None = None) -> list[Share]:
+        with self.ctx.engine.begin() as conn:
+            q = sa.select(t.shares).where(t.shares.c.owner_id == owner.id).order_by(t.shares.c.id.desc())
+            if share_id is not None:
+                q = q.where(t.shares.c.id == share_id)
+            out = []
+            for r in conn.execute(q).all():
+                token = None
+                if r.token_enc is not None:
+                    token = self.accounts.decrypt_for(conn, owner.id, f"share/{r.id}", r.token_enc).decode()
+                acc = [dict(a._mapping) for a in conn.execute(sa.select(t.share_access).where(t.share_access.c.share_id == r.id).order_by(t.share_access.c.id.desc()))]
+                out.append(Share(r.id, r.label, token, tuple(json.loads(r.items)) if r.items else None, r.created_at, r.expires_at, r.revoked_at, acc))
+        if share_id is not None and not out:
+            raise NotFoundError(f"no share link {share_id} of yours")
+        return out
+
+    def revoke_share(self, owner: User, share_id: int) -> None:
+        with self.ctx.engine.begin() as conn:
+            r = conn.execute(sa.select(t.shares).where(t.shares.c.id == share_id, t.shares.c.owner_id == owner.id)).first()
+            if r is None:
+                raise NotFoundError(f"no share link {share_id} of yours")
+            if r.revoked_at is None:
+                conn.execute(t.shares.update().where(t.shares.c.id == share_id).values(revoked_at=self.ctx.now()))
+
+    def open_share(self, token: str, *, viewer: str, ip: str, user_agent: str) -> tuple[Share, User, list[Item]]:
+        """Resolve a share token and log the opening. NotFoundError / ShareGone for bad links."""
+        if not token or len(token) > 100:
+            raise NotFoundError("no such share link")
+        h = _hash(token)
+        with self.ctx.engine.begin() as conn:
+            r = conn.execute(sa.select(t.shares).where(t.shares.c.token_hash == h)).first()
+            if r is None or not hmac.compare_digest(r.token_hash, h):
+                raise NotFoundError("no such share link")
+            now = self.ctx.now()
+            if r.revoked_at is not None:
+                raise ShareGone("this share link was revoked by its owner")
+            if r.expires_at <= now:
+                raise ShareGone("this share link has expired")
+            conn.execute(t.share_access.insert().values(share_id=r.id, at=now, viewer=viewer[:200], ip=ip[:64], user_agent=user_agent[:300]))
+        owner = self.accounts.get(r.owner_id)
+        share = Share(r.id, r.label, None, tuple(json.loads(r.items)) if r.items else None, r.created_at, r.expires_at, r.revoked_at)
+        only = set(share.items) if share.items is not None else None
+        items = self.timeline(owner.id, only=only, public_only=only is None, with_reasons=True)
+        return share, owner, items

@@ -1,0 +1,178 @@
+"""The web layer's plumbing: services on app.state, who is signed in, roles, CSRF, pages.
+
+* Sessions: cookie ``edu_session`` (HttpOnly, SameSite=Lax) holding a random token.
+* CSRF: cookie ``edu_csrf`` (HttpOnly, SameSite=Strict) and the same value in a
+  hidden ``csrf`` field of every form (or an ``X-CSRF-Token`` header for
+  scripts); every unsafe request of the web and portfolio API routers is
+  refused unless the two match (compared in constant time). Requests that
+  carry an API token (``Authorization: Bearer``) do not use cookies and need no
+  CSRF token.
+* Roles: ``Role(...)`` dependencies; not signed in -> 401 (pages redirect to
+  /login), wrong role -> 403.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from ledger.errors import AuthorizationError, EduledgerError
+from portfolio_api.i18n import DEFAULT_LANG, LANGS, MESSAGES, t
+from portfolio_api.services.accounts import User
+
+SESSION_COOKIE = "edu_session"
+CSRF_COOKIE = "edu_csrf"
+LANG_COOKIE = "edu_lang"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+
+class LoginRequired(AuthorizationError):
+    """Not signed in (401; pages redirect to the sign-in form)."""
+
+
+class Forbidden(AuthorizationError):
+    """Signed in, but this role or institution may not do this (403)."""
+
+
+class CsrfError(AuthorizationError):
+    """The form's CSRF token is missing or does not match the cookie (403)."""
+
+
+def services(request: Request) -> Any:
+    return request.app.state.portfolio
+
+
+ServicesDep = Annotated[Any, Depends(services)]
+
+
+def lang_of(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANG)
+    return lang if lang in LANGS else DEFAULT_LANG
+
+
+def csrf_token(request: Request) -> str:
+    tok = getattr(request.state, "csrf", None)
+    if tok is None:
+        tok = request.cookies.get(CSRF_COOKIE) or ""
+        if len(tok) < 32:
+            tok = secrets.token_urlsafe(32)
+            request.state.csrf_new = True
+        request.state.csrf = tok
+    return tok
+
+
+async def csrf_protect(request: Request) -> None:
+    """Router dependency: refuse unsafe requests whose CSRF token does not match the cookie."""
+    if request.method not in UNSAFE or request.headers.get("authorization", "").lower().startswith("bearer "):
+        return
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = request.headers.get("x-csrf-token", "")
+    if not sent and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()  # cached by Starlette: the endpoint reads the same form
+        value = form.get("csrf")
+        sent = value if isinstance(value, str) else ""
+    if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise CsrfError("CSRF token missing or wrong: reload the page and submit the form again")
+
+
+async def csrf_protect_api(request: Request) -> None:
+    """JSON API variant: only requests riding on a session cookie can be forged cross-site."""
+    if request.cookies.get(SESSION_COOKIE):
+        await csrf_protect(request)
+
+
+def current_user(request: Request) -> User | None:
+    if not hasattr(request.state, "user"):
+        svc = request.app.state.portfolio
+        request.state.user = svc.accounts.session_user(request.cookies.get(SESSION_COOKIE))
+    return request.state.user
+
+
+CurrentUser = Annotated[User | None, Depends(current_user)]
+
+
+def Role(*roles: str):  # noqa: N802 - reads as a declaration: Depends(Role("staff"))
+    def dep(request: Request) -> User:
+        user = current_user(request)
+        if user is None:
+            raise LoginRequired("sign in to continue")
+        if user.role not in roles:
+            raise Forbidden(f"this needs one of the roles: {', '.join(roles)}")
+        return user
+
+    return Depends(dep)
+
+
+HOLDER = ("student", "teacher")
+STAFF = ("staff", "inst_admin")
+Holder = Annotated[User, Role(*HOLDER)]
+Staff = Annotated[User, Role(*STAFF)]
+InstAdmin = Annotated[User, Role("inst_admin")]
+NetAdmin = Annotated[User, Role("net_admin")]
+AnyUser = Annotated[User, Role("student", "teacher", "staff", "inst_admin", "net_admin")]
+
+
+def finish(request: Request, response: Response) -> Response:
+    """Set the CSRF cookie on a response if this request created the token."""
+    if getattr(request.state, "csrf_new", False):
+        response.set_cookie(CSRF_COOKIE, request.state.csrf, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
+    lang = lang_of(request)
+    user = current_user(request)
+    ctx = {
+        "request": request,
+        "user": user,
+        "lang": lang,
+        "t": lambda key: t(key, lang),
+        "csrf": csrf_token(request),
+        "msg": request.query_params.get("msg", "") if request.query_params.get("msg", "") in {k[4:] for k in MESSAGES if k.startswith("msg.")} else "",
+        **context,
+    }
+    return finish(request, templates.TemplateResponse(request, name, ctx, status_code=status_code))
+
+
+def redirect(request: Request, url: str, msg: str | None = None) -> Response:
+    if msg:
+        url += ("&" if "?" in url else "?") + "msg=" + msg
+    return finish(request, RedirectResponse(url, status_code=303))
+
+
+def wants_html(request: Request) -> bool:
+    p = request.url.path
+    return not p.startswith(("/api/", "/tile/", "/checkpoint")) and "text/html" in request.headers.get("accept", "text/html")
+
+
+def render_error(request: Request, exc: EduledgerError, status: int) -> Response:
+    """Error page for browser requests (installed as app.state.render_error, used by portfolio_api.errors)."""
+    if isinstance(exc, LoginRequired):
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    lang = lang_of(request)
+    detail = t("err.csrf", lang) if isinstance(exc, CsrfError) else str(exc)
+    if isinstance(exc, Forbidden):
+        detail = t("err.forbidden", lang) + " " + str(exc)
+    back = request.headers.get("referer", "/")
+    return render(request, "error.html", status_code=status, detail=detail, back=back)
+
+
+def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    return render(request, name, **context)  # type: ignore[return-value]
+
+
+class ErrorPages:
+    """app.state.render_error: browser requests get an HTML page instead of JSON."""
+
+    wants = staticmethod(wants_html)
+
+    def __call__(self, request: Request, exc: EduledgerError, status: int) -> Response:
+        return render_error(request, exc, status)
