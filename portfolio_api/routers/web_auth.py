@@ -13,6 +13,7 @@ from portfolio_api.web import (
     LANG_COOKIE,
     SESSION_COOKIE,
     AnyUser,
+    Holder,
     CurrentUser,
     ServicesDep,
     csrf_protect,
@@ -104,13 +105,12 @@ def account(request: Request, user: AnyUser) -> Response:
 
 
 @router.post("/account/delete")
-def delete_account(request: Request, user: AnyUser, svc: ServicesDep, password: Annotated[str, Form()]) -> Response:
-    if not user.is_holder:
-        raise AuthorizationError("staff accounts are removed by their institution administrator")
+def delete_account(request: Request, user: Holder, svc: ServicesDep, password: Annotated[str, Form()]) -> Response:
+    """Erase one's own account (students and teachers; staff accounts are managed by their institution)."""
     try:
         svc.accounts.authenticate(user.email, password, _client_ip(request))
     except AuthorizationError as e:
-        return render(request, "account.html", status_code=401, error=str(e))
+        return render(request, "account.html", status_code=400, error=str(e))
     svc.accounts.erase(user.id)
     response = redirect(request, "/", "deleted")
     response.delete_cookie(SESSION_COOKIE, path="/")
