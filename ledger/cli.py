@@ -73,10 +73,19 @@ def run(
         passphrase = _passphrase(data_dir)
     except EduledgerError as e:
         raise fail(str(e)) from None
-    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, port=port)
+    from ledger.datadir import demo_passphrase_file
+
+    is_demo = demo and demo_passphrase_file(data_dir).exists()
+    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, port=port, demo_seed=is_demo)
     application = create_app(settings, passphrase=passphrase)
     url = f"http://{host}:{port}/"
     typer.echo(f"eduledger node running at {url}  (API docs: {url}docs)", err=False)
+    if is_demo:
+        from portfolio_api.demo import demo_logins
+
+        typer.echo("demo logins (e-portfolio):")
+        for role, email, password in demo_logins():
+            typer.echo(f"  {role:<11} {email:<46} {password}")
     sys.stdout.flush()
     uvicorn.run(application, host=host, port=port, log_level="warning")
 
