@@ -98,7 +98,7 @@ def upgrade() -> None:
     sa.Column('credential_enc', sa.LargeBinary(), nullable=True),
     sa.Column('bundle_enc', sa.LargeBinary(), nullable=True),
     sa.Column('anchor_index', sa.BigInteger(), nullable=True),
-    sa.Column('public', sa.Boolean(), server_default=sa.text('1'), nullable=False),
+    sa.Column('public', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.Column('idem_key', sa.String(length=64), nullable=False),
     sa.Column('issued_by', sa.Integer(), nullable=True),
     sa.Column('upload_id', sa.Integer(), nullable=True),
@@ -151,7 +151,7 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('issuer_id', sa.String(length=64), nullable=True),
     sa.Column('issued_on', sa.String(length=10), nullable=False),
-    sa.Column('public', sa.Boolean(), server_default=sa.text('1'), nullable=False),
+    sa.Column('public', sa.Boolean(), server_default=sa.true(), nullable=False),
     sa.Column('created_at', sa.BigInteger(), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['pf_users.id'], ),
     sa.PrimaryKeyConstraint('id')
