@@ -173,3 +173,38 @@ def t(key: str, lang: str = DEFAULT_LANG) -> str:
     if entry is None:
         return key
     return entry.get(lang) or entry.get(DEFAULT_LANG) or key
+
+
+# Verification reasons are produced in English by the services (they also go into CSV reports);
+# pages show them in the reader's language through these patterns.
+import re as _re
+
+REASONS: tuple[tuple[str, dict[str, str]], ...] = (
+    (r"credential data matches the digest anchored on the ledger", {"ru": "данные документа совпадают с хешем, записанным в реестре"}),
+    (r"credential data does NOT match its digest", {"ru": "данные документа НЕ совпадают с его хешем"}),
+    (r"anchored at ledger index (\d+) by (.+)", {"ru": r"записано в реестр под номером \1 организацией \2"}),
+    (r"not yet anchored on the ledger", {"ru": "ещё не записано в реестр"}),
+    (r"revoked by the issuer \(reason: (.+)\)", {"ru": r"отозвано выдавшей организацией (причина: \1)"}),
+    (r"revoked at ledger index (\d+) \(reason: (.+)\)", {"ru": r"отозвано, запись реестра № \1 (причина: \2)"}),
+    (r"superseded by a corrected credential", {"ru": "заменено исправленным документом"}),
+    (r"superseded by (\w+) at ledger index (\d+)", {"ru": r"заменено документом \1, запись реестра № \2"}),
+    (r"uploaded by the holder; not confirmed by the issuer", {"ru": "загружено владельцем; организация не подтверждала"}),
+    (r"the issuer has been asked to confirm it", {"ru": "организации отправлен запрос на подтверждение"}),
+    (r"the issuer rejected it: (.+)", {"ru": r"организация отклонила: \1"}),
+    (r"this digest is not anchored on the ledger", {"ru": "этого хеша нет в реестре"}),
+    (r"the credential's digest is not on the ledger: the document was altered or never issued",
+     {"ru": "хеша документа нет в реестре: документ изменён или никогда не выдавался (altered or never issued)"}),
+    (r"the credential's data was erased", {"ru": "данные документа удалены владельцем"}),
+    (r"the issuing institution is currently suspended.*", {"ru": "работа выдавшей организации приостановлена (выданные ранее документы остаются в реестре)"}),
+)
+
+
+def reason(text: str, lang: str = DEFAULT_LANG) -> str:
+    """A verification reason in ``lang`` (English text is the source)."""
+    if lang == "en":
+        return text
+    for pattern, tr in REASONS:
+        m = _re.fullmatch(pattern, text)
+        if m and lang in tr:
+            return m.expand(tr[lang])
+    return text

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ledger.errors import AuthorizationError, EduledgerError
-from portfolio_api.i18n import DEFAULT_LANG, LANGS, MESSAGES, t
+from portfolio_api.i18n import DEFAULT_LANG, LANGS, MESSAGES, reason, t
 from portfolio_api.services.accounts import User
 
 SESSION_COOKIE = "edu_session"
@@ -135,6 +135,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "user": user,
         "lang": lang,
         "t": lambda key: t(key, lang),
+        "tr": lambda text: reason(text, lang),
         "csrf": csrf_token(request),
         "msg": request.query_params.get("msg", "") if request.query_params.get("msg", "") in {k[4:] for k in MESSAGES if k.startswith("msg.")} else "",
         **context,

@@ -54,7 +54,7 @@ def test_upload_confirm_share_and_university_sees_verified(env):
     page = uni.get(f"/s/{share.token}")
     assert page.status_code == 200
     assert "Диплом победителя" in page.text and "Подтверждено в реестре" in page.text
-    assert "matches the digest anchored on the ledger" in page.text
+    assert "совпадают с хешем, записанным в реестре" in page.text
     (share,) = env.svc.portfolio.shares_of(env.users["maria"])
     assert len(share.accesses) == 1
 

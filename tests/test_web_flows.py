@@ -140,7 +140,7 @@ def test_upload_confirm_share_and_university_sees_verified(live, browser, tmp_pa
     university.goto(link)  # click 0: the link itself shows every item with its result
     table = university.inner_text("table.verify-table")
     assert "Подтверждено в реестре" in table and "Диплом победителя" in table
-    assert "matches the digest anchored on the ledger" in table
+    assert "совпадают с хешем, записанным в реестре" in table
     _shot(university, "university-shared-view")
     student.goto(live["url"] + "/portfolio/shares")
     assert "Кто открывал (1)" in student.inner_text("main")
