@@ -80,6 +80,8 @@ class Registry:
         self.revocations: dict[str, Revocation] = {}
         self.supersessions: dict[str, Supersession] = {}
         self._key_owner: dict[bytes, str] = {}
+        # Indices of each institution's key.* entries (for the key history in bundles).
+        self.key_events: dict[str, list[int]] = {}
 
     # --- queries --------------------------------------------------------------------
 
@@ -146,6 +148,7 @@ class Registry:
                 if commit:
                     inst.keys.append(KeyPeriod(key, parse_time(b["valid_from"])))
                     self._key_owner[key] = inst.id
+                    self.key_events.setdefault(inst.id, []).append(index)
             case "key.rotate":
                 old, new = b64d(b["old"], "old", size=32), b64d(b["new"], "new", size=32)
                 at = parse_time(b["valid_from"])
@@ -157,6 +160,7 @@ class Registry:
                     old_period.valid_until = at
                     inst.keys.append(KeyPeriod(new, at))
                     self._key_owner[new] = inst.id
+                    self.key_events.setdefault(inst.id, []).append(index)
             case "key.revoke":
                 key = b64d(b["key"], "key", size=32)
                 target = inst.key(key)
@@ -165,6 +169,7 @@ class Registry:
                 until = parse_time(b["valid_until"])
                 if commit:
                     target.valid_until = until if target.valid_until is None else min(target.valid_until, until)
+                    self.key_events.setdefault(inst.id, []).append(index)
             case "credential.anchor":
                 issued_at = parse_time(b["issued_at"])
                 if issued_at > now + CLOCK_SKEW:
