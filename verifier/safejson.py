@@ -50,17 +50,17 @@ def _reject_constant(name: str) -> Any:
 def _parse_int(text: str) -> int:
     # Length first: int() of a huge digit string is quadratic, and Python caps it anyway.
     if len(text) > 17:
-        raise MalformedError(f"integer {text[:20]}… is outside the safe range ±(2^53−1)")
+        raise MalformedError(f"integer {text[:20]}… is outside the safe integer range ±(2^53−1)")
     value = int(text)
     if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-        raise MalformedError(f"integer {text} is outside the safe range ±(2^53−1)")
+        raise MalformedError(f"integer {text} is outside the safe integer range ±(2^53−1)")
     return value
 
 
 def _parse_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise MalformedError(f"number {text[:20]} is too large to represent")
+        raise MalformedError(f"number {text[:20]} is too large for a double (it overflows to infinity)")
     return value
 
 
@@ -70,7 +70,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise MalformedError(f"duplicate key {key[:60]!r} in a JSON object")
+                raise MalformedError(f"duplicate key {key[:60]!r}: it appears twice in one JSON object")
             seen.add(key)
     return obj
 
@@ -115,7 +115,7 @@ def loads(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_
     except RecursionError:  # pragma: no cover - the pre-scan bounds the depth
         raise MalformedError("JSON is nested too deeply") from None
     except ValueError as e:
-        raise MalformedError(f"not JSON: {e}") from None
+        raise MalformedError(f"not valid JSON: {e}") from None
     if _SURROGATE_ESCAPE.search(text):
         # Rare path: an escaped surrogate exists somewhere; refuse it unless paired.
         try:
