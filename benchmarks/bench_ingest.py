@@ -116,11 +116,18 @@ def start_postgres(tmp: Path) -> tuple[str, callable]:
     shutil.chown(pgdata, "postgres")
     run = ["runuser", "-u", "postgres", "--"]
     subprocess.run(run + [str(bindir / "initdb"), "-D", str(pgdata), "-A", "trust", "-U", "postgres"], check=True, capture_output=True)
-    port = 55432
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # -l: the server's output goes to a file; a captured pipe would be held open by
+    # the server and never reach EOF.
     subprocess.run(
-        run + [str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-o", f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=on", "start"],
+        run + [str(bindir / "pg_ctl"), "-D", str(pgdata), "-w", "-l", str(tmp / "pg.log"), "-o", f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c fsync=on", "start"],
         check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
     def stop():
