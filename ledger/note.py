@@ -15,13 +15,13 @@ Signatures are checked over the exact bytes before the text is interpreted
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger import ed25519
+from ledger.encoding import b64d
 from ledger.errors import MalformedError, SignatureError
 
 SIG_ED25519 = 0x01
@@ -72,9 +72,9 @@ class Verifier:
         _check_name(name)
         try:
             kid = bytes.fromhex(hex_id)
-            raw = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error):
-            raise MalformedError("vkey key id or key is not valid hex/base64") from None
+        except ValueError:
+            raise MalformedError("vkey key id is not hex") from None
+        raw = b64d(b64, "vkey key")
         if len(kid) != 4 or len(raw) != 33:
             raise MalformedError("vkey key id must be 4 bytes and the key 1 + 32 bytes")
         sig_type, public_key = raw[0], raw[1:]
@@ -139,10 +139,7 @@ def parse_note(data: bytes) -> Note:
         if not space or " " in b64:
             raise MalformedError("signature line is '— <name> <base64>'")
         _check_name(name)
-        try:
-            raw = base64.b64decode(b64, validate=True)
-        except (ValueError, binascii.Error):
-            raise MalformedError("signature is not valid base64") from None
+        raw = b64d(b64, "signature")  # canonical only: spare bits must be zero
         if len(raw) < 5:
             raise MalformedError("signature is too short")
         sigs.append(NoteSignature(name, raw[:4], raw[4:]))
