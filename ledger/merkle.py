@@ -170,14 +170,7 @@ def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
 
 def _fold_inclusion(index: int, size: int, seed: bytes, proof: Sequence[bytes]) -> bytes:
     """RFC 9162 §2.1.3.2 steps 3-5, for a proof whose length is already checked."""
-    inner, _ = _inclusion_shape(index, size)
-    r = seed
-    for i, p in enumerate(proof):
-        if i < inner and not (index >> i) & 1:
-            r = node_hash(r, p)
-        else:
-            r = node_hash(p, r)
-    return r
+    return _hashing.fold_inclusion(seed, index, size, list(proof))
 
 
 def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
@@ -195,7 +188,7 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
         raise MalformedError(f"index {index} is beyond tree size {size}")
     inner, border = _inclusion_shape(index, size)
     _check_proof(proof, inner + border)
-    calculated = _fold_inclusion(index, size, bytes(leaf_hash), proof)
+    calculated = _fold_inclusion(index, size, bytes(leaf_hash), [bytes(h) for h in proof])
     if calculated != root:
         raise RootMismatchError("inclusion proof does not lead to the root", expected=bytes(root), calculated=calculated)
 
