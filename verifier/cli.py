@@ -1,11 +1,24 @@
-"""``eduledger verify`` and ``eduledger network export-trust``.
+"""``eduledger verify`` and ``eduledger network export-trust``: thin I/O around the pure verifier.
 
-``eduledger verify FILE... --trust TRUST [--json] [--online URL]``
-Files may be bundles (JSON), diploma PDFs carrying a bundle, or directories
-(walked for *.json and *.pdf). Offline by default.
+::
 
-Exit status: 0 every file verifies; 1 any file fails verification (a malformed
-file included); 2 usage errors (missing or unreadable trust file, bad flags).
+    eduledger verify FILE... --trust TRUST [--json] [--online URL] [--at TIME] [--workers N]
+
+FILE may be a bundle (JSON), a diploma PDF carrying one (``verifier.pdf``), or
+a directory, walked for ``*.json`` and ``*.pdf``. Offline by default; with
+``--online URL`` the newest status and a consistency proof are fetched from a
+node and verified too (see :mod:`verifier.online`). Plain output is one line
+per file with the first failed step's reason; ``--json`` prints every report.
+Many files show a progress bar (on a terminal); more than 2,000 are verified by
+a process pool in chunks, each worker with its own checkpoint cache.
+
+Exit status: **0** every file verifies; **1** any file fails verification (a
+malformed, truncated or unreadable bundle file included); **2** usage errors:
+missing, unreadable or invalid trust file, no files, a path that does not
+exist, bad flags or a bad ``--at`` time.
+
+``eduledger network export-trust --data-dir DIR [--out FILE]`` writes the
+network's trust file from a node's genesis file and replayed ledger.
 """
 
 from __future__ import annotations
@@ -14,184 +27,286 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ledger.errors import EduledgerError
-from verifier.report import Report
-from verifier.trust import TrustPolicy
-from verifier.verify import CheckpointCache, verify
+from ledger.errors import EduledgerError, MalformedError
+from verifier.report import FAILED, SKIPPED, STEPS, Report, Step
+from verifier.trust import MAX_TRUST_BYTES, TrustPolicy
+from verifier.verify import MAX_BUNDLE_BYTES, CheckpointCache, verify
+
+__all__ = ["export_trust_command", "main", "register", "verify_command", "verify_paths"]
 
 PARALLEL_THRESHOLD = 2000
-CHUNK = 500
+MAX_PDF_BYTES = 20 << 20
+SUFFIXES = (".json", ".pdf")
 
 
-def _expand(paths: list[Path]) -> list[Path]:
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"eduledger: {message}", err=True)
+    return typer.Exit(code)
+
+
+# --- reading files --------------------------------------------------------------------
+
+
+def collect_paths(paths: Sequence[Path]) -> list[Path]:
+    """Files to verify: given files as they are, directories walked (sorted) for *.json and *.pdf."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(q for q in p.rglob("*") if q.suffix.lower() in (".json", ".pdf") and q.is_file())
-        else:
+            out += sorted(q for q in p.rglob("*") if q.suffix.lower() in SUFFIXES and q.is_file())
+        elif p.exists():
             out.append(p)
+        else:
+            raise FileNotFoundError(str(p))
     return out
 
 
-def _read_bundle(path: Path) -> bytes:
-    data = path.read_bytes()
-    if data.startswith(b"%PDF-"):
-        from verifier.pdf import extract_bundle
-
-        return extract_bundle(data)
-    return data
-
-
-def verify_file(path: Path, trust: TrustPolicy, now: int, cache: CheckpointCache) -> Report:
+def _pdf_extractor() -> Callable[[bytes], bytes] | None:
+    """The PDF hook: ``verifier.pdf.extract_bundle(pdf_bytes) -> bytes`` when that module is in the build."""
     try:
-        data = _read_bundle(path)
+        from verifier.pdf import extract_bundle
+    except ImportError:  # pragma: no cover - the PDF module ships with the verifier
+        return None
+    return extract_bundle
+
+
+def read_bundle(path: Path) -> bytes:
+    """The bundle bytes in ``path`` (a PDF's embedded bundle for PDFs); reads at most the size limit + 1."""
+    with open(path, "rb") as f:
+        head = f.read(5)
+        if head == b"%PDF-":
+            extract = _pdf_extractor()
+            if extract is None:  # pragma: no cover
+                raise MalformedError("this build cannot read PDFs; verify the bundle file instead")
+            return extract(head + f.read(MAX_PDF_BYTES))
+        return head + f.read(MAX_BUNDLE_BYTES + 1 - len(head))
+
+
+def _unreadable(message: str) -> Report:
+    steps = [Step(1, "well-formed", FAILED, message)]
+    steps += [Step(n, name, SKIPPED, "not checked because step 1 (well-formed) did not pass") for n, name, _ in STEPS[1:]]
+    return Report(steps=steps)
+
+
+def verify_path(path: Path, trust: TrustPolicy, now: int, seen: CheckpointCache, online: Any = None) -> Report:
+    try:
+        data = read_bundle(path)
     except OSError as e:
-        from verifier.report import FAILED, Step
-
-        return Report(steps=[Step(1, "well-formed", FAILED, f"cannot read the file: {e.strerror or e}")])
+        return _unreadable(f"cannot read the file: {e.strerror or e}")
     except EduledgerError as e:
-        from verifier.report import FAILED, Step
+        return _unreadable(f"the file is not a well-formed credential bundle: {e}")
+    report = verify(data, trust, now=now, seen=seen)
+    if online is not None and report.digest and report.checkpoint_size is not None:
+        refresh = online.refresh(report.digest, report.checkpoint_size)
+        report = verify(data, trust, now=now, seen=seen, refresh=refresh)
+    return report
 
-        return Report(steps=[Step(1, "well-formed", FAILED, str(e))])
-    return verify(data, trust, now=now, cache=cache)
 
+# --- many files ---------------------------------------------------------------------------
 
-_worker_trust: TrustPolicy | None = None
-_worker_cache: CheckpointCache | None = None
+_worker: tuple[TrustPolicy, CheckpointCache] | None = None
 
 
 def _init_worker(trust_bytes: bytes) -> None:
-    global _worker_trust, _worker_cache
-    _worker_trust = TrustPolicy.from_bytes(trust_bytes)
-    _worker_cache = CheckpointCache(_worker_trust)
+    global _worker
+    trust = TrustPolicy.from_bytes(trust_bytes)
+    _worker = (trust, CheckpointCache(trust))
 
 
-def _verify_chunk(args: tuple[list[str], int]) -> list[dict[str, Any]]:
-    paths, now = args
-    assert _worker_trust is not None and _worker_cache is not None
-    return [verify_file(Path(p), _worker_trust, now, _worker_cache).to_json() for p in paths]
+def _verify_chunk(paths: list[str], now: int) -> list[dict[str, Any]]:
+    assert _worker is not None
+    trust, seen = _worker
+    return [verify_path(Path(p), trust, now, seen).to_json() for p in paths]
 
 
-def _online_refresh(report: Report, url: str, trust: TrustPolicy) -> None:
-    """Ask a node for the newest status of the digest and check its checkpoint extends ours."""
-    import httpx
+def verify_paths(
+    paths: Sequence[Path],
+    trust: TrustPolicy,
+    trust_bytes: bytes,
+    *,
+    now: int,
+    online: Any = None,
+    workers: int = 0,
+    advance: Callable[[int], None] = lambda n: None,
+) -> list[dict[str, Any]]:
+    """Reports (as JSON objects) for ``paths``, in order; a process pool for large offline cohorts."""
+    workers = workers or (os.cpu_count() or 1)
+    if len(paths) < PARALLEL_THRESHOLD or workers < 2 or online is not None:
+        seen = CheckpointCache(trust)
+        out = []
+        for p in paths:
+            out.append(verify_path(p, trust, now, seen, online).to_json())
+            advance(1)
+        return out
+    chunk = max(100, -(-len(paths) // (workers * 8)))
+    chunks = [[str(p) for p in paths[i : i + chunk]] for i in range(0, len(paths), chunk)]
+    reports: list[dict[str, Any]] = []
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(trust_bytes,)) as pool:
+        for result in pool.map(_verify_chunk, chunks, [now] * len(chunks)):
+            reports += result
+            advance(len(result))
+    return _recheck_forks(paths, reports, trust, now)
 
-    from ledger.errors import FetchError
-    from verifier.report import FAILED, WARNING, Step
 
-    if not report.ok or not report.digest:
-        return
-    base = url.rstrip("/")
+def _recheck_forks(paths: Sequence[Path], reports: list[dict[str, Any]], trust: TrustPolicy, now: int) -> list[dict[str, Any]]:
+    """Workers each saw part of the cohort: if two of them saw different roots for one log size,
+    verify those files again in one process so the fork is reported with its evidence."""
+    roots: dict[int, set[str]] = {}
+    for r in reports:
+        if r.get("checkpoint"):
+            roots.setdefault(r["checkpoint"]["size"], set()).add(r["checkpoint"]["root"])
+    forked = {size for size, rs in roots.items() if len(rs) > 1}
+    if not forked:
+        return reports
+    seen = CheckpointCache(trust)
+    return [
+        verify_path(p, trust, now, seen).to_json() if r.get("checkpoint") and r["checkpoint"]["size"] in forked else r
+        for p, r in zip(paths, reports)
+    ]
+
+
+# --- output -------------------------------------------------------------------------------
+
+
+def _line(path: Path, r: dict[str, Any]) -> str:
+    if r["ok"]:
+        what = "; ".join(x for x in (r.get("title"), r.get("holder"), r.get("issuer")) if x)
+        warning = next((s for s in r["steps"] if s["status"] == "warning"), None)
+        note = f" — warning at step {warning['step']} ({warning['name']}): {warning['message']}" if warning else ""
+        return f"{path}: verified ({what}){note}"
+    first = next(s for s in r["steps"] if s["status"] == FAILED)
+    return f"{path}: {r['status'].upper()} at step {first['step']} ({first['name']}): {first['message']}"
+
+
+def verify_command(
+    files: Annotated[list[Path], typer.Argument(help="bundle files, diploma PDFs or directories of them")],
+    trust: Annotated[Path, typer.Option("--trust", help="the network's trust file (eduledger network export-trust)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print every report in full, as JSON")] = False,
+    online: Annotated[str | None, typer.Option("--online", metavar="URL", help="also fetch newer status from this node")] = None,
+    at: Annotated[str | None, typer.Option("--at", metavar="TIME", help="verify as of this RFC 3339 time instead of now")] = None,
+    workers: Annotated[int, typer.Option(help="processes for more than 2,000 files (0: one per CPU)")] = 0,
+) -> None:
+    """Verify credential bundles against a trust file (offline unless --online)."""
     try:
-        r = httpx.get(f"{base}/api/v1/ledger/credentials/{report.digest}", timeout=10)
-        status = r.json().get("status") if r.status_code == 200 else None
-        if status in ("revoked", "superseded"):
-            report.steps.append(Step(9, "online-status", FAILED, f"the node reports the credential as {status} now"))
-            if status == "superseded":
-                report.superseded_by = r.json().get("superseded_by")
-        elif status == "valid":
-            report.steps.append(Step(9, "online-status", "passed", f"{base} reports the credential valid now"))
-        else:
-            report.steps.append(Step(9, "online-status", WARNING, f"{base} answered {r.status_code}; status not refreshed"))
-    except (httpx.HTTPError, ValueError) as e:
-        report.steps.append(Step(9, "online-status", WARNING, f"{FetchError.__name__}: cannot reach {base}: {e}"))
+        with open(trust, "rb") as f:
+            trust_bytes = f.read(MAX_TRUST_BYTES + 1)
+        policy = TrustPolicy.from_bytes(trust_bytes)
+    except OSError as e:
+        raise _fail(f"cannot read the trust file {trust}: {e.strerror or e}; export one with 'eduledger network export-trust'") from None
+    except EduledgerError as e:
+        raise _fail(f"{trust} is not a usable trust file: {e}") from None
+    if workers < 0:
+        raise _fail("--workers must be 0 or more")
+    try:
+        now = int(time.time()) if at is None else _parse_at(at)
+    except EduledgerError as e:
+        raise _fail(f"--at: {e}") from None
+    try:
+        paths = collect_paths(files)
+    except FileNotFoundError as e:
+        raise _fail(f"no such file or directory: {e}") from None
+    if not paths:
+        raise _fail("no bundle files (*.json, *.pdf) to verify")
+    client = None
+    if online is not None:
+        from verifier.online import NodeClient
+
+        client = NodeClient(online)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    show = len(paths) > 1 and (sys.stderr.isatty() or os.environ.get("EDULEDGER_PROGRESS") == "1")
+    progress = Progress(
+        TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), transient=True, disable=not show,
+    )  # fmt: skip
+    try:
+        with progress:
+            task = progress.add_task("verify", total=len(paths))
+            reports = verify_paths(paths, policy, trust_bytes, now=now, online=client, workers=workers, advance=lambda n: progress.advance(task, n))
+    finally:
+        if client is not None:
+            client.close()
+    failed = sum(not r["ok"] for r in reports)
+    if as_json:
+        out = {"ok": failed == 0, "verified": len(reports) - failed, "failed": failed, "files": [{"file": str(p), **r} for p, r in zip(paths, reports)]}
+        typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        typer.echo("\n".join(_line(p, r) for p, r in zip(paths, reports)))
+        if len(paths) > 1:
+            typer.echo(f"{len(paths) - failed} of {len(paths)} verified")
+    raise typer.Exit(1 if failed else 0)
+
+
+def _parse_at(value: str) -> int:
+    from ledger.timefmt import parse_time
+
+    return parse_time(value, "time")
+
+
+def export_trust_command(
+    data_dir: Annotated[Path, typer.Option("--data-dir", envvar="EDULEDGER_DATA_DIR", help="node data directory")] = Path("data"),
+    database_url: Annotated[str | None, typer.Option("--database-url", envvar="EDULEDGER_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the data directory)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="write the trust file here instead of standard output")] = None,
+) -> None:
+    """Write the network's trust file: log key, witness keys, quorum and the institutions' key history."""
+    from ledger.datadir import load_genesis
+    from ledger.log import Log
+    from ledger.storage import open_store
+
+    try:
+        genesis = load_genesis(data_dir)
+        store = open_store(database_url or f"sqlite:///{(data_dir / 'ledger.db').resolve()}")
+    except EduledgerError as e:
+        raise _fail(str(e)) from None
+    try:
+        if store.block_count() == 0:
+            raise _fail(f"the ledger in {data_dir} is empty; start the node once ('eduledger run') before exporting")
+        log = Log(store, genesis, log_signer=None, clock=time.time)
+        log.open()  # no log key: reads and replays only
+        data = TrustPolicy.from_genesis(genesis, log.registry, roster_size=log.size).to_bytes()
+    except EduledgerError as e:
+        raise _fail(f"cannot read the ledger: {e}") from None
+    finally:
+        store.close()
+    if out is None:
+        sys.stdout.write(data.decode("utf-8"))
+        return
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)  # a reader never sees half a trust file
+    typer.echo(f"trust file of {genesis.network} written to {out}", err=True)
 
 
 def register(app: typer.Typer, network_app: typer.Typer) -> None:
-    """Mount the verifier's commands on the ``eduledger`` app."""
+    """Mount ``verify`` on the ``eduledger`` app and ``export-trust`` on its ``network`` group."""
+    app.command("verify")(verify_command)
+    network_app.command("export-trust")(export_trust_command)
 
-    @app.command("verify")
-    def verify_command(
-        files: Annotated[list[Path], typer.Argument(help="bundle files, diploma PDFs or directories")],
-        trust: Annotated[Path, typer.Option("--trust", help="trust file (eduledger network export-trust)")],
-        as_json: Annotated[bool, typer.Option("--json", help="print the full reports as JSON")] = False,
-        online: Annotated[str | None, typer.Option("--online", help="also refresh status from this node URL")] = None,
-        workers: Annotated[int, typer.Option(help="processes for large cohorts (0 = one per core)")] = 0,
-    ) -> None:
-        """Verify credential bundles offline against a trust file."""
-        try:
-            trust_bytes = trust.read_bytes()
-            policy = TrustPolicy.from_bytes(trust_bytes)
-        except OSError as e:
-            typer.echo(f"eduledger: cannot read the trust file {trust}: {e.strerror}; export one with 'eduledger network export-trust'", err=True)
-            raise typer.Exit(2) from None
-        except EduledgerError as e:
-            typer.echo(f"eduledger: {trust} is not a usable trust file: {e}", err=True)
-            raise typer.Exit(2) from None
-        paths = _expand(files)
-        if not paths:
-            typer.echo("eduledger: no files to verify; give bundle files, PDFs or directories", err=True)
-            raise typer.Exit(2)
-        now = int(time.time())
-        reports: list[dict[str, Any]] = []
-        from rich.progress import Progress
 
-        show_progress = len(paths) > 50 and sys.stderr.isatty() or os.environ.get("EDULEDGER_PROGRESS") == "1"
-        with Progress(transient=True, disable=not show_progress) as progress:
-            task = progress.add_task("verifying", total=len(paths))
-            n_workers = workers or (os.cpu_count() or 1)
-            if len(paths) >= PARALLEL_THRESHOLD and n_workers > 1 and not online:
-                chunks = [([str(p) for p in paths[i : i + CHUNK]], now) for i in range(0, len(paths), CHUNK)]
-                with ProcessPoolExecutor(n_workers, initializer=_init_worker, initargs=(trust_bytes,)) as pool:
-                    for result in pool.map(_verify_chunk, chunks):
-                        reports += result
-                        progress.advance(task, len(result))
-            else:
-                cache = CheckpointCache(policy)
-                for p in paths:
-                    rep = verify_file(p, policy, now, cache)
-                    if online:
-                        _online_refresh(rep, online, policy)
-                    reports.append(rep.to_json())
-                    progress.advance(task)
-        failed = 0
-        for path, rep in zip(paths, reports):
-            ok = rep["ok"] and all(s["status"] != "failed" for s in rep["steps"])
-            failed += not ok
-            if not as_json:
-                if ok:
-                    typer.echo(f"{path}: verified ({rep.get('title') or 'credential'}, {rep.get('issuer')})")
-                else:
-                    first = next(s for s in rep["steps"] if s["status"] == "failed")
-                    typer.echo(f"{path}: {rep['status'].upper()} at step {first['step']} ({first['name']}): {first['message']}")
-        if as_json:
-            out = [{"file": str(p), **r} for p, r in zip(paths, reports)]
-            typer.echo(json.dumps(out if len(out) > 1 else out[0], indent=2, ensure_ascii=False))
-        elif len(paths) > 1:
-            typer.echo(f"{len(paths) - failed} of {len(paths)} verified")
-        raise typer.Exit(1 if failed else 0)
+def main(argv: list[str] | None = None) -> int:
+    """``python -m verifier.cli FILE... --trust TRUST``: the verify command alone; returns the exit code."""
+    standalone = typer.Typer(add_completion=False)
+    standalone.command()(verify_command)
+    try:
+        rv = standalone(args=argv, standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except typer.Exit as e:
+        return e.exit_code
+    except SystemExit as e:
+        return int(e.code or 0)
+    except Exception as e:  # click usage errors (typer vendors click): show them, exit 2
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
+            e.show()
+            return 2
+        raise
 
-    @network_app.command("export-trust")
-    def export_trust(
-        data_dir: Annotated[Path, typer.Option("--data-dir", envvar="EDULEDGER_DATA_DIR")] = Path("data"),
-        database_url: Annotated[str | None, typer.Option("--database-url", envvar="EDULEDGER_DATABASE_URL")] = None,
-        out: Annotated[Path | None, typer.Option("--out", help="write here instead of standard output")] = None,
-    ) -> None:
-        """Write the network's trust file (log key, witness keys, quorum, roster)."""
-        from ledger.datadir import load_genesis
-        from ledger.log import Log
-        from ledger.storage import open_store
 
-        try:
-            genesis = load_genesis(data_dir)
-            store = open_store(database_url or f"sqlite:///{(data_dir / 'ledger.db').resolve()}")
-        except EduledgerError as e:
-            typer.echo(f"eduledger: {e}", err=True)
-            raise typer.Exit(2) from None
-        try:
-            log = Log(store, genesis, log_signer=None, clock=time.time)
-            log.open()
-            data = TrustPolicy.from_registry(genesis, log.registry).to_bytes()
-        finally:
-            store.close()
-        if out:
-            out.write_bytes(data)
-            typer.echo(f"trust file for {genesis.network} written to {out}", err=True)
-        else:
-            sys.stdout.write(data.decode())
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,31 +1,65 @@
-"""The trust policy: what a verifier believes, fixed by the verifier, never by a bundle.
+"""The trust policy: what a verifier believes, fixed by the verifier and never by a bundle.
 
-A trust file (``eduledger-trust/v1``, exported by ``eduledger network export-trust``)
-names the network, its genesis hash, the log key, the witness keys of the
-institutions and the quorum (C2SP tlog-policy in JSON), and the roster of
-institutions with their signing keys and validity intervals as of the export.
+A trust file (``eduledger-trust/v1``, written by ``eduledger network export-trust``)::
+
+    {"format": "eduledger-trust/v1",
+     "network": "demo.eduledger.example/network",      checkpoint origin = log key name
+     "genesis_hash": "<64 hex: SHA-256 of the canonical genesis file>",
+     "log": "<C2SP vkey of the log key, Ed25519 (0x01)>",
+     "sequencer": "olymp-centre",
+     "witnesses": {"<institution id>": "<C2SP vkey, cosignature/v1 (0x04)>", ...},
+     "quorum": 2,                                       cosignatures needed, 1 <= quorum <= witnesses
+     "as_of": "2026-11-22T18:00:00Z", "roster_size": 1234,   when / at which log size the roster was read
+     "institutions": [{"id": "...", "name": "...", "type": "school",
+                       "keys": [{"key": "<base64 Ed25519>", "valid_from": "<RFC 3339>",
+                                 "valid_until": "<RFC 3339>" | null}]}]}
+
+The roster is the institutions' key history as the exporting node's
+:class:`~ledger.registry.Registry` derived it. A verifier seeds a Registry with
+it (:meth:`TrustPolicy.registry_for`) and replays the key entries a bundle
+proves on top, so the node and the verifier apply one implementation of the
+rules. A bundle can add proven key history for a rostered institution; it can
+never add an institution, a witness, or change the quorum.
+
+Constructing a policy with impossible values (quorum above the number of
+witnesses, a quorum of 0 — the "empty AllOf" that would trust the log alone —,
+a witness key listed twice) is refused: ``ValueError`` from code,
+``MalformedError`` from a file.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from ledger.encoding import b64d, b64e
-from ledger.errors import MalformedError, PolicyError
+from ledger.entries import Statement
+from ledger.errors import MalformedError
 from ledger.note import SIG_COSIGNATURE_V1, SIG_ED25519, Verifier
+from ledger.registry import Institution, KeyPeriod, Registry
 from ledger.timefmt import format_time, parse_time
 from verifier import safejson
 
+__all__ = ["FORMAT", "KeyValidity", "RosterEntry", "TrustPolicy", "load_trust"]
+
 FORMAT = "eduledger-trust/v1"
+MAX_TRUST_BYTES = 4 << 20
+_ID = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]\Z")
+_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
 class KeyValidity:
+    """One signing key of an institution and its half-open validity ``[valid_from, valid_until)``."""
+
     key: bytes
     valid_from: int
-    valid_until: int | None
+    valid_until: int | None = None
 
     def valid_at(self, t: int) -> bool:
         return self.valid_from <= t and (self.valid_until is None or t < self.valid_until)
@@ -39,117 +73,265 @@ class RosterEntry:
     keys: tuple[KeyValidity, ...]
 
 
+class _RosterRegistry(Registry):
+    """A Registry seeded from a trust roster instead of genesis entries.
+
+    Seeding writes the institution's key periods directly: they are the result
+    of entries the exporting node already replayed, not entries to replay again.
+    """
+
+    @classmethod
+    def seeded(cls, policy: "TrustPolicy", institution: str) -> "Registry":
+        reg = cls(policy.network, policy.sequencer)
+        entry = policy.roster[institution]
+        reg.institutions[institution] = Institution(
+            entry.id,
+            entry.name,
+            entry.type,
+            policy.witnesses[institution].vkey if institution in policy.witnesses else "",
+            [KeyPeriod(k.key, k.valid_from, k.valid_until) for k in entry.keys],
+        )
+        # Every rostered key's owner, so a bundle cannot re-add another institution's key.
+        reg._key_owner = dict(policy._key_owner)
+        return reg
+
+
 @dataclass(frozen=True)
 class TrustPolicy:
     network: str
     genesis_hash: bytes
     log: Verifier
-    witnesses: tuple[Verifier, ...]
+    witnesses: Mapping[str, Verifier]
     quorum: int
-    roster: tuple[RosterEntry, ...]
-    as_of: int = 0
+    sequencer: str
+    roster: Mapping[str, RosterEntry]
+    as_of: int | None = None
+    roster_size: int | None = None
+    _key_owner: Mapping[bytes, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.genesis_hash, bytes) or len(self.genesis_hash) != 32:
+            raise ValueError("genesis_hash is a 32-byte SHA-256")
         if self.log.sig_type != SIG_ED25519 or self.log.name != self.network:
-            raise PolicyError("the log key must be an Ed25519 key named after the network")
-        if any(w.sig_type != SIG_COSIGNATURE_V1 for w in self.witnesses):
-            raise PolicyError("witness keys must be cosignature/v1 keys")
-        if len({w.key_id for w in self.witnesses}) != len(self.witnesses):
-            raise PolicyError("a witness key is listed twice")
-        if not 1 <= self.quorum <= len(self.witnesses):
-            raise PolicyError(f"quorum {self.quorum} must be between 1 and the {len(self.witnesses)} witnesses")
+            raise ValueError(f"the log key must be an Ed25519 key named after the network {self.network!r}")
+        witnesses = dict(self.witnesses)
+        roster = dict(self.roster)
+        if any(w.sig_type != SIG_COSIGNATURE_V1 for w in witnesses.values()):
+            raise ValueError("witness keys must be cosignature/v1 (type 0x04) keys")
+        if len({w.key_id for w in witnesses.values()}) != len(witnesses) or len({w.name for w in witnesses.values()}) != len(witnesses):
+            raise ValueError("a witness key is listed twice: each institution's cosignature may count once")
+        if isinstance(self.quorum, bool) or not isinstance(self.quorum, int) or not 1 <= self.quorum <= len(witnesses):
+            raise ValueError(f"quorum must be between 1 and the {len(witnesses)} witnesses, got {self.quorum!r}")
+        if unknown := sorted(set(witnesses) - set(roster)):
+            raise ValueError(f"witness(es) {', '.join(unknown)} are not institutions of the roster")
+        if self.sequencer not in roster:
+            raise ValueError(f"the sequencer {self.sequencer!r} is not an institution of the roster")
+        owners: dict[bytes, str] = {}
+        for inst_id, entry in roster.items():
+            if inst_id != entry.id or not _ID.match(entry.id):
+                raise ValueError(f"roster id {inst_id!r} is not an institution identifier")
+            if not entry.keys:
+                raise ValueError(f"institution {inst_id} has no signing key")
+            for k in entry.keys:
+                if k.key in owners:
+                    raise ValueError(f"a signing key is listed for both {owners[k.key]} and {inst_id}")
+                owners[k.key] = inst_id
+        object.__setattr__(self, "witnesses", MappingProxyType(witnesses))
+        object.__setattr__(self, "roster", MappingProxyType(roster))
+        object.__setattr__(self, "_key_owner", MappingProxyType(owners))
+
+    # --- queries ---------------------------------------------------------------------
+
+    @property
+    def witness_verifiers(self) -> tuple[Verifier, ...]:
+        return tuple(self.witnesses.values())
 
     def institution(self, institution_id: str) -> RosterEntry | None:
-        return next((r for r in self.roster if r.id == institution_id), None)
+        return self.roster.get(institution_id)
 
-    # --- files ---------------------------------------------------------------------
+    def registry_for(self, institution: str) -> Registry:
+        """A fresh :class:`Registry` holding the roster's view of ``institution`` (KeyError if absent)."""
+        if institution not in self.roster:
+            raise KeyError(institution)
+        return _RosterRegistry.seeded(self, institution)
+
+    # --- the file --------------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "network": self.network,
             "genesis_hash": self.genesis_hash.hex(),
-            "as_of": format_time(self.as_of),
             "log": self.log.vkey,
-            "witnesses": [w.vkey for w in self.witnesses],
+            "sequencer": self.sequencer,
+            "witnesses": {i: w.vkey for i, w in sorted(self.witnesses.items())},
             "quorum": self.quorum,
+            "as_of": format_time(self.as_of) if self.as_of is not None else None,
+            "roster_size": self.roster_size,
             "institutions": [
                 {
                     "id": r.id,
                     "name": r.name,
                     "type": r.type,
                     "keys": [
-                        {"key": b64e(k.key), "valid_from": format_time(k.valid_from), "valid_until": format_time(k.valid_until) if k.valid_until is not None else None}
+                        {
+                            "key": b64e(k.key),
+                            "valid_from": format_time(k.valid_from),
+                            "valid_until": format_time(k.valid_until) if k.valid_until is not None else None,
+                        }
                         for k in r.keys
                     ],
                 }
-                for r in self.roster
+                for _, r in sorted(self.roster.items())
             ],
         }
 
     def to_bytes(self) -> bytes:
-        return (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode()
+        return (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "TrustPolicy":
-        j = safejson.loads(data)
+        """Parse a trust file strictly; MalformedError says what is wrong with it."""
+        j = safejson.loads(data, max_bytes=MAX_TRUST_BYTES)
         if not isinstance(j, dict) or j.get("format") != FORMAT:
             raise MalformedError(f"not a trust file (format must be {FORMAT})")
+        fields = {"format", "network", "genesis_hash", "log", "sequencer", "witnesses", "quorum", "as_of", "roster_size", "institutions"}
+        if extra := sorted(set(j) - fields):
+            raise MalformedError(f"trust file has unknown field(s): {', '.join(extra)}")
+        if missing := sorted(fields - {"as_of", "roster_size"} - set(j)):
+            raise MalformedError(f"trust file is missing: {', '.join(missing)}")
         try:
-            roster = tuple(
-                RosterEntry(
-                    i["id"],
-                    i["name"],
-                    i["type"],
-                    tuple(
-                        KeyValidity(
-                            b64d(k["key"], "key", size=32),
-                            parse_time(k["valid_from"], "valid_from"),
-                            None if k["valid_until"] is None else parse_time(k["valid_until"], "valid_until"),
-                        )
-                        for k in i["keys"]
-                    ),
-                )
-                for i in j["institutions"]
-            )
-            quorum = j["quorum"]
-            if not isinstance(quorum, int) or isinstance(quorum, bool):
-                raise MalformedError("quorum must be an integer")
+            gh = j["genesis_hash"]
+            if not isinstance(gh, str) or not _HEX64.match(gh):
+                raise MalformedError("genesis_hash must be 64 lowercase hex characters")
+            if not isinstance(j["witnesses"], dict) or not isinstance(j["institutions"], list):
+                raise MalformedError("witnesses must be an object and institutions a list")
+            roster = {}
+            for i in j["institutions"]:
+                entry = _roster_entry(i)
+                if entry.id in roster:
+                    raise MalformedError(f"institution {entry.id} is listed twice")
+                roster[entry.id] = entry
+            size = j.get("roster_size")
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+                raise MalformedError("roster_size must be a log size")
             return cls(
-                network=j["network"],
-                genesis_hash=bytes.fromhex(j["genesis_hash"]),
+                network=_str(j["network"], "network"),
+                genesis_hash=bytes.fromhex(gh),
                 log=Verifier.from_vkey(j["log"]),
-                witnesses=tuple(Verifier.from_vkey(w) for w in j["witnesses"]),
-                quorum=quorum,
+                witnesses={_str(k, "witness institution"): Verifier.from_vkey(v) for k, v in j["witnesses"].items()},
+                quorum=j["quorum"],
+                sequencer=_str(j["sequencer"], "sequencer"),
                 roster=roster,
-                as_of=parse_time(j["as_of"], "as_of"),
+                as_of=parse_time(j["as_of"], "as_of") if j.get("as_of") is not None else None,
+                roster_size=size,
             )
-        except (KeyError, TypeError, ValueError) as e:
-            raise MalformedError(f"trust file is missing or mistypes a field: {e}") from None
+        except ValueError as e:  # the constructor's invariants, reported as a bad file
+            raise MalformedError(f"trust file is not usable: {e}") from None
+
+    # --- building from a node's state ------------------------------------------------
 
     @classmethod
-    def from_registry(cls, genesis: Any, registry: Any, *, as_of: int | None = None) -> "TrustPolicy":
-        """The policy a node exports: its genesis keys and quorum, and its registry's roster."""
-        import time
+    def from_registry(
+        cls,
+        registry: Any,
+        *args: Any,
+        network: str | None = None,
+        genesis_hash: bytes | None = None,
+        log_vkey: str | None = None,
+        quorum: int | None = None,
+        witnesses: Mapping[str, str] | Iterable[str] | None = None,
+        as_of: int | None = None,
+        roster_size: int | None = None,
+    ) -> "TrustPolicy":
+        """The policy a node exports from its replayed :class:`Registry`.
 
-        witnesses = {f.id: Verifier.from_vkey(f.witness_vkey) for f in genesis.founders}
-        for inst in registry.institutions.values():
-            witnesses.setdefault(inst.id, Verifier.from_vkey(inst.witness_vkey))
-        founders = {f.id for f in genesis.founders}
+        ``witnesses``: institution id -> witness vkey, or the ids whose
+        registered witness keys count (default: every registered institution).
+        ``from_registry(genesis, registry)`` (the e-portfolio's spelling) is
+        :meth:`from_genesis`.
+        """
+        from ledger.genesis import Genesis
+
+        if isinstance(registry, Genesis):
+            return cls.from_genesis(registry, *args, as_of=as_of, roster_size=roster_size)
+        if args:
+            raise TypeError("from_registry takes the registry and keyword arguments")
+        if network is None or genesis_hash is None or log_vkey is None or quorum is None:
+            raise TypeError("from_registry needs network, genesis_hash, log_vkey and quorum")
+        insts = registry.institutions
+        if witnesses is None:
+            chosen = {i: inst.witness_vkey for i, inst in insts.items()}
+        elif isinstance(witnesses, Mapping):
+            chosen = dict(witnesses)
+        else:
+            chosen = {i: insts[i].witness_vkey for i in witnesses}
         return cls(
+            network=network,
+            genesis_hash=genesis_hash,
+            log=Verifier.from_vkey(log_vkey),
+            witnesses={i: Verifier.from_vkey(v) for i, v in chosen.items()},
+            quorum=quorum,
+            sequencer=registry.sequencer,
+            roster={
+                i: RosterEntry(inst.id, inst.name, inst.type, tuple(KeyValidity(k.key, k.valid_from, k.valid_until) for k in inst.keys))
+                for i, inst in insts.items()
+            },
+            as_of=int(time.time()) if as_of is None else as_of,
+            roster_size=roster_size,
+        )
+
+    @classmethod
+    def from_genesis(cls, genesis: Any, registry: Registry | None = None, *, as_of: int | None = None, roster_size: int | None = None) -> "TrustPolicy":
+        """The policy of a network: the genesis file's log key, founders' witness keys and quorum
+        (exactly what the node counts), and ``registry``'s roster (the genesis roster if None)."""
+        if registry is None:
+            registry = Registry(genesis.network, genesis.sequencer)
+            for n, e in enumerate(genesis.entries()):
+                registry.apply_genesis(e, n, genesis.created)
+            roster_size = len(genesis.founders) if roster_size is None else roster_size
+        return cls.from_registry(
+            registry,
             network=genesis.network,
             genesis_hash=genesis.hash(),
-            log=Verifier.from_vkey(genesis.log_vkey),
-            witnesses=tuple(w for i, w in sorted(witnesses.items()) if i in founders),
-            quorum=genesis.quorum or 1,
-            roster=tuple(
-                RosterEntry(inst.id, inst.name, inst.type, tuple(KeyValidity(k.key, k.valid_from, k.valid_until) for k in inst.keys))
-                for inst in sorted(registry.institutions.values(), key=lambda i: i.id)
-            ),
-            as_of=int(time.time()) if as_of is None else as_of,
+            log_vkey=genesis.log_vkey,
+            quorum=genesis.quorum,
+            witnesses={f.id: f.witness_vkey for f in genesis.founders},
+            as_of=as_of,
+            roster_size=roster_size,
         )
+
+
+def _str(v: object, name: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise MalformedError(f"{name} must be a non-empty string")
+    return v
+
+
+def _roster_entry(i: object) -> RosterEntry:
+    if not isinstance(i, dict) or set(i) != {"id", "name", "type", "keys"}:
+        raise MalformedError("each institution has exactly id, name, type and keys")
+    # The entry rules validate id, name and type exactly as the ledger does.
+    keys = i["keys"]
+    if not isinstance(keys, list) or not keys:
+        raise MalformedError(f"institution {i['id']!r} needs a list of keys")
+    validities = []
+    for k in keys:
+        if not isinstance(k, dict) or set(k) != {"key", "valid_from", "valid_until"}:
+            raise MalformedError("each key has exactly key, valid_from and valid_until")
+        validities.append(
+            KeyValidity(
+                b64d(k["key"], "key", size=32),
+                parse_time(k["valid_from"], "valid_from"),
+                None if k["valid_until"] is None else parse_time(k["valid_until"], "valid_until"),
+            )
+        )
+    # The ledger's own entry rules check id, name and type (one definition of a valid institution).
+    reg = {"id": i["id"], "name": i["name"], "type": i["type"], "signing_key": b64e(validities[0].key), "witness_vkey": "-"}
+    Statement("trust.file", "institution.register", i["id"], reg)
+    return RosterEntry(i["id"], i["name"], i["type"], tuple(validities))
 
 
 def load_trust(path: str) -> TrustPolicy:
     with open(path, "rb") as f:
-        return TrustPolicy.from_bytes(f.read())
+        return TrustPolicy.from_bytes(f.read(MAX_TRUST_BYTES + 1))

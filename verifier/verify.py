@@ -1,305 +1,587 @@
-"""Verify a credential bundle offline against a trust policy.
+"""Verify a credential bundle against a trust policy: ``verify(bundle_bytes, trust, *, now) -> Report``.
 
-``verify(bundle_bytes, trust, *, now) -> Report``. Pure: bytes, a policy and a
-time in; a report out. Never raises for bad input and never loops on it: every
-problem becomes a failed step with a sentence. The steps (see report.STEPS):
+Pure: bytes, a policy and a time in, a report out; no files, no network, no
+clock. It never raises for bad input and never loops on it: every problem is a
+failed step with a sentence (see :mod:`verifier.report` for the nine steps).
 
-1. well-formed: strict JSON (size, depth, duplicate keys, safe numbers), the
-   bundle's fields, each receipt a C2SP tlog-proof carrying a parseable entry.
-2. digest: SHA-256 of the RFC 8785 credential equals the anchor entry's digest.
-3. inclusion: every carried entry's leaf hash is proven in the checkpoint's tree.
-4. log signature: the checkpoint note verifies with the trust file's log key and
-   names the trust file's network (checked over the exact bytes before parsing).
-5. cosignatures: distinct trusted witnesses meet the trust file's quorum.
-6. issuer: the anchor entry's institution signature verifies, the institution is
-   in the trust roster, and the signing key was valid at the issue time, using
-   the roster's key intervals updated by the issuer's key entries in the bundle
-   (a key rotated or revoked later does not invalidate earlier credentials).
-7. status: no revocation or supersession by the issuer among the bundle's status
-   entries, as of its checkpoint (``--online`` refreshes this from a node).
-8. validity: ``validFrom <= now`` and, if present, ``now < validUntil``.
+What each step relies on, and why in this order:
 
-Verified checkpoints are cached by their exact bytes (``CheckpointCache``), so a
-cohort of bundles under one checkpoint costs one signature check per checkpoint.
+1. **well-formed** — :func:`verifier.safejson.loads` (size, depth, duplicate
+   keys, safe numbers), :func:`ledger.bundles.parse_bundle` (fields, C2SP
+   tlog-proofs carrying canonical entries), :func:`verifier.credentials.parse_credential`.
+2. **digest** — SHA-256 of the RFC 8785 credential equals the anchor entry's
+   ``digest`` (the credential is exactly as issued).
+3. **log-signature** — the checkpoint note verifies with the trust file's log
+   key over its exact bytes *before* its text is used, and names the trust
+   file's network (C2SP signed-note, tlog-checkpoint).
+4. **cosignatures** — distinct trusted institution witnesses with valid
+   cosignature/v1 lines meet the trust file's quorum (a witness listed twice
+   counts once).
+5. **consistency** — no checkpoint of the same size with another root has been
+   seen by this verifier (``CheckpointCache``); with an online refresh, the
+   node's newest checkpoint provably extends this one (RFC 9162 §2.1.4.2).
+   A fork fails with both checkpoints as evidence.
+6. **inclusion** — the anchor, and every key-history and status entry the
+   bundle carries, is in the verified tree (RFC 9162 §2.1.3.2).
+7. **issuer** — the credential's issuer is the anchor's institution, which is
+   in the trust roster; the entry's batch signature verifies; a
+   :class:`~ledger.registry.Registry` seeded from the roster replays the
+   issuer's proven key entries and then the anchor, so the node's rules decide
+   whether the key was valid at the issue time. A key rotated or revoked later
+   keeps earlier credentials valid; a key revoked back to a compromise time
+   invalidates what it signed after that time.
+8. **status** — the proven revocation and supersession entries (the bundle's,
+   plus an online refresh's) are replayed through the same Registry: revoked or
+   superseded fails, with the replacing credential's digest.
+9. **validity** — ``validFrom <= now < validUntil``.
+
+Costs are paid once per distinct thing (``CheckpointCache``): a checkpoint's
+signatures once per distinct note, an institution's batch signature once per
+batch, key-history entries parsed once; per bundle remain the JSON, one
+credential digest and the inclusion proofs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import merkle
+from ledger.bundles import Bundle, ProvenEntry, parse_bundle
 from ledger.canonical import canonical_digest
-from ledger.checkpoint import VerifiedCheckpoint, verify_checkpoint
-from ledger.encoding import b64d
+from ledger.checkpoint import Checkpoint, VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
+from ledger.encoding import b64d, b64e
 from ledger.entries import Entry, parse_entry, verify_entry_signature
-from ledger.errors import EduledgerError, InconsistencyError, MalformedError, RootMismatchError
+from ledger.errors import (
+    AuthorizationError,
+    ConflictError,
+    EduledgerError,
+    InconsistencyError,
+    MalformedError,
+    PolicyError,
+    QuorumError,
+    RootMismatchError,
+    SignatureError,
+)
+from ledger.note import parse_note, verify_note
+from ledger.registry import Registry
 from ledger.timefmt import format_time, parse_time
-from ledger.tlog_proof import TlogProof, parse_tlog_proof
+from ledger.tlog_proof import TlogProof
 from verifier import safejson
-from verifier.report import FAILED, PASSED, SKIPPED, STEPS, WARNING, Report, Step
+from verifier.credentials import ParsedCredential, parse_credential
+from verifier.report import DEPENDS, FAILED, PASSED, SKIPPED, STEPS, WARNING, Report, Step
 from verifier.trust import TrustPolicy
 
-BUNDLE_FORMAT = "eduledger-bundle/v1"
+__all__ = ["MAX_BUNDLE_BYTES", "CheckpointCache", "StatusRefresh", "verify", "verify_consistency_of"]
+
 MAX_BUNDLE_BYTES = 512 * 1024
-MAX_CARRIED = 256
+MAX_DEPTH = 32
+#: Offline status older than this (by its checkpoint's newest cosignature) passes with a warning.
+STATUS_MAX_AGE = 30 * 24 * 3600
+
+
+# --- what a verifier remembers ------------------------------------------------------------
 
 
 class CheckpointCache:
-    """Checkpoints already verified under one trust policy, by their exact bytes."""
+    """What one verifier has already checked under one trust policy.
 
-    def __init__(self, trust: TrustPolicy, limit: int = 1024) -> None:
+    * checkpoints, by their exact bytes: the log signature (step 3) and the
+      quorum (step 4) are verified once per distinct note, failures included;
+    * checkpoint roots by size: a second verified checkpoint of a size already
+      seen with another root is a fork (step 5);
+    * institution batch signatures, by (key, signature, network, institution,
+      batch size, batch root): one Ed25519 check per batch, however many
+      bundles carry entries of it;
+    * parsed entries, by their bytes (an issuer's key history repeats across a cohort).
+
+    Maps are bounded; correctness never depends on a hit.
+    """
+
+    def __init__(self, trust: TrustPolicy, *, limit: int = 65_536) -> None:
         self.trust = trust
         self.limit = limit
-        self._ok: dict[bytes, VerifiedCheckpoint] = {}
+        self._signed: dict[bytes, Checkpoint | tuple[type[EduledgerError], str]] = {}
+        self._cosigned: dict[bytes, VerifiedCheckpoint | tuple[type[EduledgerError], str]] = {}
+        self._roots: dict[int, tuple[bytes, bytes]] = {}
+        self._batches: set[tuple[bytes, ...]] = set()
+        self._entries: OrderedDict[bytes, Entry] = OrderedDict()
+        self.signature_checks = 0  # checkpoint notes actually verified (for tests and benchmarks)
 
-    def log_signature(self, note: bytes) -> VerifiedCheckpoint:
-        """Step 4: the log signature and origin (no quorum)."""
-        hit = self._ok.get(note)
+    def _put(self, table: dict, key: Any, value: Any) -> None:
+        if len(table) >= self.limit:
+            table.clear()
+        table[key] = value
+
+    @staticmethod
+    def _raise(hit: tuple[type[EduledgerError], str]) -> None:
+        raise hit[0](hit[1])  # a fresh exception each time: re-raising one object grows its traceback
+
+    def log_signed(self, note: bytes) -> Checkpoint:
+        """Step 3: the log key's signature over ``note``, then its body, for the trust file's network."""
+        hit = self._signed.get(note)
+        if hit is None:
+            self.signature_checks += 1
+            try:
+                cp = parse_checkpoint(verify_note(note, [self.trust.log]).text)
+                if cp.origin != self.trust.network:
+                    raise PolicyError(f"the checkpoint is for log {cp.origin!r}, the trust file for {self.trust.network!r}")
+                hit = cp
+            except (SignatureError, PolicyError, MalformedError) as e:
+                hit = (type(e), str(e))
+            self._put(self._signed, note, hit)
+        if isinstance(hit, tuple):
+            self._raise(hit)
+        return hit  # type: ignore[return-value]
+
+    def cosigned(self, note: bytes) -> VerifiedCheckpoint:
+        """Step 4: the full C2SP check with the trust file's witnesses and quorum."""
+        hit = self._cosigned.get(note)
+        if hit is None:
+            try:
+                hit = verify_checkpoint(
+                    note, log=self.trust.log, witnesses=self.trust.witness_verifiers, quorum=self.trust.quorum, origin=self.trust.network
+                )
+            except (SignatureError, PolicyError, MalformedError, QuorumError) as e:
+                hit = (type(e), str(e))
+            self._put(self._cosigned, note, hit)
+        if isinstance(hit, tuple):
+            self._raise(hit)
+        return hit  # type: ignore[return-value]
+
+    def observe(self, cp: Checkpoint, note: bytes) -> int:
+        """Step 5: remember a verified checkpoint; InconsistencyError if its size was seen with another root."""
+        prior = self._roots.get(cp.size)
+        if prior is not None and prior[0] != cp.root:
+            raise InconsistencyError(
+                f"two checkpoints of log size {cp.size} with different roots: the log has forked",
+                old=prior[1].decode("utf-8", "replace"),
+                new=note.decode("utf-8", "replace"),
+            )
+        if prior is None:
+            self._put(self._roots, cp.size, (cp.root, note))
+        return len(self._roots)
+
+    def entry_signature(self, entry: Entry) -> None:
+        """The institution's batch signature on ``entry`` (SignatureError / MalformedError)."""
+        a = entry.auth
+        if a is None:
+            raise SignatureError("the entry carries no institution signature")
+        s = entry.statement
+        key = (a.key, a.signature, s.network.encode(), s.institution.encode(), a.batch_size.to_bytes(4, "big"), entry.batch_root())
+        if key in self._batches:
+            return
+        verify_entry_signature(entry)
+        if len(self._batches) >= self.limit:
+            self._batches.clear()
+        self._batches.add(key)
+
+    def entry(self, data: bytes) -> Entry:
+        """Leaf bytes -> Entry (canonical, signed entries only), memoised."""
+        hit = self._entries.get(data)
         if hit is not None:
+            self._entries.move_to_end(data)
             return hit
-        vc = verify_checkpoint(note, log=self.trust.log, origin=self.trust.network)
-        return vc
-
-    def quorum(self, note: bytes) -> VerifiedCheckpoint:
-        """Step 5: the full check including the cosignature quorum; cached when it passes."""
-        hit = self._ok.get(note)
-        if hit is not None:
-            return hit
-        vc = verify_checkpoint(note, log=self.trust.log, witnesses=self.trust.witnesses, quorum=self.trust.quorum, origin=self.trust.network)
-        if len(self._ok) >= self.limit:
-            self._ok.pop(next(iter(self._ok)))
-        self._ok[note] = vc
-        return vc
+        entry = parse_entry(data, allow_genesis=False)
+        self._entries[data] = entry
+        if len(self._entries) > 4096:
+            self._entries.popitem(last=False)
+        return entry
 
 
-class _Failed(Exception):
-    def __init__(self, message: str) -> None:
-        self.message = message
+@dataclass(frozen=True)
+class StatusRefresh:
+    """Newer status fetched from a node (``--online``), verified like the bundle itself.
+
+    ``checkpoint``: the node's newest checkpoint note; ``consistency``: the RFC
+    9162 proof between the bundle's checkpoint and it (smaller size first);
+    ``entries``: tlog-proofs (entry bytes in ``extra``) of the status entries for
+    the digest, against ``checkpoint``. ``error``: why nothing could be fetched
+    (a network failure is not the bundle's fault: the status step warns).
+    """
+
+    checkpoint: bytes = b""
+    consistency: tuple[bytes, ...] = ()
+    entries: tuple[TlogProof, ...] = ()
+    error: str | None = None
 
 
-def _proofs(doc: dict[str, Any], key: str) -> list[TlogProof]:
-    items = doc.get(key, [])
-    if not isinstance(items, list) or len(items) > MAX_CARRIED:
-        raise MalformedError(f"'{key}' must be a list of at most {MAX_CARRIED} proofs")
-    return [parse_tlog_proof(p) for p in items]
+def verify_consistency_of(
+    seen_checkpoint: bytes, new_checkpoint: bytes, proof: Sequence[bytes], *, trust: TrustPolicy | None = None
+) -> None:
+    """Raise InconsistencyError, with both checkpoints and the proof as evidence, unless
+    the larger checkpoint extends the smaller one (RFC 9162 §2.1.4.2).
 
-
-def verify(bundle: bytes, trust: TrustPolicy, *, now: int, cache: CheckpointCache | None = None) -> Report:
-    """Run the numbered steps over ``bundle``; see the module docstring."""
-    report = Report()
-    cache = cache if cache is not None and cache.trust is trust else CheckpointCache(trust)
-    state: dict[str, Any] = {}
-    checks: list[Callable[[], str]] = [
-        lambda: _well_formed(bundle, report, state),
-        lambda: _digest(report, state),
-        lambda: _inclusion(state),
-        lambda: _log_signature(state, cache),
-        lambda: _cosignatures(state, cache, trust),
-        lambda: _issuer(report, state, trust),
-        lambda: _status(report, state),
-        lambda: _validity(state, now),
-    ]
-    failed = False
-    for (number, name, _), check in zip(STEPS, checks):
-        if failed:
-            report.steps.append(Step(number, name, SKIPPED, "not checked because an earlier step failed"))
-            continue
-        try:
-            message = check()
-            status = WARNING if message.startswith("warning: ") else PASSED
-            report.steps.append(Step(number, name, status, message.removeprefix("warning: ")))
-        except _Failed as f:
-            report.steps.append(Step(number, name, FAILED, f.message))
-            failed = True
-        except EduledgerError as e:
-            report.steps.append(Step(number, name, FAILED, str(e)))
-            failed = True
-        except (RecursionError, ValueError, TypeError, KeyError, AttributeError, UnicodeError) as e:
-            # Defence in depth: a shape the parser let through must still fail cleanly.
-            report.steps.append(Step(number, name, FAILED, f"the bundle is malformed ({type(e).__name__})"))
-            failed = True
-    return report
-
-
-# --- the steps -----------------------------------------------------------------------
-
-
-def _entry_of(p: TlogProof, what: str) -> Entry:
-    if p.extra is None:
-        raise MalformedError(f"the {what} proof does not carry its entry")
-    return parse_entry(p.extra, allow_genesis=False)
-
-
-def _well_formed(bundle: bytes, report: Report, state: dict[str, Any]) -> str:
-    if not isinstance(bundle, (bytes, bytearray)):
-        raise MalformedError("a bundle is bytes")
-    doc = safejson.loads(bytes(bundle), max_bytes=MAX_BUNDLE_BYTES)
-    if not isinstance(doc, dict) or doc.get("format") != BUNDLE_FORMAT:
-        raise MalformedError(f"not a credential bundle (format must be {BUNDLE_FORMAT})")
-    if extra := set(doc) - {"format", "credential", "receipt", "issuer_keys", "status"}:
-        raise MalformedError(f"unknown bundle field(s): {', '.join(sorted(extra))}")
-    cred = doc.get("credential")
-    if not isinstance(cred, dict):
-        raise MalformedError("the bundle has no credential object")
-    receipt = parse_tlog_proof(doc.get("receipt"))
-    anchor = _entry_of(receipt, "receipt")
-    if anchor.statement.kind != "credential.anchor":
-        raise MalformedError("the receipt's entry is not a credential anchor")
-    keys, status = _proofs(doc, "issuer_keys"), _proofs(doc, "status")
-    for p in keys + status:
-        if p.checkpoint != receipt.checkpoint:
-            raise MalformedError("all proofs of a bundle must be under the same checkpoint")
-    report.credential_id = str(cred.get("id")) if cred.get("id") is not None else None
-    issuer = cred.get("issuer")
-    report.issuer = str(issuer.get("name")) if isinstance(issuer, dict) and issuer.get("name") else anchor.statement.institution
-    subject = cred.get("credentialSubject")
-    if isinstance(subject, dict):
-        report.holder = str(subject.get("name") or "") or None
-    report.title = str(cred.get("name") or "") or None
-    state.update(doc=doc, cred=cred, receipt=receipt, anchor=anchor, keys=keys, status=status)
-    return f"bundle with {len(keys)} issuer key entries and {len(status)} status entries"
-
-
-def _digest(report: Report, state: dict[str, Any]) -> str:
-    digest = canonical_digest(state["cred"]).hex()
-    report.digest = digest
-    anchored = state["anchor"].statement.body["digest"]
-    if digest != anchored:
-        raise _Failed(f"the credential was altered: its digest {digest[:16]}… is not the anchored {anchored[:16]}…")
-    return f"digest {digest} matches the anchor"
-
-
-def _inclusion(state: dict[str, Any]) -> str:
-    from ledger.checkpoint import parse_checkpoint
-    from ledger.note import parse_note
-
-    receipt: TlogProof = state["receipt"]
-    cp = parse_checkpoint(parse_note(receipt.checkpoint).text)  # signature is step 4; here only size and root
-    state["size"] = cp.size
-    for p, what in [(receipt, "anchor")] + [(k, "issuer key") for k in state["keys"]] + [(s, "status") for s in state["status"]]:
-        try:
-            merkle.verify_inclusion(merkle.leaf_hash(p.extra or b""), p.index, cp.size, list(p.proof), cp.root)
-        except RootMismatchError:
-            raise _Failed(f"the {what} entry at index {p.index} is not in the log of size {cp.size}: the inclusion proof leads to another root") from None
-        except MalformedError as e:
-            raise _Failed(f"the {what} inclusion proof is malformed: {e}") from None
-    return f"entry {receipt.index} is in the log of size {cp.size}"
-
-
-def _log_signature(state: dict[str, Any], cache: CheckpointCache) -> str:
-    vc = cache.log_signature(state["receipt"].checkpoint)
-    if vc.checkpoint.size != state["size"]:  # pragma: no cover - same bytes parsed twice
-        raise _Failed("checkpoint changed between steps")
-    return f"checkpoint of size {vc.checkpoint.size} is signed by the log key of {vc.checkpoint.origin}"
-
-
-def _cosignatures(state: dict[str, Any], cache: CheckpointCache, trust: TrustPolicy) -> str:
-    vc = cache.quorum(state["receipt"].checkpoint)
-    state["vc"] = vc
-    return f"cosigned by {len(vc.cosigners)} of {len(trust.witnesses)} institutions (quorum {trust.quorum})"
-
-
-def _issuer(report: Report, state: dict[str, Any], trust: TrustPolicy) -> str:
-    anchor: Entry = state["anchor"]
-    inst_id = anchor.statement.institution
-    roster = trust.institution(inst_id)
-    if roster is None:
-        raise _Failed(f"the issuer {inst_id} is not an institution of this network's trust file")
-    verify_entry_signature(anchor)
-    periods = {k.key: [k.valid_from, k.valid_until] for k in roster.keys}
-    for p in sorted(state["keys"], key=lambda p: p.index):
-        e = _entry_of(p, "issuer key")
-        s = e.statement
-        if s.institution != inst_id or not s.kind.startswith("key."):
-            raise _Failed(f"issuer key entry {p.index} is not a key entry of {inst_id}")
-        verify_entry_signature(e)
-        b = s.body
-        if s.kind == "key.add":
-            periods.setdefault(b64d(b["key"], "key", size=32), [parse_time(b["valid_from"]), None])
-        elif s.kind == "key.rotate":
-            at = parse_time(b["valid_from"])
-            old = periods.get(b64d(b["old"], "old", size=32))
-            if old is not None:
-                old[1] = at if old[1] is None else min(old[1], at)
-            periods.setdefault(b64d(b["new"], "new", size=32), [at, None])
-        elif s.kind == "key.revoke":
-            target = periods.get(b64d(b["key"], "key", size=32))
-            until = parse_time(b["valid_until"])
-            if target is not None:
-                target[1] = until if target[1] is None else min(target[1], until)
-    issued_at = parse_time(anchor.statement.body["issued_at"])
-    key = anchor.auth.key if anchor.auth else b""
-    period = periods.get(key)
-    if period is None:
-        raise _Failed(f"the anchor was signed with a key that {inst_id} never registered")
-    start, end = period
-    if issued_at < start:
-        raise _Failed(f"the issuer's key was not yet valid at the issue time {format_time(issued_at)} (valid from {format_time(start)})")
-    if end is not None and issued_at >= end:
-        raise _Failed(f"the issuer's key was no longer valid at the issue time {format_time(issued_at)} (valid until {format_time(end)})")
-    report.issuer = roster.name
-    return f"issued by {roster.name} ({inst_id}) on {format_time(issued_at)} with a key valid then"
-
-
-def _status(report: Report, state: dict[str, Any]) -> str:
-    anchor: Entry = state["anchor"]
-    digest = anchor.statement.body["digest"]
-    for p in state["status"]:
-        e = _entry_of(p, "status")
-        s = e.statement
-        if s.body.get("digest") != digest:
-            raise _Failed(f"status entry {p.index} concerns another credential")
-        if s.institution != anchor.statement.institution:
-            continue  # only the issuer may revoke; the ledger refuses others, so ignore such an entry
-        verify_entry_signature(e)
-        if s.kind == "credential.revoke":
-            raise _Failed(f"the credential was revoked by its issuer (reason: {s.body['reason']}, ledger index {p.index})")
-        if s.kind == "credential.supersede":
-            report.superseded_by = s.body["by"]
-            raise _Failed(f"the credential was superseded by a corrected one (digest {s.body['by']}, ledger index {p.index})")
-    vc = state.get("vc")
-    size = vc.checkpoint.size if vc else state["size"]
-    report.checkpoint_size = size
-    return f"not revoked or superseded as of the checkpoint of size {size}"
-
-
-def _validity(state: dict[str, Any], now: int) -> str:
-    cred = state["cred"]
-    vf, vu = cred.get("validFrom"), cred.get("validUntil")
-    if vf is None:
-        return "warning: the credential states no validFrom date"
-    start = _rfc3339(vf, "validFrom")
-    if now < start:
-        raise _Failed(f"the credential is not valid before {vf}")
-    if vu is not None:
-        end = _rfc3339(vu, "validUntil")
-        if now >= end:
-            raise _Failed(f"the credential expired on {vu}")
-        return f"valid from {vf} until {vu}"
-    return f"valid from {vf}, no expiry"
-
-
-def _rfc3339(value: object, field: str) -> int:
-    """VC 2.0 dates are xsd:dateTimeStamp; accept the UTC 'Z' form with optional fractions."""
-    if isinstance(value, str) and "." in value and value.endswith("Z"):
-        value = value.split(".", 1)[0] + "Z"
-    return parse_time(value, field)
-
-
-def verify_consistency_of(seen: bytes, new: bytes, proof: list[bytes], trust: TrustPolicy) -> None:
-    """A verifier that saw checkpoint ``seen`` is shown ``new`` of the same log:
-    raise InconsistencyError (both checkpoints as evidence) unless ``new`` extends ``seen``."""
-    a = verify_checkpoint(seen, log=trust.log, origin=trust.network).checkpoint
-    b = verify_checkpoint(new, log=trust.log, origin=trust.network).checkpoint
-    old, fresh = (a, b) if a.size <= b.size else (b, a)
-    old_note, new_note = (seen, new) if a.size <= b.size else (new, seen)
+    With ``trust``, both notes' log signatures are verified first (SignatureError);
+    without, the caller vouches that they were (e.g. through a CheckpointCache).
+    """
+    checkpoints = []
+    for note in (seen_checkpoint, new_checkpoint):
+        if trust is not None:
+            cp = parse_checkpoint(verify_note(note, [trust.log]).text)
+        else:
+            cp = parse_checkpoint(parse_note(note).text)
+        checkpoints.append(cp)
+    a, b = checkpoints
+    if a.origin != b.origin:
+        raise PolicyError(f"the checkpoints belong to two logs, {a.origin!r} and {b.origin!r}")
+    (old, old_note), (new, new_note) = sorted([(a, seen_checkpoint), (b, new_checkpoint)], key=lambda x: x[0].size)
     try:
-        merkle.verify_consistency(old.size, fresh.size, old.root, fresh.root, proof)
+        merkle.verify_consistency(old.size, new.size, old.root, new.root, list(proof))
     except (RootMismatchError, MalformedError) as e:
         raise InconsistencyError(
-            f"fork: the checkpoints of size {old.size} and {fresh.size} are not consistent ({e})",
+            f"the checkpoint of log size {new.size} does not extend the checkpoint of size {old.size}: the log has forked ({e})",
             old=old_note.decode("utf-8", "replace"),
             new=new_note.decode("utf-8", "replace"),
-            proof=proof,
+            proof=list(proof),
         ) from None
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+class _Fail(Exception):
+    def __init__(self, message: str, evidence: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.evidence = evidence
+
+
+_FAILURE_PREFIX = {
+    "well-formed": "the file is not a well-formed credential bundle",
+    "digest": "the credential's digest cannot be computed",
+    "log-signature": "the checkpoint is not signed by the trust file's log key",
+    "cosignatures": "the checkpoint's cosignatures do not meet the trust file's quorum",
+    "consistency": "the checkpoint is not consistent with the log",
+    "inclusion": "an inclusion proof does not verify",
+    "issuer": "the issuer or its key is not valid",
+    "status": "the credential's status cannot be established",
+    "validity": "the credential's dates cannot be read",
+}
+
+
+def verify(
+    bundle_bytes: bytes,
+    trust: TrustPolicy,
+    *,
+    now: int,
+    seen: CheckpointCache | None = None,
+    refresh: StatusRefresh | None = None,
+) -> Report:
+    """Run the numbered steps over ``bundle_bytes`` (see the module docstring).
+
+    ``seen`` carries what this verifier already checked (pass one cache for a
+    whole cohort); it must have been made for ``trust``. ``refresh`` adds newer
+    status from a node. Bad input never raises; wrong argument types do.
+    """
+    if not isinstance(bundle_bytes, (bytes, bytearray, memoryview)):
+        raise TypeError(f"bundle_bytes must be bytes, not {type(bundle_bytes).__name__}")
+    if not isinstance(trust, TrustPolicy):
+        raise TypeError("trust must be a TrustPolicy")
+    if isinstance(now, bool) or not isinstance(now, int):
+        raise TypeError("now must be Unix seconds (int)")
+    if seen is None:
+        seen = CheckpointCache(trust)
+    elif seen.trust is not trust:
+        raise ValueError("this CheckpointCache was made for another trust policy")
+    return _Run(bytes(bundle_bytes), trust, now, seen, refresh).run()
+
+
+class _Run:
+    def __init__(self, data: bytes, trust: TrustPolicy, now: int, seen: CheckpointCache, refresh: StatusRefresh | None) -> None:
+        self.data, self.trust, self.now, self.seen, self.refresh = data, trust, now, seen, refresh
+        self.report = Report()
+        self.bundle: Bundle
+        self.cred: ParsedCredential
+        self.cp: Checkpoint
+        self.vc: VerifiedCheckpoint
+        self.fresh: VerifiedCheckpoint | None = None
+        self.fresh_problem: str | None = refresh.error if refresh is not None else None
+        self.registry: Registry
+
+    def run(self) -> Report:
+        outcome: dict[int, str] = {}
+        for number, name, _ in STEPS:
+            blocked = [d for d in DEPENDS.get(number, ()) if outcome.get(d) not in (PASSED, WARNING)]
+            if blocked:
+                d = blocked[0]
+                step = Step(number, name, SKIPPED, f"not checked because step {d} ({STEPS[d - 1][1]}) did not pass")
+            else:
+                step = self._step(number, name)
+            outcome[number] = step.status
+            self.report.steps.append(step)
+        return self.report
+
+    def _step(self, number: int, name: str) -> Step:
+        try:
+            status, message = getattr(self, "_" + name.replace("-", "_"))()
+            return Step(number, name, status, message)
+        except _Fail as f:
+            return Step(number, name, FAILED, f.message, f.evidence)
+        except EduledgerError as e:
+            return Step(number, name, FAILED, f"{_FAILURE_PREFIX[name]}: {e}")
+        except Exception as e:  # noqa: BLE001 - no input may crash a verifier; tests assert this line is never reached
+            return Step(number, name, FAILED, f"the verifier could not check this step ({type(e).__name__}: {e}); treat the file as not verified")
+
+    # --- 1 -------------------------------------------------------------------------------
+
+    def _well_formed(self) -> tuple[str, str]:
+        try:
+            doc = safejson.loads(self.data, max_bytes=MAX_BUNDLE_BYTES, max_depth=MAX_DEPTH)
+            self.bundle = b = parse_bundle(doc, parse=self.seen.entry)
+            self.cred = c = parse_credential(b.credential)
+        except MalformedError as e:
+            raise _Fail(f"the file is not a well-formed credential bundle: {e}") from None
+        r = self.report
+        r.kind, r.credential_id, r.holder, r.title, r.issuer, r.index = c.kind, c.id, c.holder_name, c.title, c.issuer_name, b.receipt.index
+        return PASSED, (
+            f"a well-formed bundle: {c.kind} credential “{c.title}” for {c.holder_name} from {c.issuer_name}, "
+            f"with {len(b.issuer_keys)} issuer key entries and {len(b.status)} status entries"
+        )
+
+    # --- 2 -------------------------------------------------------------------------------
+
+    def _digest(self) -> tuple[str, str]:
+        digest = canonical_digest(self.bundle.credential).hex()
+        self.report.digest = digest
+        anchored = self.bundle.receipt.entry.statement.body["digest"]
+        if digest != anchored:
+            raise _Fail(
+                f"the credential was altered after it was issued: its SHA-256 is {digest[:16]}…, the ledger entry anchors {anchored[:16]}…",
+                {"digest": digest, "anchored": anchored},
+            )
+        return PASSED, f"the credential is exactly the one anchored by ledger entry {self.bundle.receipt.index} (SHA-256 {digest[:16]}…)"
+
+    # --- 3, 4, 5 ---------------------------------------------------------------------------
+
+    def _log_signature(self) -> tuple[str, str]:
+        note = self.bundle.checkpoint
+        try:
+            self.cp = cp = self.seen.log_signed(note)
+        except SignatureError as e:
+            origin = _unverified_origin(note)
+            if origin is not None and origin != self.trust.network:
+                raise _Fail(
+                    f"the checkpoint is for network {origin!r} but the trust file is for {self.trust.network!r}: "
+                    "the bundle belongs to another network, or this is the wrong trust file"
+                ) from None
+            raise _Fail(f"the checkpoint is not signed by the log key in the trust file ({e})") from None
+        except PolicyError as e:
+            raise _Fail(f"the checkpoint is signed by the log key but {e}") from None
+        self.report.checkpoint_size, self.report.checkpoint_root = cp.size, b64e(cp.root)
+        return PASSED, f"the checkpoint of log size {cp.size} is signed by the log key of {self.trust.network}"
+
+    def _cosignatures(self) -> tuple[str, str]:
+        try:
+            self.vc = vc = self.seen.cosigned(self.bundle.checkpoint)
+        except QuorumError as e:
+            raise _Fail(f"too few institutions cosigned the checkpoint: {e}") from None
+        except SignatureError as e:
+            raise _Fail(f"a trusted institution's cosignature does not verify: {e}") from None
+        names = sorted(i for i, w in self.trust.witnesses.items() if w.name in vc.cosigners)
+        if vc.cosigned_at:
+            self.report.status_as_of = max(vc.cosigned_at.values())
+        return PASSED, f"{len(names)} of {len(self.trust.witnesses)} institutions cosigned it ({', '.join(names)}); the trust file requires {self.trust.quorum}"
+
+    def _consistency(self) -> tuple[str, str]:
+        note = self.bundle.checkpoint
+        try:
+            sizes = self.seen.observe(self.cp, note)
+        except InconsistencyError as e:
+            raise _Fail(f"fork: {e}", {"old": e.old, "new": e.new}) from None
+        if self.refresh is None or self.fresh_problem is not None:
+            return PASSED, f"no conflicting checkpoint of this log seen ({sizes} distinct log sizes seen by this verifier)"
+        try:
+            fresh = self.seen.cosigned(self.refresh.checkpoint)
+            self.seen.observe(fresh.checkpoint, self.refresh.checkpoint)
+            verify_consistency_of(note, self.refresh.checkpoint, self.refresh.consistency)
+        except InconsistencyError as e:
+            raise _Fail(f"fork: {e}", {"old": e.old, "new": e.new, "proof": [b64e(h) for h in e.proof]}) from None
+        except EduledgerError as e:
+            self.fresh_problem = f"the node's checkpoint does not verify ({e})"
+            return WARNING, f"no conflicting checkpoint seen, but {self.fresh_problem}"
+        self.fresh = fresh
+        return PASSED, f"the node's newest checkpoint (log size {fresh.checkpoint.size}) is consistent with this one"
+
+    # --- 6 -------------------------------------------------------------------------------
+
+    def _inclusion(self) -> tuple[str, str]:
+        b, cp = self.bundle, self.cp
+        carried = [("the credential's anchor", b.receipt)]
+        carried += [("an issuer key entry", p) for p in b.issuer_keys] + [("a status entry", p) for p in b.status]
+        for what, p in carried:
+            _prove(what, p.index, p.data, p.proof, cp)
+        extra = f", with {len(b.issuer_keys)} issuer key and {len(b.status)} status entries" if len(carried) > 1 else ""
+        return PASSED, f"ledger entry {b.receipt.index} anchoring the credential is in the log of size {cp.size}{extra}"
+
+    # --- 7 -------------------------------------------------------------------------------
+
+    def _issuer(self) -> tuple[str, str]:
+        anchor = self.bundle.receipt.entry
+        inst = anchor.statement.institution
+        if self.cred.institution != inst:
+            raise _Fail(f"the credential names the issuer {self.cred.institution}, but its ledger entry was made by {inst}")
+        roster = self.trust.roster.get(inst)
+        if roster is None:
+            when = f" of {format_time(self.trust.as_of)}" if self.trust.as_of is not None else ""
+            raise _Fail(f"{inst} is not an institution of {self.trust.network} according to the trust file{when}")
+        issued_at = parse_time(anchor.statement.body["issued_at"], "issued_at")
+        if self.cred.valid_from != issued_at:
+            raise _Fail(f"the credential's validFrom {format_time(self.cred.valid_from)} is not the issue time {format_time(issued_at)} on the ledger")
+        self._signed(anchor, "the issuer's signature on the ledger entry")
+        self.registry = reg = self.trust.registry_for(inst)
+        for p in sorted(self.bundle.issuer_keys, key=lambda p: p.index):
+            e = p.entry
+            if e.statement.institution != inst:
+                raise _Fail(f"key entry {p.index} belongs to {e.statement.institution}, not to the issuer {inst}")
+            self._signed(e, f"the signature on key entry {p.index}")
+            if _reflected_in_roster(reg, e):
+                continue
+            try:
+                reg.apply(e, p.index, _signer_time(reg, e))
+            except (AuthorizationError, ConflictError) as err:
+                raise _Fail(f"the issuer's key entry {p.index} ({e.statement.kind}) breaks a ledger rule: {err}") from None
+        try:
+            reg.apply(anchor, self.bundle.receipt.index, issued_at)
+        except (AuthorizationError, ConflictError) as err:
+            raise _Fail(f"the issuer's key was not valid for this credential: {err}") from None
+        period = reg.institutions[inst].key(anchor.auth.key)  # type: ignore[union-attr]
+        until = f" until {format_time(period.valid_until)}" if period and period.valid_until is not None else ""
+        since = format_time(period.valid_from) if period else "?"
+        self.report.issuer = roster.name
+        return PASSED, f"issued by {roster.name} ({inst}) on {format_time(issued_at)} with a signing key valid from {since}{until}"
+
+    def _signed(self, entry: Entry, what: str) -> None:
+        try:
+            self.seen.entry_signature(entry)
+        except (SignatureError, MalformedError) as e:
+            raise _Fail(f"{what} does not verify: {e}") from None
+
+    # --- 8 -------------------------------------------------------------------------------
+
+    def _status(self) -> tuple[str, str]:
+        digest = self.report.digest
+        inst = self.bundle.receipt.entry.statement.institution
+        entries: dict[int, ProvenEntry] = {p.index: p for p in self.bundle.status}
+        as_of_size, as_of_time = self.cp.size, self.report.status_as_of
+        if self.fresh is not None and self.refresh is not None:
+            fresh = self.fresh.checkpoint
+            for t in self.refresh.entries:
+                p = _fresh_entry(t, fresh, self.refresh.checkpoint, self.seen)
+                prior = entries.get(p.index)
+                if prior is not None and prior.data != p.data:
+                    raise _Fail(f"the node's entry {p.index} differs from the bundle's: the log has forked", {"index": p.index})
+                entries[p.index] = p
+            as_of_size = fresh.size
+            as_of_time = max(self.fresh.cosigned_at.values()) if self.fresh.cosigned_at else as_of_time
+        replaced = {
+            p.entry.statement.body["by"]
+            for p in entries.values()
+            if p.entry.statement.kind == "credential.supersede" and p.entry.statement.body["digest"] == digest
+        }
+        for p in entries.values():
+            s = p.entry.statement
+            if not ((s.kind != "credential.anchor" and s.body["digest"] == digest) or (s.kind == "credential.anchor" and s.body["digest"] in replaced)):
+                raise _Fail(f"status entry {p.index} does not concern this credential")
+            if s.institution != inst:
+                raise _Fail(f"status entry {p.index} was made by {s.institution}, not by the issuer {inst}")
+            self._signed(p.entry, f"the signature on status entry {p.index}")
+        reg = self.registry
+        for index in sorted(entries):
+            e = entries[index].entry
+            now = parse_time(e.statement.body["issued_at"]) if e.statement.kind == "credential.anchor" else _signer_time(reg, e)
+            try:
+                reg.apply(e, index, now)
+            except (AuthorizationError, ConflictError) as err:
+                raise _Fail(f"status entry {index} ({e.statement.kind}) breaks a ledger rule: {err}") from None
+        self.report.status_as_of = as_of_time
+        when = f", cosigned {format_time(as_of_time)}" if as_of_time is not None else ""
+        state = reg.status(digest)  # type: ignore[arg-type]
+        if state == "revoked":
+            rev = reg.revocations[digest]  # type: ignore[index]
+            raise _Fail(
+                f"the issuer revoked this credential (reason: {rev.reason}) in ledger entry {rev.index}",
+                {"revocation_index": rev.index, "reason": rev.reason},
+            )
+        if state == "superseded":
+            sup = reg.supersessions[digest]  # type: ignore[index]
+            self.report.superseded_by = sup.by
+            raise _Fail(
+                f"superseded in ledger entry {sup.index} by a corrected credential (SHA-256 {sup.by}): ask the holder for the new one",
+                {"superseded_by": sup.by, "supersession_index": sup.index},
+            )
+        message = f"not revoked or superseded as of log size {as_of_size}{when}"
+        if self.fresh_problem is not None:
+            return WARNING, f"{message}; the online check failed: {self.fresh_problem}"
+        if self.fresh is None and as_of_time is not None and self.now - as_of_time > STATUS_MAX_AGE:
+            days = (self.now - as_of_time) // 86400
+            return WARNING, f"{message}, {days} days ago: a later revocation would not be in this bundle; check online for newer status"
+        return PASSED, message
+
+    # --- 9 -------------------------------------------------------------------------------
+
+    def _validity(self) -> tuple[str, str]:
+        c = self.cred
+        if self.now < c.valid_from:
+            raise _Fail(f"the credential is not valid before {format_time(c.valid_from)}", {"expired": False})
+        if c.valid_until is not None and self.now >= c.valid_until:
+            raise _Fail(f"the credential expired on {format_time(c.valid_until)}", {"expired": True})
+        if c.valid_until is None:
+            return PASSED, f"valid from {format_time(c.valid_from)}, with no expiry date"
+        return PASSED, f"valid from {format_time(c.valid_from)} until {format_time(c.valid_until)}"
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _prove(what: str, index: int, data: bytes, proof: Sequence[bytes], cp: Checkpoint) -> None:
+    try:
+        merkle.verify_inclusion(merkle.leaf_hash(data), index, cp.size, proof, cp.root)
+    except RootMismatchError:
+        raise _Fail(f"{what} (entry {index}) is not in the log of size {cp.size}: its inclusion proof leads to another root") from None
+    except MalformedError as e:
+        raise _Fail(f"{what} (entry {index}) has a broken inclusion proof: {e}") from None
+
+
+def _fresh_entry(t: TlogProof, cp: Checkpoint, note: bytes, seen: CheckpointCache) -> ProvenEntry:
+    if t.checkpoint != note or t.extra is None:
+        raise _Fail("the node's status proofs are not against its checkpoint")
+    entry = seen.entry(t.extra)
+    _prove("a status entry from the node", t.index, t.extra, t.proof, cp)
+    return ProvenEntry(t.index, t.extra, entry, t.proof, t.checkpoint)
+
+
+def _unverified_origin(note: bytes) -> str | None:
+    """The origin line of a note that did not verify, only to word the error message."""
+    first = note.split(b"\n", 1)[0]
+    try:
+        return first.decode("utf-8")[:200] or None
+    except UnicodeDecodeError:
+        return None
+
+
+def _signer_time(reg: Registry, entry: Entry) -> int:
+    """A time at which the entry's signing key was valid, for replaying an entry whose
+    sequencing time the bundle cannot prove: the start of the key's period (0 if the key is
+    unknown, which the Registry then refuses)."""
+    inst = reg.institutions.get(entry.statement.institution)
+    period = inst.key(entry.auth.key) if inst is not None and entry.auth is not None else None
+    return period.valid_from if period is not None else 0
+
+
+def _reflected_in_roster(reg: Registry, entry: Entry) -> bool:
+    """Whether a key entry's effect is already in the roster the registry was seeded with
+    (the trust file was exported after it): replaying it again would be refused as a duplicate."""
+    inst = reg.institutions[entry.statement.institution]
+    b = entry.statement.body
+    match entry.statement.kind:
+        case "key.add":
+            return inst.key(b64d(b["key"], "key", size=32)) is not None
+        case "key.rotate":
+            return inst.key(b64d(b["new"], "new", size=32)) is not None
+        case "key.revoke":
+            period = inst.key(b64d(b["key"], "key", size=32))
+            return period is not None and period.valid_until is not None and period.valid_until <= parse_time(b["valid_until"])
+    return False
