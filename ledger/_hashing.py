@@ -42,6 +42,7 @@ def _py_fold_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes
 hash_leaves = _py_hash_leaves
 root = _py_root
 fold_inclusion = _py_fold_inclusion
+verify_inclusion_fast = None
 BACKEND = "python"
 if not os.environ.get("EDULEDGER_NO_NATIVE"):
     try:  # pragma: no cover - depends on the build
@@ -52,4 +53,5 @@ if not os.environ.get("EDULEDGER_NO_NATIVE"):
         hash_leaves = _native.hash_leaves
         root = _native.root
         fold_inclusion = _native.fold_inclusion
+        verify_inclusion_fast = _native.verify_inclusion
         BACKEND = "native"

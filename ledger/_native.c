@@ -159,7 +159,44 @@ static PyObject *fold_inclusion(PyObject *self, PyObject *args) {
     return PyBytes_FromStringAndSize((const char *)r, HASH);
 }
 
+/* verify_inclusion(leaf, index, size, proof, root) -> None if the proof leads to root, else the
+   calculated root. Any precondition failure raises ValueError/TypeError; the Python wrapper then
+   re-runs its own checks to raise the precise MalformedError. */
+static PyObject *verify_inclusion(PyObject *self, PyObject *args) {
+    PyObject *leaf, *proof, *rootobj;
+    unsigned long long index, size;
+    if (!PyArg_ParseTuple(args, "SKKOS", &leaf, &index, &size, &proof, &rootobj)) return NULL;
+    if (PyBytes_GET_SIZE(leaf) != HASH || PyBytes_GET_SIZE(rootobj) != HASH || index >= size || !PyList_CheckExact(proof)) {
+        PyErr_SetString(PyExc_ValueError, "precondition");
+        return NULL;
+    }
+    unsigned long long x = index ^ (size - 1);
+    int inner = 0, border = 0;
+    while (x) { inner++; x >>= 1; }
+    for (unsigned long long y = inner < 64 ? index >> inner : 0; y; y >>= 1) border += (int)(y & 1);
+    Py_ssize_t n = PyList_GET_SIZE(proof);
+    if (n != inner + border) {
+        PyErr_SetString(PyExc_ValueError, "precondition");
+        return NULL;
+    }
+    unsigned char r[HASH];
+    memcpy(r, PyBytes_AS_STRING(leaf), HASH);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *h = PyList_GET_ITEM(proof, i);
+        if (!PyBytes_Check(h) || PyBytes_GET_SIZE(h) != HASH) {
+            PyErr_SetString(PyExc_ValueError, "precondition");
+            return NULL;
+        }
+        const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(h);
+        if (i < inner && !((index >> i) & 1)) node(r, p, r);
+        else node(p, r, r);
+    }
+    if (memcmp(r, PyBytes_AS_STRING(rootobj), HASH) == 0) Py_RETURN_NONE;
+    return PyBytes_FromStringAndSize((const char *)r, HASH);
+}
+
 static PyMethodDef methods[] = {
+    {"verify_inclusion", verify_inclusion, METH_VARARGS, "Fast path of merkle.verify_inclusion (None when valid)."},
     {"hash_leaves", hash_leaves, METH_O, "RFC 9162 leaf hashes of a sequence of bytes."},
     {"root", root, METH_O, "RFC 9162 root of a non-empty sequence of 32-byte leaf hashes."},
     {"fold_inclusion", fold_inclusion, METH_VARARGS, "Root an inclusion proof leads to (shape pre-checked)."},

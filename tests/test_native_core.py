@@ -60,3 +60,20 @@ def test_large_tree_equals_pure_python():
 def test_bad_input_raises_type_or_value_error(call):
     with pytest.raises((TypeError, ValueError, OverflowError)):
         call()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=8), min_size=1, max_size=200), st.data())
+def test_native_verify_agrees_with_the_pure_fold(items, data):
+    leaves = _hashing._py_hash_leaves(items)
+    i = data.draw(st.integers(0, len(items) - 1))
+    proof = merkle.inclusion_proof(leaves, i)
+    good = _hashing._py_root(leaves)
+    assert native.verify_inclusion(leaves[i], i, len(items), proof, good) is None
+    other = bytes(32)
+    assert native.verify_inclusion(leaves[i], i, len(items), proof, other) == good
+
+
+def test_root_of_entries_with_two_threads_equals_one():
+    items = [i.to_bytes(4, "big") for i in range(10_000)]
+    assert merkle.root_of_entries(items, workers=2) == merkle.root_of_entries(items) == _hashing._py_root(_hashing._py_hash_leaves(items))
