@@ -411,7 +411,7 @@ def parse_credential(cred: object) -> ParsedCredential:
     if EXTENSION in c:
         ext = _obj(c[EXTENSION], EXTENSION)
         kind = ext.get("kind")  # type: ignore[assignment]
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             raise MalformedError(f"{EXTENSION}.kind must be one of {', '.join(KINDS)}")
         fields = check_fields(kind, {k: v for k, v in ext.items() if k != "kind"})
         if fields != {k: v for k, v in ext.items() if k != "kind"}:
@@ -423,7 +423,7 @@ def credential_kind(cred: Mapping[str, Any]) -> str:
     """The kind a credential declares (``generic`` when it declares none)."""
     ext = cred.get(EXTENSION)
     kind = ext.get("kind") if isinstance(ext, Mapping) else None
-    return kind if kind in KINDS else "generic"
+    return kind if isinstance(kind, str) and kind in KINDS else "generic"
 
 
 def credential_digest(cred: Mapping[str, Any]) -> bytes:
