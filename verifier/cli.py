@@ -221,10 +221,11 @@ def verify_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    show = len(paths) > 1 and (sys.stderr.isatty() or os.environ.get("EDULEDGER_PROGRESS") == "1")
+    forced = os.environ.get("EDULEDGER_PROGRESS") == "1"  # a bar even when stderr is not a terminal
+    show = len(paths) > 1 and (sys.stderr.isatty() or forced)
     progress = Progress(
         TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True, disable=not show,
+        console=Console(stderr=True, force_terminal=forced or None), transient=True, disable=not show,
     )  # fmt: skip
     try:
         with progress:
