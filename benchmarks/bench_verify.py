@@ -61,13 +61,13 @@ def bench_single(bundles: list[bytes], trust, count: int) -> tuple[float, float,
     now = int(time.time())
     cache = CheckpointCache(trust)
     started = time.process_time()
-    first = verify(bundles[0], trust, now=now, cache=cache)
+    first = verify(bundles[0], trust, now=now, seen=cache)
     cold = time.process_time() - started
     assert first.ok, str(first)
     sample = [bundles[i % len(bundles)] for i in range(count)]
     started = time.process_time()
     for b in sample:
-        verify(b, trust, now=now, cache=cache)
+        verify(b, trust, now=now, seen=cache)
     warm = (time.process_time() - started) / count
     started = time.process_time()
     for b in sample:

@@ -112,8 +112,11 @@ _EXT_TYPE = re.compile(r"\Aext:[A-Za-z][A-Za-z0-9]{0,63}\Z")
 # --- field validators -------------------------------------------------------------
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _text(v: object, name: str, max_len: int = 300) -> str:
-    if not isinstance(v, str) or not v.strip() or len(v) > max_len or any(ord(c) < 0x20 and c not in "\n\t" for c in v):
+    if not isinstance(v, str) or not v.strip() or len(v) > max_len or _CONTROL.search(v):
         raise MalformedError(f"{name} must be a non-empty text of at most {max_len} characters")
     return v.strip()
 

@@ -44,6 +44,7 @@ credential digest and the inclusion proofs.
 from __future__ import annotations
 
 from collections import OrderedDict
+from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,8 @@ from ledger.errors import (
 )
 from ledger.note import parse_note, verify_note
 from ledger.registry import Registry
-from ledger.timefmt import format_time, parse_time
+from ledger.timefmt import format_time as _format_time
+from ledger.timefmt import parse_time
 from ledger.tlog_proof import TlogProof
 from verifier import safejson
 from verifier.credentials import ParsedCredential, parse_credential
@@ -80,6 +82,8 @@ MAX_BUNDLE_BYTES = 512 * 1024
 MAX_DEPTH = 32
 #: Offline status older than this (by its checkpoint's newest cosignature) passes with a warning.
 STATUS_MAX_AGE = 30 * 24 * 3600
+
+format_time = lru_cache(maxsize=4096)(_format_time)  # a cohort repeats a few instants in every report
 
 
 # --- what a verifier remembers ------------------------------------------------------------
