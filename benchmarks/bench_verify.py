@@ -16,8 +16,10 @@ What is timed for the project:
 
 The reference for both: reading the same files and ``json.loads`` on each, the
 floor any verifier that looks at the data at all must pay. Bundles are issued
-by a real in-process network (tests/fixtures_network.py): institution-signed
-batches of ``--batch`` anchors, a checkpoint cosigned by 2 of 3 institutions.
+by an in-memory network built from the ledger's own parts
+(tests/fixtures_network.py LedgerFixture): institution-signed batches of
+``--batch`` anchors, one checkpoint signed by the log key and cosigned by the
+3 institutions (quorum 2).
 """
 
 from __future__ import annotations
@@ -34,31 +36,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.canonical import canonical_digest  # noqa: E402
-from ledger.entries import Statement  # noqa: E402
 from ledger.timefmt import format_time  # noqa: E402
-from tests.fixtures_network import NETWORK, MiniNetwork  # noqa: E402
+from tests.fixtures_network import LedgerFixture  # noqa: E402
 from verifier import CheckpointCache, verify  # noqa: E402
 
 
-def issue_cohort(net: MiniNetwork, n: int, batch: int) -> list[bytes]:
-    """``n`` olympiad diplomas anchored in batches, then one bundle each under the final checkpoint."""
+def issue_cohort(net: LedgerFixture, n: int, batch: int) -> list[bytes]:
+    """``n`` olympiad diplomas anchored in institution-signed batches, then one bundle each under one cosigned checkpoint."""
     creds = [net.credential(holder_name=f"Участник {i:05d}") for i in range(n)]
-    at = format_time(int(time.time()) - 60)
-    indices: list[int] = []
-    for start in range(0, n, batch):
-        part = creds[start : start + batch]
-        statements = [
-            Statement(NETWORK, "credential.anchor", "olymp-1", {"digest": canonical_digest(c).hex(), "type": "olympiad-diploma", "issued_at": at})
-            for c in part
-        ]
-        indices += net.append("olymp-1", statements)
-    return [net.bundle(c, i) for c, i in zip(creds, indices)]
+    indices = net.issue_many(creds, batch=batch)
+    note = net.checkpoint()
+    return [net.bundle(c, i, note=note) for c, i in zip(creds, indices)]
 
 
-def bench_single(bundles: list[bytes], trust, count: int) -> tuple[float, float, float]:
+def bench_single(bundles: list[bytes], trust, count: int, now: int) -> tuple[float, float, float]:
     """(cold seconds for the first bundle, warm CPU seconds per bundle, json.loads CPU seconds per bundle)."""
-    now = int(time.time())
     cache = CheckpointCache(trust)
     started = time.process_time()
     first = verify(bundles[0], trust, now=now, seen=cache)
@@ -76,7 +68,7 @@ def bench_single(bundles: list[bytes], trust, count: int) -> tuple[float, float,
     return cold, warm, floor
 
 
-def bench_cli(bundles: list[bytes], trust_bytes: bytes) -> tuple[float, float, str]:
+def bench_cli(bundles: list[bytes], trust_bytes: bytes, now: int) -> tuple[float, float, str]:
     """(CLI wall seconds, read + json.loads wall seconds, last line of the CLI output)."""
     with tempfile.TemporaryDirectory(prefix="bench-verify-") as tmp:
         d = Path(tmp) / "cohort"
@@ -88,7 +80,7 @@ def bench_cli(bundles: list[bytes], trust_bytes: bytes) -> tuple[float, float, s
         exe = Path(sys.executable).with_name("eduledger")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
         started = time.perf_counter()
-        proc = subprocess.run([*cmd, "verify", str(d), "--trust", str(trust_path)], capture_output=True, text=True)
+        proc = subprocess.run([*cmd, "verify", str(d), "--trust", str(trust_path), "--at", format_time(now)], capture_output=True, text=True)
         cli = time.perf_counter() - started
         if proc.returncode != 0:
             raise SystemExit(f"eduledger verify exited {proc.returncode}: {(proc.stderr or proc.stdout)[-2000:]}")
@@ -107,25 +99,24 @@ def main() -> None:
     ap.add_argument("--single", type=int, default=2_000, help="verify() calls for the per-bundle figure")
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-verify-net-") as tmp:
-        started = time.perf_counter()
-        net = MiniNetwork(Path(tmp))
-        bundles = issue_cohort(net, args.bundles, args.batch)
-        trust = net.trust()
-        print(f"setup: {len(bundles)} bundles issued in batches of {args.batch} ({time.perf_counter() - started:.1f}s), "
-              f"mean bundle {sum(map(len, bundles)) // len(bundles)} bytes, CPUs {os.cpu_count()}")
+    started = time.perf_counter()
+    net = LedgerFixture()
+    bundles = issue_cohort(net, args.bundles, args.batch)
+    trust = net.trust()
+    print(f"setup: {len(bundles)} bundles issued in batches of {args.batch} ({time.perf_counter() - started:.1f}s), "
+          f"mean bundle {sum(map(len, bundles)) // len(bundles)} bytes, CPUs {os.cpu_count()}")
 
-        cold, warm, floor = bench_single(bundles, trust, args.single)
-        print("\none bundle, offline, after loading trust (CPU time, mean over {} calls):".format(args.single))
-        print(f"  project   verify()          {warm * 1e6:8.1f} µs/bundle   (first bundle, checkpoint not cached: {cold * 1e3:.2f} ms)")
-        print(f"  reference json.loads        {floor * 1e6:8.1f} µs/bundle")
-        print(f"  ratio                       {warm / floor:8.1f}x")
+    cold, warm, floor = bench_single(bundles, trust, args.single, net.now)
+    print("\none bundle, offline, after loading trust (CPU time, mean over {} calls):".format(args.single))
+    print(f"  project   verify()          {warm * 1e6:8.1f} µs/bundle   (first bundle, checkpoint not cached: {cold * 1e3:.2f} ms)")
+    print(f"  reference json.loads        {floor * 1e6:8.1f} µs/bundle")
+    print(f"  ratio                       {warm / floor:8.1f}x")
 
-        cli, read_floor, last = bench_cli(bundles, trust.to_bytes())
-        print(f"\n{len(bundles)} bundle files, `eduledger verify DIR --trust TRUST` (wall time, process start-up included):")
-        print(f"  project   eduledger verify  {cli:8.2f} s   ({cli / len(bundles) * 1e6:.0f} µs/file; {last})")
-        print(f"  reference read + json.loads {read_floor:8.2f} s")
-        print(f"  ratio                       {cli / read_floor:8.1f}x")
+    cli, read_floor, last = bench_cli(bundles, trust.to_bytes(), net.now)
+    print(f"\n{len(bundles)} bundle files, `eduledger verify DIR --trust TRUST` (wall time, process start-up included):")
+    print(f"  project   eduledger verify  {cli:8.2f} s   ({cli / len(bundles) * 1e6:.0f} µs/file; {last})")
+    print(f"  reference read + json.loads {read_floor:8.2f} s")
+    print(f"  ratio                       {cli / read_floor:8.1f}x")
 
 
 if __name__ == "__main__":
