@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from functools import lru_cache
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ledger import merkle
