@@ -181,3 +181,97 @@ batches = sa.Table(
     sa.Column("idem_key", sa.String(64), nullable=False),
     sa.UniqueConstraint("institution_id", "idem_key", name="uq_pf_batches_idem"),
 )
+
+# --- opportunities (issue 7; migration 0002) ---
+
+announcements = sa.Table(
+    "pf_announcements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), nullable=False, index=True),
+    sa.Column("created_by", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("subject", sa.String(60), nullable=False),
+    sa.Column("level", sa.String(30), nullable=False),
+    sa.Column("region", sa.String(80), nullable=False),
+    sa.Column("audience", sa.String(16), nullable=False),
+    sa.Column("grade_min", sa.Integer, nullable=True),
+    sa.Column("grade_max", sa.Integer, nullable=True),
+    sa.Column("starts_on", sa.String(10), nullable=False),
+    sa.Column("ends_on", sa.String(10), nullable=False),
+    sa.Column("registration_url", sa.String(500), nullable=False),
+    sa.Column("notified", sa.Integer, nullable=True),  # matching people recorded by the fan-out; NULL = not yet
+)
+
+# '' in subject/level/region means "any"; the fan-out matches with one INSERT ... SELECT.
+subscriptions = sa.Table(
+    "pf_subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=False, index=True),
+    sa.Column("subject", sa.String(60), nullable=False, server_default=""),
+    sa.Column("level", sa.String(30), nullable=False, server_default=""),
+    sa.Column("region", sa.String(80), nullable=False, server_default=""),
+    sa.Column("audience", sa.String(16), nullable=False),
+    sa.Column("email", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("unsub_salt", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("cancelled_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_pf_subscriptions_match", "audience", "subject"),
+)
+
+# One row per (announcement, person): the in-app notice and the e-mail queue at once.
+# The unique constraint is what makes a second fan-out (or a retried one) send nothing twice.
+outbox = sa.Table(
+    "pf_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("announcement_id", sa.Integer, sa.ForeignKey("pf_announcements.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=False, index=True),
+    sa.Column("subscription_id", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # queued | sent | cancelled | web (no e-mail wanted)
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("sent_at", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.String(300), nullable=True),
+    sa.Column("read_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("announcement_id", "user_id", name="uq_pf_outbox_once"),
+    sa.Index("ix_pf_outbox_due", "status", "next_attempt_at"),
+)
+
+# Discovery: opt-in profiles and the text the database indexes (FTS5 / tsvector, see migration 0002).
+profiles = sa.Table(
+    "pf_profiles",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("pf_users.id"), primary_key=True),
+    sa.Column("discoverable", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("region", sa.String(80), nullable=False, server_default=""),
+    sa.Column("headline", sa.String(300), nullable=False, server_default=""),
+    sa.Column("evidence", sa.Text, nullable=False, server_default=""),  # ledger-verified credentials only
+    sa.Column("self_reported", sa.Text, nullable=False, server_default=""),  # labelled, never counted as evidence
+    sa.Column("verified_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("indexed_at", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+follows = sa.Table(
+    "pf_follows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("institution_id", sa.String(64), nullable=False, index=True),
+    sa.Column("student_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=False, index=True),
+    sa.Column("share_id", sa.Integer, nullable=True),  # consent by share link: valid while the link is
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("withdrawn_at", sa.BigInteger, nullable=True),
+)
+
+announcement_results = sa.Table(
+    "pf_announcement_results",
+    metadata,
+    sa.Column("credential_id", sa.String(36), primary_key=True),
+    sa.Column("announcement_id", sa.Integer, sa.ForeignKey("pf_announcements.id"), nullable=False, index=True),
+    sa.Column("linked_at", sa.BigInteger, nullable=False),
+)
