@@ -48,6 +48,10 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 upload_max_bytes=settings.upload_max_bytes, loop=asyncio.get_running_loop(),
             )
             app.state.portfolio = services
+            from portfolio_api.services import opportunity_suite
+
+            opportunity_suite.attach(services, settings.mail_settings)
+            sender = opportunity_suite.start_sender(services)
             if settings.demo_seed:
                 from portfolio_api.demo import seed_demo
 
@@ -56,6 +60,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
             yield
         finally:
             if services is not None:
+                await opportunity_suite.stop_sender(sender)
                 await services.close()
             await n.stop()
 
@@ -78,13 +83,14 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
 
         from fastapi.staticfiles import StaticFiles
 
-        from portfolio_api.routers import portfolio_api, web_admin, web_auth, web_portfolio, web_staff, web_verify
+        from portfolio_api.routers import opportunities_api, portfolio_api, web_admin, web_auth, web_opportunities, web_portfolio, web_staff, web_verify
         from portfolio_api.web import ErrorPages
 
         app.state.render_error = ErrorPages()
         app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-        for r in (web_auth, web_portfolio, web_staff, web_verify, web_admin, portfolio_api):
+        for r in (web_auth, web_portfolio, web_staff, web_verify, web_admin, portfolio_api, web_opportunities, opportunities_api):
             app.include_router(r.router)
+        app.include_router(web_opportunities.unsubscribe_router)
     return app
 
 

@@ -26,6 +26,23 @@ class Settings(BaseSettings):
     demo_seed: bool = Field(default=False, description="seed demo people and credentials on first start (eduledger run on a demo network)")
     portfolio: bool = Field(default=True, description="serve the e-portfolio (web UI and /api/v1 portfolio routes)")
 
+    smtp_host: str | None = Field(default=None, description="SMTP server for notification e-mails; unset: in-app notices only (e-mails stay queued)")
+    smtp_port: int = 25
+    smtp_sender: str = "eduledger@localhost"
+    public_base_url: str = Field(default="http://127.0.0.1:8000", description="base of links in e-mails (unsubscribe, announcement)")
+    notify_rate_per_second: float = Field(default=50.0, description="at most this many notification e-mails per second")
+    notify_batch: int = 200
+    notify_retry_base_seconds: int = 30
+    notify_poll_seconds: float = 5.0
+
+    @property
+    def mail_settings(self):  # -> portfolio_api.services.notify.MailSettings
+        from portfolio_api.services.notify import MailSettings
+
+        return MailSettings(host=self.smtp_host, port=self.smtp_port, sender=self.smtp_sender, base_url=self.public_base_url,
+                            rate_per_second=self.notify_rate_per_second, batch=self.notify_batch, retry_base=self.notify_retry_base_seconds,
+                            poll_seconds=self.notify_poll_seconds)
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"

@@ -71,11 +71,34 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/institution/credentials"): STAFFS,
     ("GET", "/api/v1/institution/credentials"): STAFFS,
     ("POST", "/api/v1/verify"): EVERYONE,
+    # opportunities (docs/opportunities.md)
+    ("GET", "/opportunities"): EVERYONE,
+    ("GET", "/opportunities/{announcement_id}"): EVERYONE,
+    ("GET", "/opportunities/new"): STAFFS,
+    ("POST", "/opportunities"): STAFFS,
+    ("POST", "/opportunities/{announcement_id}/results"): STAFFS,
+    ("GET", "/opportunities/subscriptions"): HOLDERS,
+    ("POST", "/opportunities/subscriptions"): HOLDERS,
+    ("POST", "/opportunities/subscriptions/{subscription_id}/cancel"): HOLDERS,
+    ("POST", "/opportunities/notices/read"): HOLDERS,
+    ("GET", "/opportunities/unsubscribe/{subscription_id}/{token}"): EVERYONE,
+    ("POST", "/opportunities/unsubscribe/{subscription_id}/{token}"): EVERYONE,
+    ("GET", "/opportunities/profile"): HOLDERS,
+    ("POST", "/opportunities/profile"): HOLDERS,
+    ("GET", "/opportunities/discover"): STAFFS,
+    ("GET", "/opportunities/consents"): HOLDERS,
+    ("POST", "/opportunities/consents"): HOLDERS,
+    ("POST", "/opportunities/consents/{follow_id}/withdraw"): HOLDERS,
+    ("GET", "/opportunities/applicants"): STAFFS,
+    ("POST", "/opportunities/applicants"): STAFFS,
+    ("GET", "/api/v1/opportunities"): EVERYONE,
+    ("GET", "/api/v1/opportunities/discover"): STAFFS,
 }
 
 DUMMY = {"code": "en", "ref": "c:00000000-0000-0000-0000-000000000000", "upload_id": "999", "share_id": "999",
          "credential_id": "00000000-0000-0000-0000-000000000000", "batch_id": "999", "request_id": "999", "token_id": "999",
-         "institution_id": "no-such-inst", "token": "A" * 43, "digest": "0" * 64}
+         "institution_id": "no-such-inst", "token": "A" * 43, "digest": "0" * 64,
+         "announcement_id": "999", "subscription_id": "999", "follow_id": "999"}
 # Not part of the e-portfolio: the ledger's own routers, docs and static files.
 OTHER_PREFIXES = ("/api/v1/ledger", "/api/v1/network", "/api/v1/health", "/checkpoint", "/tile", "/add-checkpoint", "/docs", "/redoc", "/openapi")
 

@@ -1,0 +1,142 @@
+"""Discovery by verified skills: opt-in profiles searched with the database's own full text.
+
+* A profile appears in search only while its owner has opted in: every query
+  below joins ``pf_profiles`` and requires ``discoverable`` (tests walk every
+  search path with a non-opted-in profile that matches).
+* The indexed text ``evidence`` holds only ledger-verified, public credentials
+  (kind, title, issuer, year); uploads the holder reported themselves go to
+  ``self_reported``, which is shown with a label and never searched as evidence.
+* SQLite: FTS5 table ``fts_profiles`` (external content, kept by triggers);
+  PostgreSQL: generated ``tsvector`` with a GIN index (migration 0002).
+  Queries are built from word tokens only, each matched as a prefix, all required.
+* A card re-reads the holder's credentials, so an item revoked since the last
+  indexing is never shown as evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledger.errors import AuthorizationError, MalformedError
+from portfolio_api.db import tables as t
+from portfolio_api.services.accounts import User
+from portfolio_api.services.context import Ctx
+from portfolio_api.services.opportunities import RateLimit, _facet, dialect_insert
+
+_WORD = re.compile(r"\w+", re.U)
+MAX_TERMS = 8
+
+
+@dataclass(frozen=True)
+class Card:
+    user_id: int
+    name: str
+    role: str
+    region: str
+    headline: str
+    evidence: tuple[str, ...]  # verified on the ledger
+    self_reported: tuple[str, ...]  # labelled as such
+
+
+def terms(query: str) -> list[str]:
+    words = _WORD.findall(query.lower())
+    if len(words) > MAX_TERMS:
+        raise MalformedError(f"at most {MAX_TERMS} search words")
+    return [w[:40] for w in words]
+
+
+class Discovery:
+    def __init__(self, ctx: Ctx, accounts: Any, portfolio: Any) -> None:
+        self.ctx, self.accounts, self.portfolio = ctx, accounts, portfolio
+        self.search_limit = RateLimit(ctx, limit=60, window=60, what="searches")
+
+    # --- the holder's side ---
+
+    def profile(self, person: User) -> sa.Row | None:
+        with self.ctx.engine.connect() as conn:
+            return conn.execute(sa.select(t.profiles).where(t.profiles.c.user_id == person.id)).first()
+
+    def set_profile(self, person: User, *, discoverable: bool, region: str = "", headline: str = "") -> None:
+        if not person.is_holder:
+            raise AuthorizationError("only students and teachers have a discoverable profile")
+        region = _facet(region, "region", 80)
+        headline = " ".join(headline.split())
+        if len(headline) > 300:
+            raise MalformedError("the headline must be at most 300 characters")
+        with self.ctx.engine.begin() as conn:
+            ins = dialect_insert(conn, t.profiles).values(user_id=person.id, discoverable=discoverable, region=region, headline=headline)
+            conn.execute(ins.on_conflict_do_update(index_elements=["user_id"], set_={"discoverable": discoverable, "region": region, "headline": headline}))
+        self.refresh(person.id)
+
+    def _texts(self, user_id: int) -> tuple[list[str], list[str]]:
+        evidence, self_reported = [], []
+        for it in self.portfolio.timeline(user_id, public_only=True):
+            line = f"{it.kind} · {it.title} · {it.issuer} · {it.date[:4]}".strip(" ·")
+            if it.status == "verified":
+                evidence.append(line)
+            elif it.status in ("self_reported", "awaiting"):
+                self_reported.append(line)
+        return evidence, self_reported
+
+    def refresh(self, user_id: int) -> None:
+        """Re-index one profile from the holder's current, public, verified items."""
+        evidence, self_reported = self._texts(user_id)
+        with self.ctx.engine.begin() as conn:
+            conn.execute(t.profiles.update().where(t.profiles.c.user_id == user_id).values(
+                evidence="\n".join(evidence), self_reported="\n".join(self_reported), verified_count=len(evidence), indexed_at=self.ctx.now()))
+
+    def refresh_stale(self, limit: int = 200) -> int:
+        """Re-index discoverable profiles whose holders received credentials since they were last indexed."""
+        p, c = t.profiles.c, t.credentials.c
+        with self.ctx.engine.connect() as conn:
+            ids = list(conn.execute(
+                sa.select(p.user_id).where(p.discoverable == sa.true(), sa.exists().where(c.holder_id == p.user_id, c.issued_at >= p.indexed_at))
+                .limit(limit)
+            ).scalars())
+        for uid in ids:
+            self.refresh(uid)
+        return len(ids)
+
+    # --- the institution's side ---
+
+    def search(self, staff: User, query: str = "", *, region: str = "", limit: int = 20, rate_key: str | None = None) -> list[Card]:
+        """Discoverable profiles matching every word of ``query`` in their verified evidence (and region)."""
+        if not staff.is_staff:
+            raise AuthorizationError("institutions search discoverable profiles")
+        self.search_limit.hit(rate_key or f"u:{staff.id}")
+        return [self.card(uid) for uid in self.search_ids(query, region=region, limit=limit)]
+
+    def search_ids(self, query: str = "", *, region: str = "", limit: int = 20) -> list[int]:
+        words = terms(query)
+        region = _facet(region, "region", 80)
+        limit = max(1, min(limit, 100))
+        p = t.profiles.c
+        with self.ctx.engine.connect() as conn:
+            if not words:
+                q = sa.select(p.user_id).where(p.discoverable == sa.true())
+                if region:
+                    q = q.where(p.region == region)
+                return list(conn.execute(q.order_by(p.verified_count.desc(), p.user_id).limit(limit)).scalars())
+            if conn.dialect.name == "postgresql":
+                tsq = " & ".join(f"{w}:*" for w in words)
+                sql = ("SELECT p.user_id FROM pf_profiles p WHERE p.discoverable AND p.tsv @@ to_tsquery('simple', :q)"
+                       + (" AND p.region = :region" if region else "")
+                       + " ORDER BY ts_rank(p.tsv, to_tsquery('simple', :q)) DESC, p.user_id LIMIT :lim")
+                return list(conn.execute(sa.text(sql), {"q": tsq, "region": region, "lim": limit}).scalars())
+            match = " ".join(f'"{w}"*' for w in words)
+            sql = ("SELECT p.user_id FROM fts_profiles f JOIN pf_profiles p ON p.user_id = f.rowid "
+                   "WHERE fts_profiles MATCH :q AND p.discoverable = 1"
+                   + (" AND p.region = :region" if region else "")
+                   + " ORDER BY bm25(fts_profiles), p.user_id LIMIT :lim")
+            return list(conn.execute(sa.text(sql), {"q": match, "region": region, "lim": limit}).scalars())
+
+    def card(self, user_id: int) -> Card:
+        person = self.accounts.get(user_id)
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(sa.select(t.profiles).where(t.profiles.c.user_id == user_id)).one()
+        evidence, self_reported = self._texts(user_id)
+        return Card(user_id, person.name, person.role, row.region, row.headline, tuple(evidence), tuple(self_reported))

@@ -1,0 +1,225 @@
+"""E-mail delivery of the outbox: claim due notices, send over SMTP, mark sent, retry with backoff.
+
+Contract:
+* A notice leaves ``queued`` only as ``sent`` (the SMTP server accepted it) or
+  ``cancelled`` (the person unsubscribed or was erased). SMTP failures never
+  drop a notice: it is rescheduled ``min(retry_base * 2**attempts, retry_max)``
+  seconds later, forever, so an outage only delays delivery.
+* Claiming moves ``next_attempt_at`` one lease ahead inside a transaction (rows
+  locked with SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises),
+  so two senders never hold the same notice.
+* Write order: send, then mark ``sent`` in its own small transaction. A crash
+  between the two resends that one notice after the lease ends (at-least-once
+  for the single message in flight; the outbox's unique key keeps every other
+  path at exactly one notice per announcement and person).
+* At most ``rate_per_second`` messages per second leave this node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any
+
+import sqlalchemy as sa
+
+from ledger.errors import EduledgerError
+from portfolio_api.db import tables as t
+from portfolio_api.services.context import Ctx
+from portfolio_api.services.opportunities import Opportunities
+
+log = logging.getLogger("eduledger.notify")
+
+LEASE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    host: str | None = None
+    port: int = 25
+    sender: str = "eduledger@localhost"
+    base_url: str = "http://127.0.0.1:8000"
+    rate_per_second: float = 50.0
+    batch: int = 200
+    retry_base: int = 30
+    retry_max: int = 3600
+    poll_seconds: float = 5.0
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    cancelled: int = 0
+
+
+class Mailer:
+    def __init__(self, ctx: Ctx, accounts: Any, opportunities: Opportunities, settings: MailSettings) -> None:
+        self.ctx, self.accounts, self.opp, self.settings = ctx, accounts, opportunities, settings
+        self._wake: asyncio.Event | None = None
+        self._next_send = 0.0
+        self.sleep = time.sleep  # injectable for tests of the rate limit
+
+    # --- one pass ---
+
+    def backoff(self, attempts: int) -> int:
+        return min(self.settings.retry_base * (2 ** min(attempts, 20)), self.settings.retry_max)
+
+    def claim(self, now: int) -> list[sa.Row]:
+        o = t.outbox.c
+        with self.ctx.engine.begin() as conn:
+            q = (sa.select(o.id).where(o.status == "queued", o.next_attempt_at <= now).order_by(o.next_attempt_at, o.id)
+                 .limit(self.settings.batch))
+            if conn.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            ids = list(conn.execute(q).scalars())
+            if not ids:
+                return []
+            conn.execute(t.outbox.update().where(o.id.in_(ids)).values(next_attempt_at=now + LEASE_SECONDS))
+            s, a = t.subscriptions.c, t.announcements.c
+            return list(conn.execute(
+                sa.select(o.id, o.user_id, o.attempts, o.subscription_id, s.unsub_salt, s.cancelled_at, s.email.label("wants_email"),
+                          a.id.label("announcement_id"), a.title, a.body, a.kind, a.subject, a.level, a.region, a.starts_on, a.ends_on,
+                          a.registration_url, a.institution_id)
+                .select_from(t.outbox.join(t.subscriptions, s.id == o.subscription_id).join(t.announcements, a.id == o.announcement_id))
+                .where(o.id.in_(ids)).order_by(o.id)
+            ))
+
+    def deliver_due(self, now: int | None = None) -> Delivery:
+        """Send what is due at ``now`` (default: the clock), one batch. Safe to call from any worker thread."""
+        if not self.settings.host:
+            return Delivery()
+        now = self.ctx.now() if now is None else now
+        rows = self.claim(now)
+        if not rows:
+            return Delivery()
+        sent = retried = cancelled = 0
+        try:
+            smtp = smtplib.SMTP(self.settings.host, self.settings.port, timeout=self.settings.timeout)
+        except (OSError, smtplib.SMTPException) as e:
+            self._retry(now, rows, f"SMTP server unreachable: {e}")
+            return Delivery(len(rows), 0, len(rows), 0)
+        try:
+            for i, row in enumerate(rows):
+                if row.cancelled_at is not None or not row.wants_email:
+                    self._mark(row.id, status="cancelled")
+                    cancelled += 1
+                    continue
+                try:
+                    to = self._address(row.user_id)
+                except EduledgerError:
+                    self._mark(row.id, status="cancelled")
+                    cancelled += 1
+                    continue
+                self._pace()
+                try:
+                    smtp.send_message(self.message(row, to))
+                except (OSError, smtplib.SMTPException) as e:
+                    # the connection may be gone: everything from here on is retried later
+                    self._retry(now, rows[i:], f"SMTP error: {e}")
+                    retried += len(rows) - i
+                    break
+                self._mark(row.id, status="sent", sent_at=now)  # after the server accepted it (see the docstring)
+                sent += 1
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+        return Delivery(len(rows), sent, retried, cancelled)
+
+    def deliver_all(self, now: int | None = None) -> Delivery:
+        """Drain everything due at ``now`` (tests and the CLI)."""
+        total = Delivery()
+        while True:
+            d = self.deliver_due(now)
+            total = Delivery(*(a + b for a, b in zip((total.claimed, total.sent, total.retried, total.cancelled),
+                                                     (d.claimed, d.sent, d.retried, d.cancelled))))
+            if d.claimed == 0 or d.sent + d.cancelled == 0:
+                return total
+
+    # --- pieces ---
+
+    def _pace(self) -> None:
+        gap = 1.0 / self.settings.rate_per_second if self.settings.rate_per_second > 0 else 0.0
+        now = time.monotonic()
+        if self._next_send > now:
+            self.sleep(self._next_send - now)
+            now = self._next_send
+        self._next_send = now + gap
+
+    def _address(self, user_id: int) -> str:
+        with self.ctx.engine.connect() as conn:
+            row = conn.execute(sa.select(t.users).where(t.users.c.id == user_id)).one()
+            if row.deleted_at is not None or row.email_enc is None:
+                raise EduledgerError("erased")
+            return self.accounts.decrypt_for(conn, user_id, "email", row.email_enc).decode()
+
+    def _mark(self, outbox_id: int, **values: Any) -> None:
+        with self.ctx.engine.begin() as conn:
+            conn.execute(t.outbox.update().where(t.outbox.c.id == outbox_id, t.outbox.c.status == "queued").values(**values))
+
+    def _retry(self, now: int, rows: list[sa.Row], error: str) -> None:
+        log.warning("notifications delayed (%d): %s", len(rows), error)
+        with self.ctx.engine.begin() as conn:
+            for row in rows:
+                conn.execute(t.outbox.update().where(t.outbox.c.id == row.id, t.outbox.c.status == "queued").values(
+                    attempts=row.attempts + 1, next_attempt_at=now + self.backoff(row.attempts), last_error=error[:300]))
+
+    def unsubscribe_url(self, row: sa.Row) -> str:
+        token = self.opp.unsubscribe_token(row.subscription_id, row.unsub_salt)
+        return f"{self.settings.base_url.rstrip('/')}/opportunities/unsubscribe/{row.subscription_id}/{token}"
+
+    def message(self, row: sa.Row, to: str) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"] = self.settings.sender
+        msg["To"] = to
+        msg["Subject"] = f"{row.title} ({row.starts_on})"
+        msg["Message-ID"] = f"<notice-{row.id}@eduledger>"  # one id per notice: receivers can drop a rare resend
+        unsub = self.unsubscribe_url(row)
+        msg["List-Unsubscribe"] = f"<{unsub}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        base = self.settings.base_url.rstrip("/")
+        msg.set_content(
+            f"{row.title}\n\n{row.body}\n\n"
+            f"{row.subject} · {row.level} · {row.region} · {row.starts_on} — {row.ends_on}\n"
+            f"Регистрация / Registration: {row.registration_url}\n"
+            f"{base}/opportunities/{row.announcement_id}\n\n"
+            f"Отписаться / Unsubscribe: {unsub}\n"
+        )
+        return msg
+
+    # --- the background task ---
+
+    def wake(self) -> None:
+        """Called from any thread after a fan-out: the sender looks at the outbox now instead of at the next poll."""
+        loop, ev = self.ctx.loop, self._wake
+        if loop is not None and ev is not None:
+            loop.call_soon_threadsafe(ev.set)
+
+    async def run(self, extra_work: Any = None) -> None:
+        """Deliver forever (cancel the task to stop). ``extra_work`` runs in a worker thread on every idle poll."""
+        self._wake = asyncio.Event()
+        while True:
+            try:
+                d = await asyncio.to_thread(self.deliver_due)
+                if extra_work is not None and d.claimed == 0:
+                    await asyncio.to_thread(extra_work)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug or a database hiccup must not end delivery for good
+                log.exception("notification sender pass failed")
+                d = Delivery()
+            if d.claimed and d.sent + d.cancelled:
+                continue  # more may be due right away
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_seconds)
+            except asyncio.TimeoutError:
+                pass
