@@ -107,6 +107,7 @@ class Discovery:
         """Discoverable profiles matching every word of ``query`` in their verified evidence (and region)."""
         if not staff.is_staff:
             raise AuthorizationError("institutions search discoverable profiles")
+        terms(query)  # a malformed query is refused before it counts against the limit
         self.search_limit.hit(rate_key or f"u:{staff.id}")
         return [self.card(uid) for uid in self.search_ids(query, region=region, limit=limit)]
 

@@ -65,6 +65,7 @@ class Mailer:
         self._wake: asyncio.Event | None = None
         self._next_send = 0.0
         self.sleep = time.sleep  # injectable for tests of the rate limit
+        self.background = True  # False: the background task idles (tests that drive deliver_due themselves)
 
     # --- one pass ---
 
@@ -208,7 +209,7 @@ class Mailer:
         self._wake = asyncio.Event()
         while True:
             try:
-                d = await asyncio.to_thread(self.deliver_due)
+                d = await asyncio.to_thread(self.deliver_due) if self.background else Delivery()
                 if extra_work is not None and d.claimed == 0:
                     await asyncio.to_thread(extra_work)
             except asyncio.CancelledError:
