@@ -31,7 +31,7 @@ from ledger.errors import ConflictError, EduledgerError, MalformedError, NotFoun
 from ledger.genesis import Genesis
 from ledger.note import NoteSignature, Verifier, sign_note, verify_note
 from ledger.registry import Registry
-from ledger.replay import replay_block
+from ledger.replay import ReplayError, replay_block
 from ledger.storage import LedgerStore, StoredBlock
 from ledger.tree import Tree
 from ledger.cosigners import Cosigner
@@ -81,6 +81,9 @@ class Log:
         self._statement_index: dict[bytes, int] = {}
         self._last_block: StoredBlock | None = None
         self._lock = threading.Lock()
+        # One cosignature round at a time: the sequencer's and the retry loop's
+        # would otherwise ask a witness twice and store two lines for one size.
+        self._cosign_lock = threading.Lock()
 
     @property
     def origin(self) -> str:
@@ -92,30 +95,106 @@ class Log:
 
     # --- start-up -------------------------------------------------------------------
 
-    def open(self) -> None:
-        """Load state from storage, writing block 0 on a new store; recover from a crash."""
+    def open(self, *, write: bool = True) -> None:
+        """Load state from storage, writing block 0 on a new store; recover from a crash.
+
+        ``write=False`` is a standby process that shares the database with the
+        leader (ledger.leader): it loads what is there and writes nothing.
+        Raises VerificationError if the stored log does not re-derive (entry
+        bytes that do not hash to their stored leaf, or a tree that does not
+        match the latest signed checkpoint): a database edited behind the
+        node's back is refused, never served.
+        """
         with self._lock:
             if self.store.block_count() == 0:
+                if not write:
+                    return
                 self._write_genesis_block()
             first = self.store.block(0)
             if parse_header(first.header).prev != self.genesis.hash():
                 raise ConflictError("the database belongs to another network (block 0 does not match this genesis file)")
             self._reload()
-        if self.log_signer is not None:
+            self._check_latest_checkpoint()
+        if write and self.log_signer is not None:
             latest = self.store.latest_checkpoint()
             if latest is None or latest[0] < self.size:
                 # Step 3 recovery: entries were committed but not yet signed.
                 self.sign_checkpoint()
             self.collect_cosignatures()
 
+    def _check_latest_checkpoint(self) -> None:
+        """The newest stored checkpoint must be signed by the log key and match the tree."""
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            return
+        size, note = latest
+        cp = parse_checkpoint(verify_note(note, [self.log_verifier]).text)
+        if cp.size != size or size > self.tree.size:
+            raise ReplayError(f"checkpoint {size}", f"stored checkpoint is for size {cp.size}, the log holds {self.tree.size} entries")
+        if self.tree.root(size) != cp.root:
+            raise ReplayError(f"checkpoint {size}", "the stored entries do not hash to the signed root")
+
+    def refresh(self) -> int:
+        """Standby path: load blocks another process (the leader) committed to the shared store."""
+        with self._lock:
+            n = self.store.block_count()
+            have = (self._last_block.height + 1) if self._last_block is not None else 0
+            if n == have:
+                return self.tree.size
+            if have == 0:
+                self._reload()
+                return self.tree.size
+            for height in range(have, n):
+                block = self.store.block(height)
+                datas = self.store.entries(block.first_index, block.end_index)
+                leaves = merkle.hash_leaves(datas)
+                if leaves != self.store.leaf_hashes(block.first_index, block.end_index):
+                    raise ReplayError(f"block {height}", "stored leaf hashes do not match the entry bytes")
+                time_ = parse_header(block.header).time
+                for offset, data in enumerate(datas):
+                    entry = parse_entry(data)
+                    self.registry.apply(entry, block.first_index + offset, time_)
+                    self._statement_index[entry.statement.statement_hash] = block.first_index + offset
+                self.tree.extend(leaves)
+                self._last_block = block
+            return self.tree.size
+
+    def check_storage(self, start: int, count: int) -> int:
+        """Re-hash stored entries [start, start+count) against the tree this node verified.
+
+        A rolling audit run by the follower loop: a database edited while the
+        node runs is detected at the next sync. Returns where the next window
+        starts (0 after the end). Raises ReplayError on a mismatch."""
+        size = self.tree.size
+        if size == 0:
+            return 0
+        start = start if 0 <= start < size else 0
+        end = min(size, start + count)
+        datas = self.store.entries(start, end)
+        computed = merkle.hash_leaves(datas)
+        if computed != self.tree.levels[0][start:end]:
+            bad = next(i for i, (a, b) in enumerate(zip(computed, self.tree.levels[0][start:end])) if a != b)
+            raise ReplayError(f"entry {start + bad}", "stored entry bytes no longer hash to the verified leaf")
+        if self.store.leaf_hashes(start, end) != computed:
+            raise ReplayError(f"entries {start}..{end}", "stored leaf hashes were changed")
+        return end if end < size else 0
+
     def _reload(self) -> None:
         size = self.store.size()
-        self.tree = Tree(self.store.leaf_hashes(0, size) if size else [])
+        self.tree = Tree()
         self.registry = Registry(self.genesis.network, self.genesis.sequencer)
         self._statement_index = {}
+        self._last_block = None
         chunk = 4096
         for start in range(0, size, chunk):
-            for offset, data in enumerate(self.store.entries(start, min(size, start + chunk))):
+            datas = self.store.entries(start, min(size, start + chunk))
+            # Re-derive leaf hashes from the bytes: stored hashes are only trusted if they agree.
+            leaves = merkle.hash_leaves(datas)
+            if leaves != self.store.leaf_hashes(start, start + len(datas)):
+                bad = next(i for i, (a, b) in enumerate(zip(leaves, self.store.leaf_hashes(start, start + len(datas)))) if a != b)
+                raise ReplayError(f"entry {start + bad}", "stored entry bytes do not hash to the stored leaf hash")
+            self.tree.extend(leaves)
+            for offset, data in enumerate(datas):
                 index = start + offset
                 entry = parse_entry(data)
                 if entry.auth is None:
@@ -127,7 +206,7 @@ class Log:
         self._last_block = self.store.block(n - 1) if n else None
 
     def _time_of(self, index: int) -> int:
-        if self._last_block is not None and self._last_block.first_index <= index:
+        if self._last_block is not None and self._last_block.first_index <= index < self._last_block.end_index:
             return parse_header(self._last_block.header).time
         block = self.store.block_for_index(index)
         self._last_block = block
@@ -254,7 +333,24 @@ class Log:
 
     def collect_cosignatures(self) -> bytes | None:
         """Ask every cosigner (local witness keys and remote witnesses, concurrently)
-        to cosign the latest checkpoint; store what they return (step 4)."""
+        to cosign the latest checkpoint; store what they return (step 4).
+
+        Also the retry path: called periodically while a cosigner is missing
+        from the latest checkpoint, so finality resumes and a returning witness
+        catches up (it gets the latest checkpoint with a consistency proof from
+        the size it last cosigned)."""
+        with self._cosign_lock:
+            return self._collect_cosignatures()
+
+    def missing_cosigners(self) -> list[str]:
+        """Cosigners that have not cosigned the latest signed checkpoint."""
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            return []
+        have = {name for name, _ in self.store.cosignatures(latest[0])}
+        return [c.name for c in self.cosigners if c.name not in have]
+
+    def _collect_cosignatures(self) -> bytes | None:
         latest = self.store.latest_checkpoint()
         if latest is None or not self.cosigners:
             return None

@@ -46,6 +46,10 @@ class HttpPeer:
     def checkpoint(self) -> bytes:
         return self._get("/checkpoint").content
 
+    def witnessed(self) -> bytes:
+        """The newest checkpoint the peer's witness cosigned (log-signed note)."""
+        return self._get("/api/v1/network/witnessed").content
+
     def blocks(self, start: int, limit: int = 100) -> list[StoredBlock]:
         out = []
         for b in self._get("/api/v1/ledger/blocks", start=start, limit=limit).json():

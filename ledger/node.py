@@ -17,8 +17,9 @@ from typing import Any
 
 from ledger import datadir
 from ledger.entries import Entry, Statement, entry_from_json, sign_batch, verify_batch_signature
-from ledger.errors import AuthorizationError, MalformedError, SignatureError
+from ledger.errors import AuthorizationError, MalformedError, PushbackError, SignatureError
 from ledger.genesis import Genesis
+from ledger.leader import Leadership, SoleWriter, leadership_for
 from ledger.log import Log, Receipt, Rejection
 from ledger.note import Verifier
 from ledger.sequencer import Sequencer
@@ -48,8 +49,13 @@ class Node:
         options: NodeOptions = NodeOptions(),
         peers: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        leadership: Leadership | None = None,
     ) -> None:
         self.store = store
+        self.leadership: Leadership = leadership or SoleWriter()
+        self.is_leader = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._storage_cursor = 0
         self.genesis = genesis
         self.keys = keys
         self.clock = clock
@@ -83,62 +89,165 @@ class Node:
     ) -> "Node":
         genesis = datadir.load_genesis(data_dir)
         keys = datadir.load_keys(data_dir, passphrase)
-        return cls(open_store(database_url), genesis, keys, options=options, peers=datadir.load_peers(data_dir), clock=clock)
+        return cls(
+            open_store(database_url),
+            genesis,
+            keys,
+            options=options,
+            peers=datadir.load_peers(data_dir),
+            clock=clock,
+            leadership=leadership_for(database_url, genesis.network),
+        )
 
     @property
     def network(self) -> str:
         return self.genesis.network
 
     @property
-    def is_sequencer(self) -> bool:
+    def holds_log_key(self) -> bool:
         return self.keys.log is not None
+
+    @property
+    def is_sequencer(self) -> bool:
+        """This process sequences: it holds the log key and the writer role (ledger.leader)."""
+        return self.holds_log_key and self.is_leader
 
     @property
     def sequencer_url(self) -> str | None:
         return self.peers.get(self.genesis.sequencer)
 
+    # --- roles ----------------------------------------------------------------------
+    #
+    # Every process starts by asking for the writer role (ledger.leader; always
+    # granted on SQLite). The leader opens the log for writing and runs the
+    # sequencer (log key held) or the mirroring follower; a standby loads the
+    # shared database read-only, refreshes it, and polls for the role.
+
+    LEADER_POLL = 0.5
+    COSIGN_RETRY = 1.0
+
     async def start(self) -> None:
+        if await asyncio.to_thread(self.leadership.try_acquire):
+            await self._become_leader()
+        else:
+            await asyncio.to_thread(self.log.open, write=False)
+            log.warning("standby: another process of this institution holds the writer role")
+            self._spawn(self._standby(), "standby")
+
+    def _spawn(self, coro, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _become_leader(self) -> None:
+        # Takeover: reload everything the previous leader committed, then sign
+        # whatever it committed but did not sign (Log.open's step-3 recovery).
         await asyncio.to_thread(self.log.open)
-        if self.is_sequencer:
+        self.is_leader = True
+        if self.holds_log_key:
             await self.sequencer.start()
+            self._spawn(self._cosign_retry(), "cosign-retry")
         elif self.sequencer_url:
-            self._follower = asyncio.create_task(self._follow(), name="follower")
+            self._spawn(self._follow(), "follower")
+        if not isinstance(self.leadership, SoleWriter):
+            self._spawn(self._watch_leadership(), "leadership")
+
+    async def _standby(self) -> None:
+        while True:
+            await asyncio.sleep(self.LEADER_POLL)
+            try:
+                await asyncio.to_thread(self.log.refresh)
+                if await asyncio.to_thread(self.leadership.try_acquire):
+                    await self._become_leader()
+                    return
+            except Exception as e:  # keep polling; the database may be restarting
+                log.warning("standby: %s", e)
+
+    async def _watch_leadership(self) -> None:
+        import os
+
+        while True:
+            await asyncio.sleep(self.LEADER_POLL)
+            if not await asyncio.to_thread(self.leadership.still_held):
+                # Another process may be the writer now: stop at once rather than
+                # risk a write (the store would refuse it, but do not try).
+                log.critical("lost the writer role; exiting so a standby takes over")
+                os._exit(75)
+
+    async def _cosign_retry(self) -> None:
+        """Ask missing witnesses again for the latest checkpoint until all have cosigned
+        (finality resumes when witnesses return; a returning witness catches up)."""
+        while True:
+            await asyncio.sleep(self.COSIGN_RETRY)
+            try:
+                if self.log.missing_cosigners():
+                    await asyncio.to_thread(self.log.collect_cosignatures)
+            except Exception as e:
+                log.warning("cosignature retry failed: %s", e)
 
     async def stop(self) -> None:
         if self.is_sequencer:
             await self.sequencer.stop()
-        task = getattr(self, "_follower", None)
-        if task is not None:
+        for task in self._tasks:
             task.cancel()
             try:
                 await task
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, Exception):
                 pass
+        await asyncio.to_thread(self.leadership.release)
         self.store.close()
 
     # --- replica side ---------------------------------------------------------------
 
+    STORAGE_ALERT_KEY = "storage_alert"
+    STORAGE_CHECK_WINDOW = 4096
+
+    def storage_alert(self) -> dict | None:
+        import json
+
+        raw = self.store.get_meta(self.STORAGE_ALERT_KEY)
+        return json.loads(raw) if raw else None
+
     def sync_now(self) -> int:
         """Mirror the sequencer's log up to its latest final checkpoint, then compare
-        checkpoints with every peer (split-view detection). Returns the local size."""
+        checkpoints with every peer (split-view detection) and re-hash one window of
+        stored entries (a database edited behind our back). Returns the local size."""
+        import json
+
         from ledger.errors import EduledgerError, FetchError, InconsistencyError
         from ledger.mirror import HttpPeer, sync
+        from ledger.replay import ReplayError
 
+        try:
+            self._storage_cursor = self.log.check_storage(self._storage_cursor, self.STORAGE_CHECK_WINDOW)
+        except ReplayError as e:
+            if not self.store.get_meta(self.STORAGE_ALERT_KEY):
+                self.store.set_meta(self.STORAGE_ALERT_KEY, json.dumps({"reason": str(e), "time": int(self.clock())}))
+            log.error("STORAGE TAMPERED: %s", e)
+            raise
         url = self.sequencer_url
-        if url:
+        sync_error: Exception | None = None
+        if url and not self.is_sequencer:
             try:
                 sync(self.log, HttpPeer(url))
             except InconsistencyError as e:
                 self.record_fork(str(e), e.old, e.new)
                 raise
+            except EduledgerError as e:  # unreachable or not yet final: still compare with peers
+                sync_error = e
         for inst, peer_url in sorted(self.peers.items()):
-            try:
-                note = HttpPeer(peer_url).checkpoint()
-                self.check_peer_checkpoint(note)
-            except InconsistencyError as e:
-                self.record_fork(f"checkpoint from {inst} is not consistent with ours: {e}", e.old, e.new)
-            except (FetchError, EduledgerError) as e:
-                log.debug("peer %s: %s", inst, e)
+            peer = HttpPeer(peer_url, timeout=3)
+            for what, fetch in (("final checkpoint", peer.checkpoint), ("cosigned checkpoint", peer.witnessed)):
+                try:
+                    note = fetch()
+                    if what == "final checkpoint":
+                        self.check_peer_checkpoint(note)
+                    else:
+                        self.check_witnessed_checkpoint(note)
+                except InconsistencyError as e:
+                    self.record_fork(f"{what} from {inst} is not consistent with ours: {e}", e.old, e.new)
+                except (FetchError, EduledgerError) as e:
+                    log.debug("peer %s: %s", inst, e)
+        if sync_error is not None:
+            raise sync_error
         return self.log.size
 
     def check_peer_checkpoint(self, note: bytes) -> None:
@@ -153,6 +262,47 @@ class Node:
         if size <= self.log.size and self.log.tree.root(size) != vc.checkpoint.root:
             mine = self.store.checkpoint(size) or self.log.latest_checkpoint()
             raise InconsistencyError(f"two different trees of size {size}", old=mine.decode("utf-8", "replace"), new=note.decode("utf-8", "replace"))
+
+    def check_witnessed_checkpoint(self, note: bytes) -> None:
+        """Raise InconsistencyError if a log-signed checkpoint a peer's witness cosigned has
+        the size of one our witnesses cosigned, or of our verified log, with another root.
+
+        This is what catches a sequencer that shows each witness its own view:
+        every witness alone sees a consistent log; comparing what they cosigned
+        does not."""
+        from ledger.checkpoint import parse_checkpoint
+        from ledger.errors import InconsistencyError
+        from ledger.note import verify_note
+
+        cp = parse_checkpoint(verify_note(note, [self.log.log_verifier]).text)
+        if cp.origin != self.network:
+            return
+        for w in self.witnesses.values():
+            state = self.store.witness_state(w.state_key(self.network))
+            if state and state[0] == cp.size:
+                mine = parse_checkpoint(verify_note(state[1], [self.log.log_verifier]).text)
+                if mine.root != cp.root:
+                    raise InconsistencyError(
+                        f"two log-signed checkpoints of size {cp.size} with different roots",
+                        old=state[1].decode("utf-8", "replace"),
+                        new=note.decode("utf-8", "replace"),
+                    )
+        if 0 < cp.size <= self.log.size and self.log.tree.root(cp.size) != cp.root:
+            mine_note = self.store.checkpoint(cp.size) or self.log.latest_checkpoint()
+            raise InconsistencyError(
+                f"a log-signed checkpoint of size {cp.size} disagrees with our verified log",
+                old=mine_note.decode("utf-8", "replace"),
+                new=note.decode("utf-8", "replace"),
+            )
+
+    def witnessed(self) -> bytes | None:
+        """The newest checkpoint one of this node's witnesses cosigned (log-signed note), for peers."""
+        best: tuple[int, bytes] | None = None
+        for w in self.witnesses.values():
+            state = self.store.witness_state(w.state_key(self.network))
+            if state and (best is None or state[0] > best[0]):
+                best = state
+        return best[1] if best else None
 
     async def _follow(self, interval: float = 0.5) -> None:
         while True:
@@ -201,9 +351,12 @@ class Node:
         """Sequence checked entries; returns when they are committed.
 
         On a node that is not the sequencer, the entries are forwarded to it."""
-        if not self.is_sequencer:
-            return await self.forward(entries)
-        return await self.sequencer.submit(entries)
+        if self.is_sequencer:
+            return await self.sequencer.submit(entries)
+        if self.holds_log_key:
+            # A standby of the sequencing institution: the leader writes (ledger.leader).
+            raise PushbackError("this process is a standby; the sequencer role is held by another process of this institution", retry_after=1)
+        return await self.forward(entries)
 
     async def forward(self, entries: Sequence[Entry]) -> list[Receipt | Rejection]:
         import httpx

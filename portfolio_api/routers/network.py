@@ -6,7 +6,9 @@ from typing import Any
 
 import httpx
 from fastapi import APIRouter
+from fastapi.responses import Response
 
+from ledger.errors import NotFoundError
 from portfolio_api.deps import NodeDep
 
 router = APIRouter(prefix="/api/v1/network", tags=["network"])
@@ -33,5 +35,17 @@ async def status(node: NodeDep) -> dict[str, Any]:
         "quorum": node.genesis.quorum,
         "institutions": len(node.log.registry.institutions),
         "peers": peers,
+        "is_leader": node.is_leader,
         "fork_alert": node.fork_alert(),
+        "storage_alert": node.storage_alert(),
     }
+
+
+@router.get("/witnessed", response_class=Response, summary="The newest checkpoint this node's witness cosigned")
+def witnessed(node: NodeDep) -> Response:
+    """Log-signed note, exchanged between nodes for split-view detection (a sequencer
+    showing each witness its own view is caught by comparing what they cosigned)."""
+    note = node.witnessed()
+    if note is None:
+        raise NotFoundError("this node's witness has cosigned nothing yet")
+    return Response(note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
