@@ -36,9 +36,19 @@ async def status(node: NodeDep) -> dict[str, Any]:
         "institutions": len(node.log.registry.institutions),
         "peers": peers,
         "is_leader": node.is_leader,
+        "latest_cosigners": _latest_cosigners(node),
         "fork_alert": node.fork_alert(),
         "storage_alert": node.storage_alert(),
     }
+
+
+def _latest_cosigners(node) -> dict[str, Any] | None:
+    """Which witness keys cosigned the newest signed checkpoint stored here (the sequencer
+    keeps asking the missing ones, so a returning witness shows up here)."""
+    latest = node.store.latest_checkpoint()
+    if latest is None:
+        return None
+    return {"size": latest[0], "witnesses": [name for name, _ in node.store.cosignatures(latest[0])]}
 
 
 @router.get("/witnessed", response_class=Response, summary="The newest checkpoint this node's witness cosigned")

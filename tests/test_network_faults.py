@@ -1,0 +1,213 @@
+"""The institution network under faults, with real node processes on loopback.
+
+Three institutions (olympiad organiser = sequencer, teacher-training institute,
+university), quorum 2, each node a separate ``eduledger run`` process with its own
+SQLite and keys (tests/netutil.py). Every wait polls behaviour with a generous
+deadline; nothing asserts on wall-clock time.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from ledger import merkle
+from ledger.checkpoint import Checkpoint
+from ledger.datadir import witness_name
+from ledger.note import sign_note
+from ledger.witness import AddCheckpoint
+from tests.keyutil import RawSigner
+from tests.netutil import NETWORK, SEQ, Load, Network, all_leaf_hashes, audit, wait_until
+from tests.nodeproc import PASSPHRASE
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def net(tmp_path):
+    n = Network(tmp_path)
+    try:
+        yield n
+    finally:
+        n.stop_all()
+
+
+def cosigners_of(note: bytes) -> set[str]:
+    """Names of the witness keys that cosigned a note (signature lines after the blank line)."""
+    _, _, sigs = note.decode().partition("\n\n")
+    return {line.split(" ")[1] for line in sigs.splitlines() if line.startswith("— ")} - {NETWORK}
+
+
+def test_one_witness_down_checkpoints_still_become_final_and_it_catches_up_on_return(net):
+    net.start()
+    net.kill("uni")
+    acked = net.submit("olymp", "ipk", 0, 30)
+    size = net.status("olymp")["size"]
+    wait_until("a final checkpoint with two of three institutions", lambda: net.final_size("olymp") >= size)
+    assert witness_name(NETWORK, "uni") not in cosigners_of(net.checkpoint("olymp"))
+    net.nodes["uni"].start()
+    # The returning node mirrors everything, and its witness is asked again (the
+    # sequencer's retry loop) with a proof from the size it last cosigned.
+    wait_until("the third node to mirror the final log", lambda: net.final_size("uni") >= size)
+    def returning_witness_cosigned_latest():
+        latest = net.network_status("olymp")["latest_cosigners"]
+        return latest["size"] >= size and witness_name(NETWORK, "uni") in latest["witnesses"]
+
+    wait_until("the returning witness to cosign the latest checkpoint", returning_witness_cosigned_latest)
+    assert set(acked) <= set(all_leaf_hashes(net.url("uni")))
+    assert net.verified_final("uni").checkpoint.size >= size
+
+
+def test_two_witnesses_down_entries_are_acknowledged_but_not_final_until_they_return(net):
+    net.start()
+    wait_until("genesis final", lambda: net.final_size("olymp") > 0)
+    net.kill("ipk")
+    net.kill("uni")
+    acked = net.submit("olymp", "olymp", 0, 25)  # acknowledged = committed, not final
+    status = net.status("olymp")
+    assert status["size"] >= 25 + 3 and (status["final_size"] or 0) < status["size"]
+    r = httpx.get(net.url("olymp") + "/checkpoint", timeout=5)
+    assert r.status_code == 200  # still the older final checkpoint, quorum-cosigned
+    assert net.verified_final("olymp").checkpoint.size == status["final_size"]
+    net.nodes["ipk"].start()
+    net.nodes["uni"].start()
+    wait_until("finality to resume", lambda: net.final_size("olymp") >= status["size"])
+    wait_until("replicas to reach the final size", lambda: min(net.final_size(i) for i in ("ipk", "uni")) >= status["size"])
+    for inst in ("olymp", "ipk", "uni"):
+        assert set(acked) <= set(all_leaf_hashes(net.url(inst))), inst
+
+
+def test_sequencer_killed_during_writes_then_restarted_loses_no_acknowledged_entry_and_replicas_agree(net):
+    net.start()
+    with Load(net, lambda: net.url(random.choice(["olymp", "ipk", "uni"])), "uni", 0) as load:
+        wait_until("some acknowledged entries", lambda: len(load.acked) >= 100)
+        net.kill(SEQ)  # kill -9 in the middle of the load
+        before = len(load.acked)
+        net.nodes[SEQ].start()
+        wait_until("the load to continue after restart", lambda: len(load.acked) >= before + 50)
+    size = net.status("olymp")["size"]
+    wait_until("every node final at the same size", lambda: all(net.final_size(i) >= size for i in ("olymp", "ipk", "uni")), timeout=90)
+    roots = {net.verified_final(i).checkpoint.root for i in ("olymp", "ipk", "uni") if net.final_size(i) == size}
+    leaves = {inst: all_leaf_hashes(net.url(inst)) for inst in ("olymp", "ipk", "uni")}
+    assert len(roots) == 1
+    assert leaves["olymp"][:size] == leaves["ipk"][:size] == leaves["uni"][:size]
+    assert load.acked <= set(leaves["olymp"])
+    for inst in ("olymp", "ipk", "uni"):
+        assert merkle.root(leaves[inst][:size]) in roots
+    net.stop_all()
+    result = audit(net.dirs[SEQ])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _tamper_entry(db, index: int) -> None:
+    """Edit one stored entry's bytes behind the node's back (dropping the append-only trigger)."""
+    with sqlite3.connect(db) as conn:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entries'").fetchall():
+            conn.execute(f"DROP TRIGGER {name}")
+        (data,) = conn.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        conn.execute("UPDATE entries SET data = ? WHERE idx = ?", (data.replace(b"0", b"1", 1), index))
+
+
+def test_a_replica_database_edited_behind_its_back_is_detected_and_never_served(net):
+    net.start()
+    net.submit("olymp", "ipk", 0, 10)
+    size = net.status("olymp")["size"]
+    wait_until("the replica to mirror", lambda: net.final_size("uni") >= size)
+    _tamper_entry(net.dirs["uni"] / "ledger.db", 5)
+    alert = wait_until("the follower's rolling check to notice", lambda: net.network_status("uni")["storage_alert"])
+    assert "entry 5" in alert["reason"]
+    net.nodes["uni"].kill()
+    result = audit(net.dirs["uni"])
+    assert result.returncode == 1, result.stdout + result.stderr
+    with pytest.raises(RuntimeError, match="do not hash"):
+        net.nodes["uni"].start(timeout=30)  # refuses to open, so serves nothing
+
+
+# --- a malicious sequencer (test double holding the log key) ------------------------
+
+
+class RogueSequencer:
+    """Holds the log key and signs whatever tree it likes: a split view on demand."""
+
+    def __init__(self, net: Network) -> None:
+        from keys.keyfile import load_signer
+
+        self.log_key, _ = load_signer(net.source / "keys" / "log.key", PASSPHRASE.encode())
+
+    def checkpoint(self, leaves: list[bytes], origin: str = NETWORK, key=None) -> bytes:
+        cp = Checkpoint(origin, len(leaves), merkle.root(leaves))
+        return (cp.body() + "\n" + sign_note(cp.body(), origin, key or self.log_key).line()).encode()
+
+
+def leaves(tag: str, n: int) -> list[bytes]:
+    return [merkle.leaf_hash(f"{tag} {i}".encode()) for i in range(n)]
+
+
+def add_checkpoint(net: Network, inst: str, old: int, proof: list[bytes], note: bytes) -> httpx.Response:
+    body = AddCheckpoint(old, tuple(proof), note).to_bytes()
+    return httpx.post(net.url(inst) + "/add-checkpoint", content=body, timeout=10)
+
+
+def test_a_sequencer_showing_two_views_is_refused_and_reported_as_a_fork_with_evidence(net):
+    # The honest sequencer is not running: the double talks to the witnesses.
+    net.start("ipk", "uni")
+    rogue = RogueSequencer(net)
+    view_a, view_b = rogue.checkpoint(leaves("a", 8)), rogue.checkpoint(leaves("b", 8))
+    # Each witness alone sees a log that extends what it cosigned, so each cosigns.
+    assert add_checkpoint(net, "ipk", 0, [], view_a).status_code == 200
+    assert add_checkpoint(net, "uni", 0, [], view_b).status_code == 200
+    # The nodes exchange what their witnesses cosigned: both see the split view.
+    for inst in ("ipk", "uni"):
+        alert = wait_until(f"a fork alert on {inst}", lambda inst=inst: net.network_status(inst)["fork_alert"])
+        assert {alert["old"].encode(), alert["new"].encode()} == {view_a, view_b}
+    # Showing the other view to a witness directly is refused too.
+    r = add_checkpoint(net, "ipk", 8, [], view_b)
+    assert r.status_code == 409
+    # After a fork the witness stops cosigning, even an honest-looking extension.
+    longer = rogue.checkpoint(leaves("a", 9))
+    r = add_checkpoint(net, "ipk", 8, [bytes(32)], longer)
+    assert r.status_code == 409 and "fork" in r.json()["detail"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "ledger.cli", "network", "status", "--url", net.url("uni")], capture_output=True, text=True, timeout=60
+    )
+    assert cli.returncode == 1 and "FORK ALERT" in cli.stderr and view_a.decode() in cli.stderr and view_b.decode() in cli.stderr
+
+
+def test_witness_refuses_stale_replayed_garbage_and_foreign_requests_with_c2sp_status_codes(net):
+    net.start("ipk")
+    rogue = RogueSequencer(net)
+    tree = leaves("x", 20)
+    first = rogue.checkpoint(tree[:8])
+    second = rogue.checkpoint(tree[:20])
+    assert add_checkpoint(net, "ipk", 0, [], first).status_code == 200
+    # Replayed request (old size no longer the witness's): 409 with the current size.
+    r = add_checkpoint(net, "ipk", 0, [], first)
+    assert r.status_code == 409 and r.headers["content-type"].startswith("text/x.tlog.size") and r.text.strip() == "8"
+    # Garbage consistency proof: 422, and nothing moves.
+    r = add_checkpoint(net, "ipk", 8, [bytes(32)] * 3, second)
+    assert r.status_code == 422
+    # A checkpoint of another log: 404 (unknown origin).
+    other_key = RawSigner()
+    r = add_checkpoint(net, "ipk", 0, [], rogue.checkpoint(tree[:4], origin="other.example/log", key=other_key))
+    assert r.status_code == 404
+    # Our origin but not signed by the log key: 403.
+    r = add_checkpoint(net, "ipk", 8, [], rogue.checkpoint(tree[:8], key=other_key))
+    assert r.status_code == 403
+    # Malformed request: 400.
+    r = httpx.post(net.url("ipk") + "/add-checkpoint", content=b"old x\n\n" + second, timeout=10)
+    assert r.status_code == 400
+    # A stale checkpoint, smaller than the one cosigned: 409 with the current size.
+    r = add_checkpoint(net, "ipk", 0, [], rogue.checkpoint(tree[:4]))
+    assert r.status_code == 409 and r.text.strip() == "8"
+    # The honest extension with a real proof still works: none of the above was taken as a fork.
+    from ledger.tree import Tree
+
+    proof = Tree(tree).consistency_proof(8, 20)
+    r = add_checkpoint(net, "ipk", 8, proof, second)
+    assert r.status_code == 200, r.text
+    assert net.network_status("ipk")["fork_alert"] is None
