@@ -41,7 +41,7 @@ def audit(store: LedgerStore, genesis: Genesis, *, progress: Callable[[int, int]
     """Raise AuditFailure at the first discrepancy; return a summary when all is consistent."""
     log_verifier = Verifier.from_vkey(genesis.log_vkey)
     witnesses = [Verifier.from_vkey(f.witness_vkey) for f in genesis.founders]
-    registry = Registry(genesis.network, genesis.sequencer)
+    registry = Registry(genesis.network, genesis.sequencer, genesis.quorum)
     tree = Tree()
     size = store.size()
     n_blocks = store.block_count()

@@ -126,6 +126,19 @@ def _check_supersede(b: Mapping[str, Any]) -> None:
         raise MalformedError("a credential cannot supersede itself")
 
 
+def _check_propose(b: Mapping[str, Any]) -> None:
+    from ledger.governance import check_params
+
+    _exact_fields(b, {"proposal", "action", "params"})
+    _ident(b, "proposal")
+    check_params(b.get("action"), b.get("params"))
+
+
+def _check_approve(b: Mapping[str, Any]) -> None:
+    _exact_fields(b, {"proposal"})
+    _ident(b, "proposal")
+
+
 BODY_CHECKS = {
     "institution.register": _check_register,
     "key.add": _check_key_add,
@@ -134,6 +147,9 @@ BODY_CHECKS = {
     "credential.anchor": _check_anchor,
     "credential.revoke": _check_revoke,
     "credential.supersede": _check_supersede,
+    # Governance by k-of-n approvals (ledger/governance.py).
+    "governance.propose": _check_propose,
+    "governance.approve": _check_approve,
 }
 KINDS = frozenset(BODY_CHECKS)
 

@@ -74,10 +74,10 @@ class Log:
         self.log_signer = log_signer
         self.log_verifier = Verifier.from_vkey(genesis.log_vkey)
         self.cosigners = list(cosigners)
-        self.witness_verifiers = list(witness_verifiers)
+        self._genesis_witnesses = list(witness_verifiers)
         self.clock = clock
         self.tree = Tree()
-        self.registry = Registry(genesis.network, genesis.sequencer)
+        self.registry = Registry(genesis.network, genesis.sequencer, genesis.quorum)
         self._statement_index: dict[bytes, int] = {}
         self._last_block: StoredBlock | None = None
         self._lock = threading.Lock()
@@ -92,6 +92,20 @@ class Log:
     @property
     def size(self) -> int:
         return self.tree.size
+
+    @property
+    def quorum(self) -> int:
+        """The cosigning quorum in force: the genesis quorum until governance changes it."""
+        return self.registry.governance.quorum
+
+    @property
+    def witness_verifiers(self) -> list[Verifier]:
+        """Witness keys that count towards finality: the active institutions' (governance
+        adds, suspends and rotates them), or those given at construction before any replay."""
+        members = self.registry.members()
+        if not members:
+            return list(self._genesis_witnesses)
+        return [Verifier.from_vkey(v) for v in members.values()]
 
     # --- start-up -------------------------------------------------------------------
 
@@ -182,7 +196,7 @@ class Log:
     def _reload(self) -> None:
         size = self.store.size()
         self.tree = Tree()
-        self.registry = Registry(self.genesis.network, self.genesis.sequencer)
+        self.registry = Registry(self.genesis.network, self.genesis.sequencer, self.genesis.quorum)
         self._statement_index = {}
         self._last_block = None
         chunk = 4096
@@ -380,7 +394,7 @@ class Log:
                 full,
                 log=self.log_verifier,
                 witnesses=self.witness_verifiers,
-                quorum=self.genesis.quorum,
+                quorum=self.quorum,
                 origin=self.origin,
             )
         except EduledgerError as e:

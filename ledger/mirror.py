@@ -82,7 +82,7 @@ def sync(local: Log, peer: HttpPeer) -> SyncResult:
     """Bring ``local`` up to the peer's latest final checkpoint, verifying everything."""
     note = peer.checkpoint()
     vc = verify_checkpoint(
-        note, log=local.log_verifier, witnesses=local.witness_verifiers, quorum=local.genesis.quorum, origin=local.origin
+        note, log=local.log_verifier, witnesses=local.witness_verifiers, quorum=local.quorum, origin=local.origin
     )
     target = vc.checkpoint.size
     applied = 0

@@ -66,13 +66,8 @@ class Node:
             inst: Witness(datadir.witness_name(genesis.network, inst), signer, {genesis.network: log_verifier}, store, clock)
             for inst, signer in sorted(keys.witness.items())
         }
-        cosigners: list[Cosigner] = [LocalCosigner(w, genesis.network) for w in self.witnesses.values()]
-        for inst, url in sorted((peers or {}).items()):
-            if inst not in self.witnesses:
-                founder = next((f for f in genesis.founders if f.id == inst), None)
-                if founder is not None:
-                    cosigners.append(RemoteCosigner(Verifier.from_vkey(founder.witness_vkey), url))
         self.peers = dict(peers or {})
+        cosigners = self._cosigners({f.id: f.witness_vkey for f in genesis.founders})
         self.log = Log(
             store,
             genesis,
@@ -82,6 +77,20 @@ class Node:
             clock=clock,
         )
         self.sequencer = Sequencer(self.log, batch_max=options.batch_max, batch_ms=options.batch_ms, queue_max=options.queue_max)
+
+    def _cosigners(self, witness_vkeys: dict[str, str]) -> list[Cosigner]:
+        """Local witness keys, then a remote witness for every other institution in peers.json."""
+        cosigners: list[Cosigner] = [LocalCosigner(w, self.genesis.network) for w in self.witnesses.values()]
+        for inst, url in sorted(self.peers.items()):
+            if inst not in self.witnesses and inst in witness_vkeys:
+                cosigners.append(RemoteCosigner(Verifier.from_vkey(witness_vkeys[inst]), url))
+        return cosigners
+
+    def _refresh_cosigners(self) -> None:
+        """After replay: ask the witnesses of the institutions governance made active
+        (added, or with rotated witness keys), not only the founders."""
+        if self.holds_log_key:
+            self.log.cosigners = self._cosigners(self.log.registry.members())
 
     @classmethod
     def from_data_dir(
@@ -141,6 +150,7 @@ class Node:
         # Takeover: reload everything the previous leader committed, then sign
         # whatever it committed but did not sign (Log.open's step-3 recovery).
         await asyncio.to_thread(self.log.open)
+        self._refresh_cosigners()
         self.is_leader = True
         if self.holds_log_key:
             await self.sequencer.start()
@@ -256,7 +266,7 @@ class Node:
         from ledger.errors import InconsistencyError
 
         vc = verify_checkpoint(
-            note, log=self.log.log_verifier, witnesses=self.log.witness_verifiers, quorum=self.genesis.quorum, origin=self.network
+            note, log=self.log.log_verifier, witnesses=self.log.witness_verifiers, quorum=self.log.quorum, origin=self.network
         )
         size = vc.checkpoint.size
         if size <= self.log.size and self.log.tree.root(size) != vc.checkpoint.root:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from ledger.encoding import b64d
 from ledger.entries import Entry
 from ledger.errors import AuthorizationError, ConflictError, MalformedError
+from ledger.governance import Governance, Proposal
 from ledger.timefmt import format_time, parse_time
 
 # How far in the future an issue time may be relative to the sequencing time.
@@ -72,9 +73,11 @@ class Supersession:
 class Registry:
     """Replays entries in log order and answers who may sign what, when."""
 
-    def __init__(self, network: str, sequencer: str) -> None:
+    def __init__(self, network: str, sequencer: str, quorum: int = 1) -> None:
         self.network = network
         self.sequencer = sequencer
+        # Governance state (ledger/governance.py), seeded from the genesis quorum.
+        self.governance = Governance(quorum=quorum, sequencer=sequencer)
         self.institutions: dict[str, Institution] = {}
         self.anchors: dict[str, Anchor] = {}
         self.revocations: dict[str, Revocation] = {}
@@ -117,6 +120,7 @@ class Registry:
         if entry.auth is not None or s.kind != "institution.register":
             raise MalformedError("genesis entries are unsigned institution registrations")
         self._register(s.body, index, created, commit=True)
+        self.governance.members[s.body["id"]] = s.body["witness_vkey"]
 
     def _apply(self, entry: Entry, *, index: int, now: int, commit: bool) -> None:
         s, a = entry.statement, entry.auth
@@ -193,8 +197,81 @@ class Registry:
                     raise ConflictError(f"credential {b['digest']} is already superseded")
                 if commit:
                     self.supersessions[b["digest"]] = Supersession(index, b["by"])
+            case "governance.propose":
+                p = self.governance.propose(inst.id, b, index)
+                self._check_action(p.action, p.params, now)
+                if commit:
+                    self.governance.proposals[p.id] = p
+                    self._maybe_enact(p, index, now)
+            case "governance.approve":
+                p = self.governance.approve(inst.id, b)
+                if self.governance.reaches_quorum(p.approvals | {inst.id}):
+                    self._check_action(p.action, p.params, now)
+                if commit:
+                    p.approvals.add(inst.id)
+                    self._maybe_enact(p, index, now)
             case _:  # pragma: no cover - Statement refuses unknown kinds
                 raise MalformedError(f"unknown kind {s.kind}")
+
+    # --- governance (ledger/governance.py) --------------------------------------------
+
+    def members(self) -> dict[str, str]:
+        """Member institutions whose witnesses count towards finality: founders and those
+        added by governance, minus the suspended; id -> witness vkey. An institution
+        registered directly by the sequencer issues credentials but does not cosign
+        (else the sequencer alone could create its own quorum)."""
+        g = self.governance
+        return {i: v for i, v in sorted(g.members.items()) if i not in g.suspended}
+
+    def _check_action(self, action: str, params: dict, now: int) -> None:
+        """Would the action apply now? Checked when proposed and again when it takes effect."""
+        g = self.governance
+        if action == "institution.add":
+            self._register(params, -1, now, commit=False)
+            return
+        target = params.get("id") or params.get("to")
+        if action != "quorum.set" and target not in self.members():
+            raise AuthorizationError(f"{target!r} is not an active member institution of this network")
+        if action == "institution.suspend" and target == g.sequencer:
+            raise AuthorizationError("the sequencing institution cannot be suspended; hand the role over first")
+        if action == "institution.suspend" and len(self.members()) - 1 < g.quorum:
+            raise AuthorizationError(f"suspending {target} would leave fewer institutions than the quorum {g.quorum}")
+        if action == "institution.rotate":
+            self._check_new_key(b64d(params["signing_key"], "signing_key", size=32))
+        if action == "quorum.set" and params["quorum"] > len(self.members()):
+            raise AuthorizationError(f"quorum {params['quorum']} exceeds the {len(self.members())} member institutions")
+
+    def _maybe_enact(self, p: Proposal, index: int, now: int) -> None:
+        g = self.governance
+        if p.enacted_index is not None or not g.reaches_quorum(p.approvals):
+            return
+        prm = p.params
+        match p.action:
+            case "institution.add":
+                self._register(prm, index, now, commit=True)
+                g.members[prm["id"]] = prm["witness_vkey"]
+            case "institution.suspend":
+                g.suspended.add(prm["id"])
+                for k in self.institutions[prm["id"]].keys:
+                    if k.valid_until is None or k.valid_until > now:
+                        k.valid_until = max(now, k.valid_from)
+            case "institution.rotate":
+                inst = self.institutions[prm["id"]]
+                for k in inst.keys:
+                    if k.valid_until is None or k.valid_until > now:
+                        k.valid_until = max(now, k.valid_from)
+                new = b64d(prm["signing_key"], "signing_key", size=32)
+                inst.keys.append(KeyPeriod(new, now))
+                inst.witness_vkey = prm["witness_vkey"]
+                g.members[inst.id] = prm["witness_vkey"]
+                self._key_owner[new] = inst.id
+                self.key_events.setdefault(inst.id, []).append(index)
+            case "quorum.set":
+                g.quorum = prm["quorum"]
+            case "sequencer.handover":
+                g.sequencer = prm["to"]
+                self.sequencer = prm["to"]
+        p.enacted_index = index
 
     def _own_anchor(self, institution: str, digest: str) -> None:
         anchor = self.anchors.get(digest)
