@@ -1,29 +1,57 @@
-"""Builds the optional native hashing core (ledger/_native.c over libcrypto).
+"""Builds the optional native hashing core, ledger/_native.c, linked against OpenSSL's libcrypto.
 
-If no compiler or OpenSSL headers are present, the build of the extension is
-skipped with a warning and the pure-Python core in ledger/_hashing.py is used:
-installing never fails because of it. Metadata lives in pyproject.toml.
+Project metadata lives in pyproject.toml; this file only adds the extension. The extension is
+optional: when there is no C compiler, no Python or OpenSSL headers, or no libcrypto to link,
+the build prints a warning and the install goes on without it, and ledger/_hashing.py uses its
+pure-Python twin (same results, slower). ``EDULEDGER_NO_NATIVE=1`` at build time skips the
+build; at run time it makes an installed extension go unused.
 """
+
+import os
+import sys
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
 class OptionalBuildExt(build_ext):
+    """build_ext that warns and carries on when an extension cannot be built."""
+
     def run(self):
+        if os.environ.get("EDULEDGER_NO_NATIVE"):
+            self._warn("EDULEDGER_NO_NATIVE is set")
+            return
         try:
             super().run()
-        except Exception as e:  # noqa: BLE001 - any build failure means "use the pure core"
-            print(f"warning: native hashing core not built ({e}); using the pure-Python core")
+        except Exception as e:  # noqa: BLE001 - e.g. no compiler found: any failure means "pure core"
+            self._warn(e)
 
     def build_extension(self, ext):
         try:
             super().build_extension(ext)
-        except Exception as e:  # noqa: BLE001
-            print(f"warning: native hashing core not built ({e}); using the pure-Python core")
+        except Exception as e:  # noqa: BLE001 - CompileError, LinkError, DistutilsExecError, ...
+            self._warn(e)
+
+    @staticmethod
+    def _warn(reason):
+        print(
+            f"WARNING: eduledger's native hashing core (ledger/_native.c) was not built: {reason}. "
+            "Installing without it; the pure-Python core is used (same results, slower). "
+            "To build it, install a C compiler and the OpenSSL headers (Debian: gcc libssl-dev) and reinstall.",
+            file=sys.stderr,
+        )
 
 
 setup(
-    ext_modules=[Extension("ledger._native", ["ledger/_native.c"], libraries=["crypto"], extra_compile_args=["-O2"], optional=True)],
+    ext_modules=[
+        Extension(
+            "ledger._native",
+            ["ledger/_native.c"],
+            libraries=["crypto"],
+            extra_compile_args=["-O2"],
+            # optional: setuptools then also skips copying a missing module in editable installs
+            optional=True,
+        )
+    ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

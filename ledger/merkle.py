@@ -43,6 +43,7 @@ __all__ = [
     "node_hash",
     "root",
     "root_of_entries",
+    "verify_inclusion_batch",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -73,18 +74,40 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
 
 
 def root_of_entries(items: Sequence[bytes], *, workers: int = 1) -> bytes:
-    """MTH over raw entries (leaf hashing included). With ``workers`` > 1 the two halves
-    of the RFC 9162 split are hashed in threads: the native core releases the GIL."""
+    """MTH over raw entries, leaf hashing included, without building the list of leaf hashes.
+
+    With ``workers`` > 1 the range is cut at RFC 9162 split points into up to ``workers``
+    perfect-subtree-aligned parts hashed in threads (the native core releases the GIL, so
+    the threads run on separate cores), and the part roots are combined."""
     n = len(items)
-    if workers <= 1 or n < 4096:
-        return root(hash_leaves(items))
+    if n == 0:
+        return EMPTY_ROOT
+    if workers <= 1 or n < 8192:
+        return _hashing.root_of_entries(items)
     from concurrent.futures import ThreadPoolExecutor
 
-    k = _largest_power_of_two_below(n)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        left = pool.submit(lambda: _hashing.root(_hashing.hash_leaves(items[:k])))
-        right = pool.submit(lambda: _hashing.root(_hashing.hash_leaves(items[k:])))
-        return node_hash(left.result(), right.result())
+    parts = _split_points(0, n, workers)
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        roots = list(pool.map(lambda r: _hashing.root_of_entries(items[r[0] : r[1]]), parts))
+    return _combine(parts, roots, 0, n)
+
+
+def _split_points(lo: int, hi: int, parts: int) -> list[tuple[int, int]]:
+    """Cut [lo, hi) at RFC 9162 split points into at most ``parts`` ranges, each a subtree."""
+    if parts <= 1 or hi - lo < 2:
+        return [(lo, hi)]
+    k = _largest_power_of_two_below(hi - lo)
+    left = parts // 2
+    return _split_points(lo, lo + k, left) + _split_points(lo + k, hi, parts - left)
+
+
+def _combine(parts: list[tuple[int, int]], roots: list[bytes], lo: int, hi: int) -> bytes:
+    """MTH(D[lo:hi]) from the roots of ``parts``, which tile [lo, hi) along RFC 9162 splits."""
+    for (a, b), r in zip(parts, roots):
+        if (a, b) == (lo, hi):
+            return r
+    k = _largest_power_of_two_below(hi - lo)
+    return node_hash(_combine(parts, roots, lo, lo + k), _combine(parts, roots, lo + k, hi))
 
 
 def _largest_power_of_two_below(n: int) -> int:
@@ -217,6 +240,56 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     calculated = _fold_inclusion(index, size, bytes(leaf_hash), [bytes(h) for h in proof])
     if calculated != root:
         raise RootMismatchError("inclusion proof does not lead to the root", expected=bytes(root), calculated=calculated)
+
+
+def verify_inclusion_batch(items: Sequence[tuple[bytes, int, Sequence[bytes]]], size: int, root: bytes) -> None:
+    """Verify many ``(leaf_hash, index, proof)`` claims against one tree ``(size, root)``.
+
+    Accepts exactly what calling :func:`verify_inclusion` on each item accepts, and on the
+    first item (in the given order) that it would refuse raises that same error, with a note
+    naming the item's position. The native core folds the items in index order and stops
+    each fold where it meets the path of the previous accepted item with the same hash and
+    the same siblings above: from there the fold is the same, so nodes shared by several
+    proofs (all of the top of the tree, for a cohort) are hashed once.
+    """
+    _check_size("size", size)
+    _check_hash("root", root)
+    if type(items) not in (list, tuple):
+        items = list(items)
+    fast = _hashing.verify_inclusion_batch_fast
+    bad: int | None
+    if fast is not None and type(size) is int and type(root) is bytes:
+        try:
+            bad = fast(items, size, root)
+        except TypeError:
+            bad = _first_refused(items, size, root)
+    else:
+        bad = _first_refused(items, size, root)
+    if bad is not None and not _refuses(items[bad], size, root):
+        bad = _first_refused(items, size, root)  # pragma: no cover - the native batch disagreed: trust the single check
+    if bad is not None:
+        _refuses(items[bad], size, root, note=f"batch item {bad}", raise_=True)
+
+
+def _refuses(item: tuple[bytes, int, Sequence[bytes]], size: int, root: bytes, *, note: str = "", raise_: bool = False) -> bool:
+    leaf, index, proof = item
+    try:
+        verify_inclusion(leaf, index, size, proof, root)
+    except (MalformedError, RootMismatchError) as e:
+        if raise_:
+            e.add_note(note)
+            raise
+        return True
+    return False
+
+
+def _first_refused(items: Sequence[tuple[bytes, int, Sequence[bytes]]], size: int, root: bytes) -> int | None:
+    for pos, item in enumerate(items):
+        if not (isinstance(item, (tuple, list)) and len(item) == 3):
+            raise TypeError(f"batch item {pos} is not a (leaf_hash, index, proof) triple")
+        if _refuses(item, size, root):
+            return pos
+    return None
 
 
 def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]) -> None:

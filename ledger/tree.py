@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from ledger import merkle
+from ledger import _hashing, merkle
 
 
 class Tree:
@@ -41,8 +41,7 @@ class Tree:
             if height + 1 == len(self.levels):
                 self.levels.append([])
             above = self.levels[height + 1]
-            for i in range(2 * len(above), 2 * (len(below) // 2), 2):
-                above.append(merkle.node_hash(below[i], below[i + 1]))
+            above.extend(_hashing.hash_pairs(below[2 * len(above) : 2 * (len(below) // 2)]))
             height += 1
 
     def subtree(self, lo: int, hi: int) -> bytes:

@@ -190,13 +190,11 @@ def hashing_backend(name: str) -> Iterator[None]:
     if name == "native":
         yield
         return
-    saved = (_hashing.hash_leaves, _hashing.root, _hashing.fold_inclusion, _hashing.verify_inclusion_fast)
-    _hashing.hash_leaves, _hashing.root = _hashing._py_hash_leaves, _hashing._py_root
-    _hashing.fold_inclusion, _hashing.verify_inclusion_fast = _hashing._py_fold_inclusion, None
+    previous = _hashing.select(name)
     try:
         yield
     finally:
-        _hashing.hash_leaves, _hashing.root, _hashing.fold_inclusion, _hashing.verify_inclusion_fast = saved
+        _hashing.select(previous)
 
 
 def outcome(call) -> Outcome:
