@@ -74,20 +74,32 @@ def main() -> None:
     n, q = args.leaves, args.proofs
     items = [i.to_bytes(8, "big") * 4 for i in range(n)]  # 32-byte entries, like digests
     rows: list[tuple[str, str, float, str, float]] = []
+    backend = f"eduledger ({_hashing.BACKEND}, {_hashing.kernel()})"
 
     thr = sha256_throughput()
     limit_build = 3 * n * 64 / thr if thr else None
-
-    ours = best(lambda: merkle.root(merkle.hash_leaves(items)), 3)
+    want = hashlib_tree(items)
     ref = best(lambda: hashlib_tree(items), 3)
-    assert merkle.root(merkle.hash_leaves(items)) == hashlib_tree(items)
-    if limit_build:
-        rows.append((f"tree over {n:,} leaves", f"eduledger ({_hashing.BACKEND})", ours, "SHA-256 limit (openssl speed)", limit_build))
-    rows.append((f"tree over {n:,} leaves", f"eduledger ({_hashing.BACKEND})", ours, "plain hashlib loop", ref))
-    two = best(lambda: merkle.root_of_entries(items, workers=2), 3)
-    assert merkle.root_of_entries(items, workers=2) == merkle.root(merkle.hash_leaves(items))
-    if limit_build:
-        rows.append((f"tree over {n:,} leaves", f"eduledger ({_hashing.BACKEND}, 2 threads)", two, "SHA-256 limit, one core", limit_build))
+    fig = f"tree over {n:,} leaves"
+
+    def tree_rows(who: str, fn) -> None:
+        assert fn() == want
+        t = best(fn, 5)
+        if limit_build:
+            rows.append((fig, who, t, "SHA-256 limit, one core (openssl speed)", limit_build))
+        rows.append((fig, who, t, "plain hashlib loop", ref))
+
+    tree_rows(f"{backend}, 1 core", lambda: merkle.root_of_entries(items))
+    tree_rows(f"{backend}, 2 cores", lambda: merkle.root_of_entries(items, workers=2))
+    tree_rows(f"{backend}, leaf list", lambda: merkle.root(merkle.hash_leaves(items)))
+    if _hashing.BACKEND == "native" and _hashing.kernel() != "libcrypto":
+        from ledger import _native
+
+        previous = _native._set_kernel("libcrypto")
+        try:
+            tree_rows("eduledger (native, libcrypto), 1 core", lambda: merkle.root_of_entries(items))
+        finally:
+            _native._set_kernel(previous)
 
     tree = Tree(merkle.hash_leaves(items))
     root = tree.root()
@@ -105,10 +117,13 @@ def main() -> None:
             assert hashlib_fold(leaf, i, n, proof) == root
 
     ov = best(ours_verify, 3)
+    bv = best(lambda: merkle.verify_inclusion_batch(cases, n, root), 3)
     rv = best(ref_verify, 3)
-    if thr:
-        rows.append((f"{q:,} inclusion proofs", f"eduledger ({_hashing.BACKEND})", ov, f"SHA-256 limit ({hashes:,} node hashes)", hashes * 128 / thr))
-    rows.append((f"{q:,} inclusion proofs", f"eduledger ({_hashing.BACKEND})", ov, "plain hashlib loop", rv))
+    pfig = f"{q:,} inclusion proofs"
+    for who, t in ((f"{backend}, one by one", ov), (f"{backend}, batch", bv)):
+        if thr:
+            rows.append((pfig, who, t, f"SHA-256 limit ({hashes:,} node hashes)", hashes * 128 / thr))
+        rows.append((pfig, who, t, "plain hashlib loop", rv))
 
     try:
         import pymerkle  # noqa: F401
@@ -127,7 +142,7 @@ def main() -> None:
         pm_build = time.perf_counter() - t0
         assert pmroot == merkle.root(merkle.hash_leaves(sub)), "pymerkle computes another root"
         ours_sub = best(lambda: merkle.root(merkle.hash_leaves(sub)), 3)
-        rows.append((f"tree over {pn:,} leaves", f"eduledger ({_hashing.BACKEND})", ours_sub, "pymerkle 7 (InmemoryTree)", pm_build))
+        rows.append((f"tree over {pn:,} leaves", backend, ours_sub, "pymerkle 7 (InmemoryTree)", pm_build))
         pq = min(q, 10_000)
         pcases = [(i, pt.prove_inclusion(i + 1, pn)) for i in picks[:pq] if i < pn]
         t0 = time.perf_counter()
@@ -136,14 +151,14 @@ def main() -> None:
         pm_verify = time.perf_counter() - t0
         ocases = cases[: len(pcases)]
         ours_p = best(lambda: [merkle.verify_inclusion(leaf, i, n, proof, root) for leaf, i, proof in ocases], 3)
-        rows.append((f"{len(pcases):,} inclusion proofs", f"eduledger ({_hashing.BACKEND})", ours_p, "pymerkle 7 verify_inclusion", pm_verify))
+        rows.append((f"{len(pcases):,} inclusion proofs", backend, ours_p, "pymerkle 7 verify_inclusion", pm_verify))
     else:
         print("pymerkle not importable here: run with benchmarks/.venv/bin/python for those rows (benchmarks/README.md)")
 
     print(f"\nSHA-256 throughput (openssl speed, 8 KiB): {thr / 1e6:,.0f} MB/s" if thr else "\nopenssl speed unavailable")
-    print(f"{'figure':<28} {'project':<22} {'s':>8}  {'reference':<38} {'s':>8} {'ratio':>7}")
+    print(f"{'figure':<27} {'project':<42} {'s':>7}  {'reference':<40} {'s':>7} {'ratio':>6}")
     for fig, who, t, ref_name, rt in rows:
-        print(f"{fig:<28} {who:<22} {t:>8.3f}  {ref_name:<38} {rt:>8.3f} {t / rt:>7.2f}")
+        print(f"{fig:<27} {who:<42} {t:>7.3f}  {ref_name:<40} {rt:>7.3f} {t / rt:>6.2f}")
 
 
 if __name__ == "__main__":

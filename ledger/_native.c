@@ -853,7 +853,14 @@ static PyObject *py_verify_inclusion_batch(PyObject *self, PyObject *const *args
     for (Py_ssize_t i = 1; i < m && sorted; i++) sorted = bi[i - 1].index <= bi[i].index;
     if (!sorted) qsort(bi, (size_t)m, sizeof *bi, cmp_batch_item);
     int have_path = 0;
+    for (Py_ssize_t i = 0; i < 2 && i < m; i++)
+        for (int k = 0; k <= bi[i].plen; k++) __builtin_prefetch(PyBytes_AS_STRING(objs[bi[i].first + k]));
     for (Py_ssize_t i = 0; i < m; i++) {
+        /* The hashes live in scattered bytes objects: fetch them two items ahead of the fold. */
+        if (i + 2 < m) {
+            const batch_item *nx = &bi[i + 2];
+            for (int k = 0; k <= nx->plen; k++) __builtin_prefetch(PyBytes_AS_STRING(objs[nx->first + k]));
+        }
         if (batch_fold(&bi[i], size, root, objs, &path[0], have_path, &path[1])) have_path = 1;
         else if (bi[i].pos < bad) bad = bi[i].pos;
     }
