@@ -21,9 +21,9 @@ log = logging.getLogger("eduledger.http")
 def _portfolio_statuses() -> list[tuple[type[errors.EduledgerError], int]]:
     # The e-portfolio's own subclasses, checked before their parents.
     from portfolio_api.services.shares import ShareGone
-    from portfolio_api.web import CsrfError, Forbidden, LoginRequired
+    from portfolio_api.web import CsrfError, Forbidden, LoginRequired, RequestTooLarge
 
-    return [(LoginRequired, 401), (Forbidden, 403), (CsrfError, 403), (ShareGone, 410)]
+    return [(LoginRequired, 401), (Forbidden, 403), (CsrfError, 403), (ShareGone, 410), (RequestTooLarge, 413)]
 
 
 STATUS: list[tuple[type[errors.EduledgerError], int]] = _portfolio_statuses() + [
@@ -49,6 +49,9 @@ def status_for(exc: errors.EduledgerError) -> int:
 
 
 def kind_of(exc: errors.EduledgerError) -> str:
+    """The ``error`` field: a class's own ``kind`` if it names one, else its name without "Error", lowercased."""
+    if isinstance(kind := getattr(type(exc), "kind", None), str):
+        return kind
     return type(exc).__name__.removesuffix("Error").lower() or "error"
 
 

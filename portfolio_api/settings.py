@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     batch_ms: int = 250
     queue_max: int = 100_000
     max_body_bytes: int = 16 * 1024 * 1024
+    verify_max_bytes: int = Field(default=24 * 1024 * 1024, description="largest POST /api/v1/verify request (one 20 MB PDF fits)")
+    verify_max_documents: int = Field(default=100, description="most bundles or files in one POST /api/v1/verify request")
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, description="largest diploma file a holder may upload")
     demo_seed: bool = Field(default=False, description="seed demo people and credentials on first start (eduledger run on a demo network)")
     portfolio: bool = Field(default=True, description="serve the e-portfolio (web UI and /api/v1 portfolio routes)")

@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ledger.errors import AuthorizationError, EduledgerError
+from ledger.errors import AuthorizationError, EduledgerError, MalformedError
 from portfolio_api.i18n import DEFAULT_LANG, LANGS, MESSAGES, reason, t
 from portfolio_api.services.accounts import User
 
@@ -40,6 +40,12 @@ class LoginRequired(AuthorizationError):
 
 class Forbidden(AuthorizationError):
     """Signed in, but this role or institution may not do this (403)."""
+
+
+class RequestTooLarge(MalformedError):
+    """The request body is over the route's size limit (413)."""
+
+    kind = "too-large"
 
 
 class CsrfError(AuthorizationError):

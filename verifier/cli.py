@@ -34,8 +34,9 @@ from typing import Annotated, Any
 
 import typer
 
-from ledger.errors import EduledgerError, MalformedError
-from verifier.report import FAILED, SKIPPED, STEPS, Report, Step
+from ledger.errors import EduledgerError
+from verifier.document import bundle_bytes, unreadable_report
+from verifier.report import FAILED, Report
 from verifier.trust import MAX_TRUST_BYTES, TrustPolicy
 from verifier.verify import MAX_BUNDLE_BYTES, CheckpointCache, verify
 
@@ -67,40 +68,22 @@ def collect_paths(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
-def _pdf_extractor() -> Callable[[bytes], bytes] | None:
-    """The PDF hook: ``verifier.pdf.extract_bundle(pdf_bytes) -> bytes`` when that module is in the build."""
-    try:
-        from verifier.pdf import extract_bundle
-    except ImportError:  # pragma: no cover - the PDF module ships with the verifier
-        return None
-    return extract_bundle
-
-
 def read_bundle(path: Path) -> bytes:
     """The bundle bytes in ``path`` (a PDF's embedded bundle for PDFs); reads at most the size limit + 1."""
     with open(path, "rb") as f:
         head = f.read(5)
         if head == b"%PDF-":
-            extract = _pdf_extractor()
-            if extract is None:  # pragma: no cover
-                raise MalformedError("this build cannot read PDFs; verify the bundle file instead")
-            return extract(head + f.read(MAX_PDF_BYTES))
+            return bundle_bytes(head + f.read(MAX_PDF_BYTES))
         return head + f.read(MAX_BUNDLE_BYTES + 1 - len(head))
-
-
-def _unreadable(message: str) -> Report:
-    steps = [Step(1, "well-formed", FAILED, message)]
-    steps += [Step(n, name, SKIPPED, "not checked because step 1 (well-formed) did not pass") for n, name, _ in STEPS[1:]]
-    return Report(steps=steps)
 
 
 def verify_path(path: Path, trust: TrustPolicy, now: int, seen: CheckpointCache, online: Any = None) -> Report:
     try:
         data = read_bundle(path)
     except OSError as e:
-        return _unreadable(f"cannot read the file: {e.strerror or e}")
+        return unreadable_report(f"cannot read the file: {e.strerror or e}")
     except EduledgerError as e:
-        return _unreadable(f"the file is not a well-formed credential bundle: {e}")
+        return unreadable_report(f"the file is not a well-formed credential bundle: {e}")
     report = verify(data, trust, now=now, seen=seen)
     if online is not None and report.digest and report.checkpoint_size is not None:
         refresh = online.refresh(report.digest, report.checkpoint_size)

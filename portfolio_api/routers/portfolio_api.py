@@ -1,4 +1,4 @@
-"""The e-portfolio's JSON API (/api/v1/portfolio, /api/v1/institution, /api/v1/verify).
+"""The e-portfolio's JSON API (/api/v1/portfolio, /api/v1/institution; /api/v1/verify is routers/verify_api.py).
 
 Holders use their session cookie (unsafe requests then need ``X-CSRF-Token``);
 institution integrations use an API token (``Authorization: Bearer edu_...``),
@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from portfolio_api.services.accounts import User
 from portfolio_api.services.credentials import IssueRequest
@@ -50,16 +49,6 @@ class CredentialOut(BaseModel):
     issued_at: int
 
 
-class CheckOut(BaseModel):
-    ok: bool
-    status: str
-    title: str
-    holder: str
-    issuer: str
-    digest: str
-    reasons: list[str]
-
-
 def institution_actor(request: Request) -> User:
     """An API token's institution, or a signed-in staff member's."""
     auth = request.headers.get("authorization", "")
@@ -95,10 +84,3 @@ def issue_credential(body: IssueIn, actor: InstitutionActor, svc: ServicesDep) -
 @router.get("/institution/credentials", response_model=list[CredentialOut])
 def issued_credentials(actor: InstitutionActor, svc: ServicesDep) -> list[CredentialOut]:
     return [_cred_out(c) for c, _ in svc.credentials.issued_by(actor.institution_id)]
-
-
-@router.post("/verify", response_model=CheckOut)
-async def verify_file(svc: ServicesDep, file: Annotated[UploadFile, File()]) -> CheckOut:
-    data = await file.read(20 * 1024 * 1024 + 1)
-    r = await run_in_threadpool(svc.documents.check_file, data)
-    return CheckOut(ok=r.ok, status=r.status, title=r.title, holder=r.holder, issuer=r.issuer, digest=r.digest, reasons=r.reasons)

@@ -1,28 +1,34 @@
 """Downloadable documents of a verified credential: its bundle and its PDF, and checking them.
 
-Bundles are built by ``ledger.bundles.build_bundle`` (credentials engineer)
-once a final (cosigned) checkpoint covers the anchor; until that module is in
-the build, an interim bundle (the credential and its anchor index) is served
-and checked against this node's ledger state only.
+Bundles are built by ``ledger.bundles.build_bundle`` once a final (cosigned)
+checkpoint covers the anchor. Checking runs the verifier library
+(:func:`verifier.document.verify_document`) against the trust policy this node
+derives from its genesis file and replayed ledger: the same numbered report as
+``eduledger verify --json``.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ledger.canonical import canonical_digest
-from ledger.errors import EduledgerError, FetchError, MalformedError, NotFoundError
+from ledger.bundles import build_bundle
+from ledger.errors import FetchError, MalformedError, NotFoundError
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import Credentials
+from verifier.document import verify_document
+from verifier.report import FAILED, WARNING, Report
+from verifier.trust import TrustPolicy
+from verifier.verify import CheckpointCache
 
-INTERIM_FORMAT = "eduledger-credential-interim/v1"
+#: Report statuses the page has a badge for; the others (expired, fork, ...) show as failed with the reason.
+PAGE_STATUSES = frozenset({"verified", "revoked", "superseded", "failed"})
 
 
 @dataclass
@@ -34,14 +40,6 @@ class CheckResult:
     issuer: str = ""
     digest: str = ""
     reasons: list[str] = field(default_factory=list)
-
-
-def _bundles_module():
-    try:
-        from ledger import bundles  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return bundles
 
 
 class Documents:
@@ -69,10 +67,6 @@ class Documents:
             if cached is not None:
                 return self.accounts.decrypt_for(conn, c.holder_id, "bundle", cached)
         cred = self.credentials.credential_json(credential_id)
-        mod = _bundles_module()
-        if mod is None:
-            return json.dumps({"format": INTERIM_FORMAT, "network": self.ctx.network, "credential": cred, "anchor_index": c.anchor_index},
-                              ensure_ascii=False, indent=1).encode()
         node = self.ctx.node
         deadline = time.monotonic() + wait_seconds
         while True:
@@ -82,7 +76,7 @@ class Documents:
             if time.monotonic() > deadline:
                 raise FetchError("no cosigned checkpoint covers this credential yet; try again in a moment")
             time.sleep(0.05)
-        data = mod.build_bundle(credential=cred, index=c.anchor_index, tree=node.log.tree, store=node.store,
+        data = build_bundle(credential=cred, index=c.anchor_index, tree=node.log.tree, store=node.store,
                                 registry=node.log.registry, checkpoint=final[1])
         data = data if isinstance(data, bytes) else json.dumps(data).encode()
         with self.ctx.engine.begin() as conn:
@@ -124,57 +118,37 @@ class Documents:
             res.reasons.append(f"superseded by {sup.by} at ledger index {sup.index}")
         return res
 
+    def trust(self) -> TrustPolicy:
+        """The network's trust policy as this node knows it (what ``eduledger network export-trust`` writes)."""
+        node = self.ctx.node
+        return TrustPolicy.from_genesis(node.genesis, node.log.registry, as_of=self.ctx.now(), roster_size=node.log.size)
+
+    def verify_documents(self, datas: Sequence[bytes]) -> list[Report]:
+        """The verifier's report on each bundle or diploma PDF, in order, as ``eduledger verify`` gives it.
+
+        One checkpoint cache for the whole call, like one CLI run: two documents
+        showing different roots for one log size are reported as a fork.
+        """
+        trust, now = self.trust(), self.ctx.now()
+        seen = CheckpointCache(trust)
+        return [verify_document(data, trust, now=now, seen=seen) for data in datas]
+
     def check_file(self, data: bytes) -> CheckResult:
-        """Check a bundle (JSON) or a diploma PDF carrying one."""
-        if data.startswith(b"%PDF-"):
-            from verifier.pdf import extract_bundle
-
-            try:
-                data = extract_bundle(data)
-            except MalformedError as e:
-                return CheckResult(False, "failed", reasons=[str(e)])
-        try:
-            doc = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
-            return CheckResult(False, "failed", reasons=["the file is neither a credential bundle (JSON) nor a diploma PDF"])
-        full = self._full_verify(data)
-        cred = doc.get("credential") if isinstance(doc, dict) else None
-        if not isinstance(cred, dict):
-            return full or CheckResult(False, "failed", reasons=["the bundle carries no credential"])
-        try:
-            digest = canonical_digest(cred).hex()
-        except EduledgerError as e:
-            return CheckResult(False, "failed", reasons=[str(e)])
-        res = self.check_digest(digest)
-        if res.status == "failed":
+        """The web page's summary of one bundle or diploma PDF: the verifier's report, then what the
+        ledger says now about its digest (a revocation after the bundle was made shows up here)."""
+        (report,) = self.verify_documents([data])
+        res = CheckResult(report.ok, report.status if report.status in PAGE_STATUSES else "failed", title=report.title or "",
+                          holder=report.holder or "", digest=report.digest or "")
+        if report.issuer:
+            res.issuer = self.credentials.institution_name(report.issuer)
+        res.reasons = [f"step {s.number} ({s.name}): {s.message}" for s in report.steps if s.status in (FAILED, WARNING)]
+        if report.ok:
+            res.reasons.insert(0, "offline verification: passed")
+        if report.step("digest").status == FAILED:
             res.reasons.insert(0, "the credential's digest is not on the ledger: the document was altered or never issued")
-        try:
-            res.title = str(cred.get("name", ""))
-            res.holder = str(cred["credentialSubject"].get("name", ""))
-            res.issuer = str(cred["issuer"].get("name", "")) or res.issuer
-        except (KeyError, AttributeError, TypeError):
-            pass
-        if full is not None:
-            res.reasons = full.reasons + res.reasons
-            if not full.ok:
-                res.ok, res.status = False, "failed"
+        elif report.digest:
+            now = self.check_digest(report.digest)
+            res.reasons += now.reasons
+            if not now.ok:
+                res.ok, res.status = False, now.status
         return res
-
-    def _full_verify(self, data: bytes) -> CheckResult | None:
-        """Offline verification by the verifier library, when it is in the build (None if not)."""
-        try:
-            import verifier
-            from verifier.trust import TrustPolicy  # type: ignore[import-not-found]
-        except ImportError:
-            return None
-        if not hasattr(verifier, "verify"):
-            return None
-        try:
-            trust = TrustPolicy.from_registry(self.ctx.node.genesis, self.ctx.node.log.registry)  # type: ignore[attr-defined]
-            report = verifier.verify(data, trust, now=self.ctx.now())
-        except EduledgerError as e:
-            return CheckResult(False, "failed", reasons=[f"offline verification failed: {e}"])
-        except Exception as e:  # the verifier's API may differ from what we expect: report, do not crash the page
-            return CheckResult(False, "failed", reasons=[f"offline verification could not run: {e}"])
-        ok = bool(getattr(report, "ok", True))
-        return CheckResult(ok, "verified" if ok else "failed", reasons=["offline verification: " + ("passed" if ok else str(report))])

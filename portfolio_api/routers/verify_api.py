@@ -1,0 +1,178 @@
+"""``POST /api/v1/verify``: the verifier's report on one bundle, a list of bundles, or uploaded files.
+
+The body is one of
+
+* ``application/json``: one bundle object (the answer is one report) or a
+  list of bundle objects (a list of reports, in order);
+* ``multipart/form-data``: one or more files, each a bundle (JSON) or a diploma
+  PDF carrying one (one file: one report; several: a list, in order). Each
+  report then names its ``file``;
+* ``application/pdf``: one diploma PDF (one report).
+
+A report is exactly what ``eduledger verify --json`` prints for a file
+(``verifier.Report.to_json``), checked against the trust policy this node
+derives from its genesis file and ledger. A bundle that fails verification is
+still a 200: the report says which step failed and why. Bad requests get a 4xx
+``{"error", "detail"}``: a body over ``verify_max_bytes`` (413), more than
+``verify_max_documents`` documents, an empty list, a JSON body that does not
+parse under the verifier's strict rules (size, depth, duplicate keys, safe
+numbers), or another content type (400).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import MalformedError
+from portfolio_api.deps import SettingsDep
+from portfolio_api.web import RequestTooLarge, ServicesDep
+from verifier import safejson
+from verifier.document import MAX_DOCUMENT_BYTES
+from verifier.verify import MAX_DEPTH
+
+# No CSRF check: verifying needs no account and changes nothing, so a forged cross-site request gains
+# nothing; and the check would parse a multipart body before the size limit below applies.
+router = APIRouter(prefix="/api/v1", tags=["verify"])
+
+
+class StepOut(BaseModel):
+    step: int = Field(description="1 well-formed, 2 digest, 3 log-signature, 4 cosignatures, 5 consistency, 6 inclusion, 7 issuer, 8 status, 9 validity")
+    name: str
+    status: str = Field(description="passed | failed | skipped | warning")
+    message: str = Field(description="a sentence a person understands")
+    evidence: dict[str, Any] | None = Field(default=None, description="what the step found (e.g. both checkpoints of a fork)")
+
+
+class CheckpointOut(BaseModel):
+    size: int
+    root: str = Field(description="base64 RFC 9162 root")
+
+
+class ReportOut(BaseModel):
+    """``eduledger verify --json``'s report of one file (docs/formats.md, "Verification and its report")."""
+
+    ok: bool = Field(description="no step failed (warnings allowed)")
+    status: str = Field(description="verified | revoked | superseded | expired | not-yet-valid | fork | failed")
+    kind: str | None = None
+    credential_id: str | None = None
+    digest: str | None = Field(default=None, description="64 hex: SHA-256 of the RFC 8785 credential")
+    issuer: str | None = Field(default=None, description="institution id")
+    holder: str | None = None
+    title: str | None = None
+    index: int | None = Field(default=None, description="the anchor's ledger index")
+    checkpoint: CheckpointOut | None = None
+    status_as_of: int | None = Field(default=None, description="Unix time of the newest status known")
+    superseded_by: str | None = None
+    steps: list[StepOut]
+    file: str | None = Field(default=None, description="the uploaded file's name (multipart uploads only)")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
+
+
+BUNDLE_EXAMPLE = {"format": "eduledger-bundle/v1", "credential": {"...": "..."}, "receipt": "c2sp.org/tlog-proof@v1\n...", "issuer_keys": [], "status": []}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with RequestTooLarge as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"the request is {int(declared)} bytes, limit {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"the request is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_documents(body: bytes, limit: int, max_documents: int) -> tuple[list[bytes], bool]:
+    """The bundles of a JSON body, as bytes for the verifier, and whether the body was a list."""
+    try:
+        # One level more than a bundle may have: the list around the bundles.
+        doc = safejson.loads(body, max_bytes=limit, max_depth=MAX_DEPTH + 1)
+    except MalformedError as e:
+        raise MalformedError(f"the body is not a bundle or a list of bundles: {e}") from None
+    if isinstance(doc, dict):
+        return [body], False  # the exact bytes: the same report as the CLI on this file
+    if not isinstance(doc, list):
+        raise MalformedError("the body must be a bundle (a JSON object) or a list of bundles")
+    if not doc:
+        raise MalformedError("the list is empty; send at least one bundle")
+    if len(doc) > max_documents:
+        raise MalformedError(f"the list has {len(doc)} bundles, at most {max_documents} per request")
+    # An item is re-encoded: same values, so the same digest and the same report as its own file.
+    return [json.dumps(item, ensure_ascii=False).encode("utf-8") for item in doc], True
+
+
+async def _uploaded_documents(request: Request, body: bytes, max_documents: int) -> list[tuple[str, bytes]]:
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        form = await Request(request.scope, replay).form(max_files=max_documents, max_fields=16)
+    except StarletteHTTPException as e:  # the multipart parser's refusals (too many files, bad boundary)
+        raise MalformedError(f"the upload does not parse: {e.detail}") from None
+    files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+    if not files:
+        raise MalformedError("the upload holds no file; send one or more bundle or PDF files")
+    out = []
+    for f in files:
+        out.append((f.filename or "", await f.read(MAX_DOCUMENT_BYTES + 1)))
+    await form.close()
+    return out
+
+
+@router.post(
+    "/verify",
+    response_model=ReportOut | list[ReportOut],
+    response_model_exclude_unset=True,  # "file" only on uploads, as in the CLI's output
+    summary="Verify credential bundles or diploma PDFs (the report of eduledger verify --json)",
+    responses={
+        400: {"model": ErrorOut, "description": "not a bundle, a list of bundles or files; an empty or too long list"},
+        413: {"model": ErrorOut, "description": "the request is larger than the limit"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                "application/json": {"schema": {"oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
+                                     "example": BUNDLE_EXAMPLE},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+            "required": True,
+        }
+    },
+)
+async def verify(request: Request, svc: ServicesDep, settings: SettingsDep) -> Any:
+    """The body is read by hand (three content types, a size limit before parsing); see the module docstring.
+
+    One report for one bundle or file, a list of reports (in order) for a list or several files."""
+    limit, max_documents = settings.verify_max_bytes, settings.verify_max_documents
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await _read_body(request, limit)
+    names: list[str] | None = None
+    if content_type == "application/json":
+        datas, many = _json_documents(body, limit, max_documents)
+    elif content_type == "multipart/form-data":
+        uploads = await _uploaded_documents(request, body, max_documents)
+        names, datas, many = [n for n, _ in uploads], [d for _, d in uploads], len(uploads) > 1
+    elif content_type == "application/pdf":
+        datas, many = [body], False
+    else:
+        raise MalformedError("send a bundle or a list of bundles as application/json, files as multipart/form-data, or a PDF as application/pdf")
+    reports = [r.to_json() for r in await run_in_threadpool(svc.documents.verify_documents, datas)]
+    if names is not None:
+        reports = [{"file": name, **r} for name, r in zip(names, reports)]
+    return reports if many else reports[0]
+

@@ -1,0 +1,48 @@
+"""A file a holder hands over: a credential bundle (JSON) or a diploma PDF carrying one (pure).
+
+``verify_document(data, trust, now=...)`` is what ``eduledger verify`` runs on
+each file and what ``POST /api/v1/verify`` and the web ``/verify`` page run on
+each upload, so all three give the same report. Bytes that start with
+``%PDF-`` are a PDF and their embedded bundle is verified
+(:func:`verifier.pdf.extract_bundle`); everything else is handed to
+:func:`verifier.verify.verify` as it is, which never raises for bad input (a
+file too large, not JSON, nested too deeply: step 1 fails with the reason).
+"""
+
+from __future__ import annotations
+
+from ledger.errors import MalformedError
+from verifier.pdf import MAX_PDF_BYTES, extract_bundle
+from verifier.report import FAILED, SKIPPED, STEPS, Report, Step
+from verifier.trust import TrustPolicy
+from verifier.verify import MAX_BUNDLE_BYTES, CheckpointCache, StatusRefresh, verify
+
+__all__ = ["MAX_DOCUMENT_BYTES", "bundle_bytes", "unreadable_report", "verify_document"]
+
+#: The largest file worth reading: a PDF (a bare bundle is refused above MAX_BUNDLE_BYTES by step 1).
+MAX_DOCUMENT_BYTES = max(MAX_PDF_BYTES, MAX_BUNDLE_BYTES)
+
+
+def unreadable_report(message: str) -> Report:
+    """The report of a file with no bundle to verify: step 1 failed with ``message``, the rest skipped."""
+    steps = [Step(1, "well-formed", FAILED, message)]
+    steps += [Step(n, name, SKIPPED, "not checked because step 1 (well-formed) did not pass") for n, name, _ in STEPS[1:]]
+    return Report(steps=steps)
+
+
+def bundle_bytes(data: bytes) -> bytes:
+    """The bundle in ``data``: a PDF's embedded bundle, or ``data`` itself. MalformedError for a bad PDF."""
+    if data.startswith(b"%PDF-"):
+        return extract_bundle(data)
+    return data
+
+
+def verify_document(
+    data: bytes, trust: TrustPolicy, *, now: int, seen: CheckpointCache | None = None, refresh: StatusRefresh | None = None
+) -> Report:
+    """The verifier's report on a bundle or a diploma PDF; never raises for bad input."""
+    try:
+        bundle = bundle_bytes(data)
+    except MalformedError as e:
+        return unreadable_report(f"the file is not a well-formed credential bundle: {e}")
+    return verify(bundle, trust, now=now, seen=seen, refresh=refresh)
