@@ -198,6 +198,84 @@ def test_smtp_outage_delays_notices_without_losing_or_duplicating_them(env):
         ctl.stop()
 
 
+class RefusingInbox(Inbox):
+    """Refuses some recipients at RCPT: ``refuse`` maps an address to the reply (e.g. 550 or 451)."""
+
+    def __init__(self, refuse: dict[str, str]) -> None:
+        super().__init__()
+        self.refuse = refuse
+        self.rcpt_attempts: list[str] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd's hook name
+        self.rcpt_attempts.append(address)
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def _refusing_server(refuse: dict[str, str]):
+    inbox = RefusingInbox(refuse)
+    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    ctl.start()
+    return ctl, inbox
+
+
+def test_a_permanently_refused_address_fails_alone_and_everyone_else_is_mailed_once(env):
+    opp, u, mailer = env.svc.opportunities, env.users, env.svc.mailer
+    for who in ("maria", "petr", "anna"):
+        opp.subscribe(u[who], subject="физика", level="", region="", audience="teachers" if who == "anna" else "pupils")
+    # maria's notice is claimed first (lowest id): before the fix her refusal rescheduled petr too
+    ctl, inbox = _refusing_server({"maria@example.org": "550 5.1.1 mailbox unavailable"})
+    try:
+        use_smtp(env, ctl.port)
+        aid, _ = opp.publish(u["olymp"], draft())
+        opp.publish(u["olymp"], draft(title="Олимпиада для учителей физики", audience="teachers"))
+        now = env.svc.ctx.now()
+        d = mailer.deliver_all(now)
+        assert (d.sent, d.failed, d.retried) == (2, 1, 0)
+        assert sorted(m["To"] for m in inbox.messages) == ["anna@example.org", "petr@example.org"]
+        rows = {r.user_id: r for r in outbox(env)}
+        maria = rows[u["maria"].id]
+        assert maria.status == "failed" and maria.last_error.startswith("550") and maria.attempts == 1
+        assert rows[u["petr"].id].status == "sent"
+        # never again: not at the next pass, not after any backoff
+        for later in (now + 1, now + 10 * mailer.settings.retry_max):
+            assert mailer.deliver_all(later).claimed == 0
+        assert inbox.rcpt_attempts.count("maria@example.org") == 1 and len(inbox.messages) == 2
+        # visible to the person and to the organiser
+        assert "почтовый сервер отклонил адрес" in env.browser("maria").get("/opportunities/subscriptions").text
+        assert env.svc.opportunities.delivery_of(aid) == {"sent": 1, "failed": 1}
+        page = env.browser("olymp").get(f"/opportunities/{aid}").text
+        assert "не доставлено (адрес отклонён) 1" in page
+        assert "не доставлено" not in env.browser().get(f"/opportunities/{aid}").text  # only the organiser sees delivery
+    finally:
+        ctl.stop()
+
+
+def test_a_transient_refusal_backs_off_that_notice_only_and_it_is_sent_once_later(env):
+    opp, u, mailer = env.svc.opportunities, env.users, env.svc.mailer
+    for who in ("maria", "petr"):
+        opp.subscribe(u[who], subject="физика", level="", region="", audience="pupils")
+    ctl, inbox = _refusing_server({"maria@example.org": "451 4.3.0 try again later"})
+    try:
+        use_smtp(env, ctl.port)
+        opp.publish(u["olymp"], draft())
+        now = env.svc.ctx.now()
+        d = mailer.deliver_all(now)
+        assert (d.sent, d.retried, d.failed) == (1, 1, 0)
+        rows = {r.user_id: r for r in outbox(env)}
+        assert rows[u["maria"].id].status == "queued" and rows[u["maria"].id].next_attempt_at == now + mailer.backoff(0)
+        assert rows[u["maria"].id].last_error.startswith("SMTP error: 451")
+        assert mailer.deliver_all(now + 1).claimed == 0  # backing off, and petr is not touched again
+        del inbox.refuse["maria@example.org"]
+        assert mailer.deliver_all(now + mailer.backoff(0)).sent == 1
+        assert mailer.deliver_all(now + 100_000).claimed == 0
+        assert sorted(m["To"] for m in inbox.messages) == ["maria@example.org", "petr@example.org"]
+    finally:
+        ctl.stop()
+
+
 def test_the_background_sender_delivers_after_publishing_and_respects_the_rate(env, smtp):
     ctl, inbox = smtp
     opp, u, mailer = env.svc.opportunities, env.users, env.svc.mailer

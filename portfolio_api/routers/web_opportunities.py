@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from ledger.errors import EduledgerError
 from portfolio_api.routers.web_portfolio import fmt
 from portfolio_api.services.opportunities import ANNOUNCEMENT_KINDS, AUDIENCES, LEVELS, AnnouncementDraft
-from portfolio_api.web import Holder, ServicesDep, Staff, csrf_protect, redirect, render
+from portfolio_api.web import CurrentUser, Holder, ServicesDep, Staff, csrf_protect, redirect, render
 
 router = APIRouter(prefix="/opportunities", tags=["web: opportunities"], dependencies=[Depends(csrf_protect)], include_in_schema=False)
 # The unsubscribe link is its own capability (an unguessable token): no session and no CSRF
@@ -132,9 +132,11 @@ def follow(request: Request, user: Staff, svc: ServicesDep, link: Annotated[str,
 
 
 @router.get("/{announcement_id}")
-def announcement(request: Request, announcement_id: int, svc: ServicesDep) -> Response:
+def announcement(request: Request, announcement_id: int, user: CurrentUser, svc: ServicesDep) -> Response:
     a = svc.opportunities.get(announcement_id)
+    owner = user is not None and user.is_staff and user.institution_id == a.institution_id
     return render(request, "opportunity.html", a=a, results=svc.opportunities.results_of(announcement_id),
+                  delivery=svc.opportunities.delivery_of(announcement_id) if owner else None,
                   institution=svc.credentials.institutions().get(a.institution_id, a.institution_id))
 
 

@@ -1,17 +1,23 @@
 """E-mail delivery of the outbox: claim due notices, send over SMTP, mark sent, retry with backoff.
 
 Contract:
-* A notice leaves ``queued`` only as ``sent`` (the SMTP server accepted it) or
-  ``cancelled`` (the person unsubscribed or was erased). SMTP failures never
-  drop a notice: it is rescheduled ``min(retry_base * 2**attempts, retry_max)``
-  seconds later, forever, so an outage only delays delivery.
+* A notice leaves ``queued`` only as ``sent`` (the SMTP server accepted it),
+  ``failed`` (the server refused it permanently: a 5xx reply to this recipient
+  or this message; the reply is kept in ``last_error`` and shown to the person
+  and the organiser) or ``cancelled`` (the person unsubscribed or was erased).
+* Failures are handled per notice. A permanent refusal fails that one notice;
+  a transient one (4xx, a dropped connection) reschedules that one notice
+  ``min(retry_base * 2**attempts, retry_max)`` seconds later, forever; the
+  others in the batch keep going. Only when the server cannot be reached at
+  all is the rest of the batch rescheduled (an outage delays, never drops).
 * Claiming moves ``next_attempt_at`` one lease ahead inside a transaction (rows
   locked with SKIP LOCKED on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises),
   so two senders never hold the same notice.
 * Write order: send, then mark ``sent`` in its own small transaction. A crash
   between the two resends that one notice after the lease ends (at-least-once
   for the single message in flight; the outbox's unique key keeps every other
-  path at exactly one notice per announcement and person).
+  path at exactly one notice per announcement and person). A notice that got
+  any definite answer (accepted, refused) is never sent again.
 * At most ``rate_per_second`` messages per second leave this node.
 """
 
@@ -21,7 +27,7 @@ import asyncio
 import logging
 import smtplib
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from email.message import EmailMessage
 from typing import Any
 
@@ -57,6 +63,41 @@ class Delivery:
     sent: int = 0
     retried: int = 0
     cancelled: int = 0
+    failed: int = 0
+
+    def __add__(self, other: "Delivery") -> "Delivery":
+        return Delivery(*(a + b for a, b in zip(astuple(self), astuple(other))))
+
+
+def permanent(error: smtplib.SMTPException) -> bool:
+    """A refusal that will not change on retry: a 5xx reply about this recipient or this message (RFC 5321 4.2.1).
+
+    A refused sender (``MAIL FROM``) is the node's configuration, not the
+    recipient's: it is retried like an outage, never charged to one notice."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return bool(error.recipients) and all(code >= 500 for code, _ in error.recipients.values())
+    if isinstance(error, smtplib.SMTPSenderRefused):
+        return False
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code >= 500
+
+
+def _describe(e: smtplib.SMTPException) -> str:
+    if isinstance(e, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{code} {_text(msg)}" for code, msg in e.recipients.values())[:300]
+    if isinstance(e, smtplib.SMTPResponseException):
+        return f"{e.smtp_code} {_text(e.smtp_error)}"[:300]
+    return str(e)[:300]
+
+
+def _text(msg: bytes | str) -> str:
+    return msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        pass
 
 
 class Mailer:
@@ -100,12 +141,8 @@ class Mailer:
         rows = self.claim(now)
         if not rows:
             return Delivery()
-        sent = retried = cancelled = 0
-        try:
-            smtp = smtplib.SMTP(self.settings.host, self.settings.port, timeout=self.settings.timeout)
-        except (OSError, smtplib.SMTPException) as e:
-            self._retry(now, rows, f"SMTP server unreachable: {e}")
-            return Delivery(len(rows), 0, len(rows), 0)
+        sent = retried = cancelled = failed = 0
+        smtp: smtplib.SMTP | None = None
         try:
             for i, row in enumerate(rows):
                 if row.cancelled_at is not None or not row.wants_email:
@@ -118,34 +155,56 @@ class Mailer:
                     self._mark(row.id, status="cancelled")
                     cancelled += 1
                     continue
+                if smtp is None:
+                    try:
+                        smtp = self._connect()
+                    except (OSError, smtplib.SMTPException) as e:
+                        # nobody can be reached: the rest of the batch waits (nothing is dropped)
+                        self._retry(now, rows[i:], f"SMTP server unreachable: {e}")
+                        retried += len(rows) - i
+                        break
                 self._pace()
                 try:
                     smtp.send_message(self.message(row, to))
-                except (OSError, smtplib.SMTPException) as e:
-                    # the connection may be gone: everything from here on is retried later
-                    self._retry(now, rows[i:], f"SMTP error: {e}")
-                    retried += len(rows) - i
-                    break
+                except smtplib.SMTPException as e:
+                    if permanent(e):
+                        # this recipient or message is refused for good: fail this one notice, keep going
+                        self._mark(row.id, status="failed", attempts=row.attempts + 1, last_error=_describe(e))
+                        log.warning("notice %d refused permanently: %s", row.id, _describe(e))
+                        failed += 1
+                    else:
+                        self._retry(now, [row], f"SMTP error: {_describe(e)}")
+                        retried += 1
+                    if isinstance(e, smtplib.SMTPServerDisconnected):
+                        smtp = None  # reconnect for the next notice
+                    continue
+                except OSError as e:
+                    # the connection broke mid-message: this notice waits; the next one reconnects
+                    self._retry(now, [row], f"SMTP error: {e}")
+                    retried += 1
+                    _quit(smtp)
+                    smtp = None
+                    continue
                 self._mark(row.id, status="sent", sent_at=now)  # after the server accepted it (see the docstring)
                 sent += 1
         finally:
-            try:
-                smtp.quit()
-            except (OSError, smtplib.SMTPException):
-                pass
-        return Delivery(len(rows), sent, retried, cancelled)
+            if smtp is not None:
+                _quit(smtp)
+        return Delivery(len(rows), sent, retried, cancelled, failed)
 
     def deliver_all(self, now: int | None = None) -> Delivery:
         """Drain everything due at ``now`` (tests and the CLI)."""
         total = Delivery()
         while True:
             d = self.deliver_due(now)
-            total = Delivery(*(a + b for a, b in zip((total.claimed, total.sent, total.retried, total.cancelled),
-                                                     (d.claimed, d.sent, d.retried, d.cancelled))))
-            if d.claimed == 0 or d.sent + d.cancelled == 0:
+            total += d
+            if d.claimed == 0 or d.sent + d.cancelled + d.failed == 0:
                 return total
 
     # --- pieces ---
+
+    def _connect(self) -> smtplib.SMTP:
+        return smtplib.SMTP(self.settings.host, self.settings.port, timeout=self.settings.timeout)
 
     def _pace(self) -> None:
         gap = 1.0 / self.settings.rate_per_second if self.settings.rate_per_second > 0 else 0.0
@@ -217,7 +276,7 @@ class Mailer:
             except Exception:  # a bug or a database hiccup must not end delivery for good
                 log.exception("notification sender pass failed")
                 d = Delivery()
-            if d.claimed and d.sent + d.cancelled:
+            if d.claimed and d.sent + d.cancelled + d.failed:
                 continue  # more may be due right away
             self._wake.clear()
             try:

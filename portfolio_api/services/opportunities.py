@@ -298,12 +298,19 @@ class Opportunities:
 
     def notices(self, person: User, limit: int = 50) -> list[sa.Row]:
         o, a = t.outbox.c, t.announcements.c
-        q = (sa.select(o.id, o.status, o.created_at, o.read_at, a.id.label("announcement_id"), a.title, a.kind, a.subject, a.region,
+        q = (sa.select(o.id, o.status, o.last_error, o.created_at, o.read_at, a.id.label("announcement_id"), a.title, a.kind, a.subject, a.region,
                        a.starts_on, a.ends_on, a.institution_id)
              .select_from(t.outbox.join(t.announcements, a.id == o.announcement_id))
              .where(o.user_id == person.id).order_by(o.id.desc()).limit(limit))
         with self.ctx.engine.connect() as conn:
             return list(conn.execute(q))
+
+    def delivery_of(self, announcement_id: int) -> dict[str, int]:
+        """Notices of an announcement by status (queued, sent, failed, cancelled, web): what the organiser sees."""
+        o = t.outbox.c
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(sa.select(o.status, sa.func.count()).where(o.announcement_id == announcement_id).group_by(o.status))
+            return {status: n for status, n in rows}
 
     def mark_read(self, person: User) -> None:
         with self.ctx.engine.begin() as conn:
