@@ -126,8 +126,37 @@ def test_erasing_a_person_shreds_their_data_and_everything_else_still_verifies(e
     with env.svc.ctx.engine.begin() as conn:
         before = conn.execute(sa.select(t.credentials.c.credential_enc).where(t.credentials.c.id == mine.id)).scalar()
     petr_bundle = env.browser("petr").get(f"/portfolio/credentials/{theirs.id}/bundle").content
+    # issue-7 data: a discoverable profile, subscriptions with a queued notice, two follows (grant and share link)
+    u, svc = env.users, env.svc
+    svc.discovery.set_profile(u["maria"], discoverable=True, region="Москва", headline="Люблю астрофизику")
+    assert [c.user_id for c in svc.discovery.search(u["uni"], "олимпиады")] == [u["maria"].id]
+    svc.opportunities.subscribe(u["maria"], subject="физика", level="", region="", audience="pupils")
+    svc.opportunities.subscribe(u["maria"], subject="", level="", region="москва", audience="pupils")
+    from tests.test_opportunities import draft
+
+    svc.opportunities.publish(u["olymp"], draft())
+    svc.follows.grant(u["maria"], "uni-1")
+    share = svc.portfolio.create_share(u["maria"], label="ГУ", items=None, days=30)
+    svc.follows.follow_by_share(u["school"], f"http://testserver/s/{share.token}")
+    assert [p.name for _, p, _ in svc.follows.feed(u["uni"])] == ["Мария Иванова"]
     r = form(maria, "/account/delete", {"password": PASSWORD})
     assert r.status_code == 303
+    with env.svc.ctx.engine.begin() as conn:
+        assert conn.execute(sa.select(t.profiles).where(t.profiles.c.user_id == u["maria"].id)).first() is None
+        for word in ("астрофизику", "олимпиады", "москва"):  # nothing left in the full-text index either
+            assert conn.execute(sa.text("SELECT count(*) FROM fts_profiles WHERE fts_profiles MATCH :q"), {"q": word}).scalar() == 0
+        subs = conn.execute(sa.select(t.subscriptions).where(t.subscriptions.c.user_id == u["maria"].id)).all()
+        assert len(subs) == 2 and all(s.cancelled_at is not None for s in subs)
+        notices = conn.execute(sa.select(t.outbox.c.status).where(t.outbox.c.user_id == u["maria"].id)).scalars().all()
+        assert notices == ["cancelled"]
+        follows = conn.execute(sa.select(t.follows).where(t.follows.c.student_id == u["maria"].id)).all()
+        assert len(follows) == 2 and all(f.withdrawn_at is not None for f in follows)
+    assert svc.discovery.search(u["uni"], "") == [] and svc.discovery.search(u["uni"], "астрофизику") == []
+    assert svc.follows.feed(u["uni"]) == [] and svc.follows.feed(u["school"]) == []
+    assert "Мария" not in env.browser("uni").get("/opportunities/applicants").text
+    svc.opportunities.publish(u["olymp"], draft(title="Ещё одна олимпиада по физике"))  # no new notice for her
+    with env.svc.ctx.engine.begin() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.user_id == u["maria"].id)).scalar() == 1
     # The person's data key is gone: the old ciphertext cannot be read any more.
     with env.svc.ctx.engine.begin() as conn:
         assert conn.execute(sa.select(t.data_keys).where(t.data_keys.c.user_id == env.users["maria"].id)).first() is None

@@ -240,18 +240,28 @@ class Accounts:
 
         Credentials issued to them stay anchored on the ledger (digests only) and
         keep their status; shares stop resolving; audit records keep the actor id.
+        Opportunities (issue 7), in the same transaction: the discoverable profile
+        is deleted (its full-text rows go with it: the FTS5 delete trigger, the
+        generated tsvector), subscriptions are cancelled and queued e-mails become
+        ``cancelled``, every follow is withdrawn (an institution sees nothing more).
         """
+        now = self.ctx.now()
         with self.ctx.engine.begin() as conn:
+            conn.execute(t.profiles.delete().where(t.profiles.c.user_id == user_id))
+            conn.execute(t.subscriptions.update().where(t.subscriptions.c.user_id == user_id, t.subscriptions.c.cancelled_at.is_(None))
+                         .values(cancelled_at=now))
+            conn.execute(t.outbox.update().where(t.outbox.c.user_id == user_id, t.outbox.c.status == "queued").values(status="cancelled"))
+            conn.execute(t.follows.update().where(t.follows.c.student_id == user_id, t.follows.c.withdrawn_at.is_(None)).values(withdrawn_at=now))
             conn.execute(t.data_keys.delete().where(t.data_keys.c.user_id == user_id))
             conn.execute(t.sessions.delete().where(t.sessions.c.user_id == user_id))
             conn.execute(
                 t.users.update()
                 .where(t.users.c.id == user_id)
-                .values(email_index=None, email_enc=None, name_enc=None, password_hash=None, deleted_at=self.ctx.now())
+                .values(email_index=None, email_enc=None, name_enc=None, password_hash=None, deleted_at=now)
             )
             conn.execute(t.uploads.update().where(t.uploads.c.owner_id == user_id).values(content_enc=None, title_enc=None, filename_enc=None))
             conn.execute(t.credentials.update().where(t.credentials.c.holder_id == user_id).values(credential_enc=None, bundle_enc=None))
-            conn.execute(t.shares.update().where(t.shares.c.owner_id == user_id).values(revoked_at=self.ctx.now(), token_enc=None))
+            conn.execute(t.shares.update().where(t.shares.c.owner_id == user_id).values(revoked_at=now, token_enc=None))
 
 
 _DUMMY_HASH = _hasher.hash("not a real password, only for timing")
