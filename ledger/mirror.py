@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -23,6 +24,9 @@ from ledger.checkpoint import verify_checkpoint
 from ledger.errors import FetchError, InconsistencyError, MalformedError
 from ledger.log import Log
 from ledger.storage import StoredBlock
+
+if TYPE_CHECKING:
+    from ledger.splitview import PrefixProof
 
 log = logging.getLogger("eduledger.mirror")
 
@@ -49,6 +53,25 @@ class HttpPeer:
     def witnessed(self) -> bytes:
         """The newest checkpoint the peer's witness cosigned (log-signed note)."""
         return self._get("/api/v1/network/witnessed").content
+
+    def consistency(self, old: int, new: int) -> "PrefixProof":
+        """The peer's root at ``old`` and its consistency proof to ``new`` (its own log).
+
+        Unchecked: ``ledger.splitview.check_prefix`` authenticates it against a
+        signed root. FetchError if the peer's log does not reach ``new``."""
+        from ledger.encoding import b64d
+        from ledger.splitview import PrefixProof
+
+        j = self._get("/api/v1/ledger/proof/consistency", old=old, new=new).json()
+        try:
+            return PrefixProof(
+                old,
+                new,
+                b64d(j["old_root"], "old_root", size=32),
+                tuple(b64d(h, "consistency proof hash", size=32) for h in j["proof"]),
+            )
+        except (KeyError, TypeError) as e:
+            raise MalformedError(f"{self.base_url} sent a consistency proof without {e}") from None
 
     def blocks(self, start: int, limit: int = 100) -> list[StoredBlock]:
         out = []

@@ -23,6 +23,7 @@ from ledger.leader import Leadership, SoleWriter, leadership_for
 from ledger.log import Log, Receipt, Rejection
 from ledger.note import Verifier
 from ledger.sequencer import Sequencer
+from ledger.splitview import PrefixProof, Seen, check_prefix, plan, seen
 from ledger.storage import LedgerStore, open_store
 from ledger.cosigners import Cosigner, LocalCosigner, RemoteCosigner
 from ledger.witness import Witness
@@ -56,6 +57,10 @@ class Node:
         self.is_leader = False
         self._tasks: list[asyncio.Task[None]] = []
         self._storage_cursor = 0
+        # Split-view detection: pairs already proved consistent, and why others are not yet.
+        self._proved_consistent: set[tuple[int, bytes, int, bytes]] = set()
+        self.split_view_pending: list[str] = []
+        self._http_peers: dict[str, Any] = {}
         self.genesis = genesis
         self.keys = keys
         self.clock = clock
@@ -222,7 +227,7 @@ class Node:
         stored entries (a database edited behind our back). Returns the local size."""
         import json
 
-        from ledger.errors import EduledgerError, FetchError, InconsistencyError
+        from ledger.errors import EduledgerError, InconsistencyError
         from ledger.mirror import HttpPeer, sync
         from ledger.replay import ReplayError
 
@@ -239,71 +244,117 @@ class Node:
             try:
                 sync(self.log, HttpPeer(url))
             except InconsistencyError as e:
-                self.record_fork(str(e), e.old, e.new)
+                self.record_fork(str(e), e.old, e.new, e.proof)
                 raise
             except EduledgerError as e:  # unreachable or not yet final: still compare with peers
                 sync_error = e
-        for inst, peer_url in sorted(self.peers.items()):
-            peer = HttpPeer(peer_url, timeout=3)
-            for what, fetch in (("final checkpoint", peer.checkpoint), ("cosigned checkpoint", peer.witnessed)):
-                try:
-                    note = fetch()
-                    if what == "final checkpoint":
-                        self.check_peer_checkpoint(note)
-                    else:
-                        self.check_witnessed_checkpoint(note)
-                except InconsistencyError as e:
-                    self.record_fork(f"{what} from {inst} is not consistent with ours: {e}", e.old, e.new)
-                except (FetchError, EduledgerError) as e:
-                    log.debug("peer %s: %s", inst, e)
+        self.check_split_views(self._peer_checkpoints())
         if sync_error is not None:
             raise sync_error
         return self.log.size
 
-    def check_peer_checkpoint(self, note: bytes) -> None:
-        """Raise InconsistencyError if a verified final checkpoint of our log disagrees with ours."""
-        from ledger.checkpoint import verify_checkpoint
-        from ledger.errors import InconsistencyError
+    # --- split-view detection (ledger.splitview) ---------------------------------------
 
-        vc = verify_checkpoint(
-            note, log=self.log.log_verifier, witnesses=self.log.witness_verifiers, quorum=self.log.quorum, origin=self.network
-        )
-        size = vc.checkpoint.size
-        if size <= self.log.size and self.log.tree.root(size) != vc.checkpoint.root:
-            mine = self.store.checkpoint(size) or self.log.latest_checkpoint()
-            raise InconsistencyError(f"two different trees of size {size}", old=mine.decode("utf-8", "replace"), new=note.decode("utf-8", "replace"))
+    def _http_peer(self, url: str):
+        """One HTTP client per peer URL, kept between rounds (keep-alive)."""
+        from ledger.mirror import HttpPeer
 
-    def check_witnessed_checkpoint(self, note: bytes) -> None:
-        """Raise InconsistencyError if a log-signed checkpoint a peer's witness cosigned has
-        the size of one our witnesses cosigned, or of our verified log, with another root.
+        peer = self._http_peers.get(url)
+        if peer is None:
+            peer = self._http_peers[url] = HttpPeer(url, timeout=3)
+        return peer
 
-        This is what catches a sequencer that shows each witness its own view:
-        every witness alone sees a consistent log; comparing what they cosigned
-        does not."""
-        from ledger.checkpoint import parse_checkpoint
-        from ledger.errors import InconsistencyError
-        from ledger.note import verify_note
-
-        cp = parse_checkpoint(verify_note(note, [self.log.log_verifier]).text)
-        if cp.origin != self.network:
-            return
+    def _own_checkpoints(self) -> list[Seen]:
+        """What this node vouches for: the newest checkpoint of its verified log and
+        the last checkpoint each of its witness keys cosigned."""
+        out: list[Seen] = []
+        final = self.store.latest_final() or self.store.latest_checkpoint()
+        if final is not None:
+            s = seen(final[1], self.log.log_verifier, self.network, "this node's log")
+            if s is not None:
+                out.append(s)
         for w in self.witnesses.values():
             state = self.store.witness_state(w.state_key(self.network))
-            if state and state[0] == cp.size:
-                mine = parse_checkpoint(verify_note(state[1], [self.log.log_verifier]).text)
-                if mine.root != cp.root:
-                    raise InconsistencyError(
-                        f"two log-signed checkpoints of size {cp.size} with different roots",
-                        old=state[1].decode("utf-8", "replace"),
-                        new=note.decode("utf-8", "replace"),
-                    )
-        if 0 < cp.size <= self.log.size and self.log.tree.root(cp.size) != cp.root:
-            mine_note = self.store.checkpoint(cp.size) or self.log.latest_checkpoint()
-            raise InconsistencyError(
-                f"a log-signed checkpoint of size {cp.size} disagrees with our verified log",
-                old=mine_note.decode("utf-8", "replace"),
-                new=note.decode("utf-8", "replace"),
-            )
+            if state:
+                s = seen(state[1], self.log.log_verifier, self.network, f"this node's witness {w.name}")
+                if s is not None:
+                    out.append(s)
+        return out
+
+    def _peer_checkpoints(self) -> list[Seen]:
+        """Every peer's final checkpoint and the newest one its witness cosigned.
+        Unreachable peers and notes without a valid log signature are skipped."""
+        from ledger.errors import EduledgerError
+
+        out: list[Seen] = []
+        for inst, peer_url in sorted(self.peers.items()):
+            peer = self._http_peer(peer_url)
+            for what, fetch in (("final checkpoint", peer.checkpoint), ("cosigned checkpoint", peer.witnessed)):
+                try:
+                    s = seen(fetch(), self.log.log_verifier, self.network, f"{what} of {inst}")
+                except EduledgerError as e:  # unreachable, nothing yet, or not signed by the log key
+                    log.debug("peer %s: %s", inst, e)
+                    continue
+                if s is not None:
+                    out.append(s)
+        return out
+
+    def check_split_views(self, theirs: Sequence[Seen]) -> None:
+        """Check this node's checkpoints and ``theirs`` are all views of one tree.
+
+        Same sizes are compared directly; every other checkpoint is proved a
+        prefix of the largest one with a prefix proof from this node's own tree
+        or fetched from the sequencer or a peer (ledger.splitview). A proof that
+        shows two trees records the fork alert (both notes and the proof as
+        evidence) and raises InconsistencyError. A proof that cannot be had, or
+        that does not verify (a supplier's bad data, never evidence), leaves the
+        pair pending: ``split_view_pending`` says which, and the next round
+        tries again."""
+        from ledger.errors import InconsistencyError
+
+        try:
+            big, smaller = plan([*self._own_checkpoints(), *theirs])
+            pending = []
+            for small in smaller:
+                key = (small.size, small.root, big.size, big.root)
+                if key in self._proved_consistent:
+                    continue
+                problem = self._prove_prefix(small, big)
+                if problem is None:
+                    if len(self._proved_consistent) > 4096:
+                        self._proved_consistent.clear()
+                    self._proved_consistent.add(key)
+                else:
+                    pending.append(problem)
+        except InconsistencyError as e:
+            self.record_fork(str(e), e.old, e.new, e.proof)
+            raise
+        self.split_view_pending = pending
+
+    def _prove_prefix(self, small: Seen, big: Seen) -> str | None:
+        """Prove ``small`` is a prefix of ``big``: None when proved, else why it could
+        not be (retried next round). Raises InconsistencyError on evidence of a fork."""
+        from ledger.errors import EduledgerError, InconsistencyError, MalformedError, RootMismatchError
+
+        tree = self.log.tree
+        if big.size <= tree.size and tree.root(big.size) == big.root:
+            # Our verified tree is the larger checkpoint's tree: no fetch needed.
+            check_prefix(small, big, PrefixProof(small.size, big.size, tree.root(small.size), tuple(tree.consistency_proof(small.size, big.size))))
+            return None
+        problems = []
+        urls = [self.sequencer_url] if self.sequencer_url else []
+        urls += [u for _, u in sorted(self.peers.items()) if u not in urls]
+        for url in urls:
+            try:
+                check_prefix(small, big, self._http_peer(url).consistency(small.size, big.size))
+                return None
+            except InconsistencyError:
+                raise
+            except (RootMismatchError, MalformedError) as e:
+                problems.append(f"{url} sent a proof that does not verify against the larger root ({e})")
+            except EduledgerError as e:
+                problems.append(str(e))
+        return f"sizes {small.size} ({small.source}) and {big.size} ({big.source}): no verifiable consistency proof yet: " + "; ".join(problems)
 
     def witnessed(self) -> bytes | None:
         """The newest checkpoint one of this node's witnesses cosigned (log-signed note), for peers."""
@@ -334,9 +385,10 @@ class Node:
         if len(raw) > MAX_SUBMISSION:
             raise MalformedError(f"a submission holds at most {MAX_SUBMISSION} entries")
         entries = []
+        memo: dict[str, bytes] = {}
         for i, j in enumerate(raw):
             try:
-                entries.append(entry_from_json(j))
+                entries.append(entry_from_json(j, memo=memo))
             except MalformedError as e:
                 raise MalformedError(f"entry {i}: {e}") from None
         self.check_signatures(entries)
@@ -417,13 +469,17 @@ class Node:
         raw = self.store.get_meta(self.FORK_ALERT_KEY)
         return json.loads(raw) if raw else None
 
-    def record_fork(self, reason: str, old: bytes | str, new: bytes | str) -> None:
+    def record_fork(self, reason: str, old: bytes | str, new: bytes | str, proof: Sequence[bytes] = ()) -> None:
+        """Store the first evidence of a fork: both log-signed checkpoints and, for two
+        sizes, the proof that connects the larger one to another tree at the smaller size."""
         import json
+
+        from ledger.encoding import b64e
 
         if self.store.get_meta(self.FORK_ALERT_KEY):
             return  # keep the first evidence
         as_text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v  # noqa: E731
-        alert = {"reason": reason, "old": as_text(old), "new": as_text(new), "time": int(self.clock())}
+        alert = {"reason": reason, "old": as_text(old), "new": as_text(new), "proof": [b64e(h) for h in proof], "time": int(self.clock())}
         self.store.set_meta(self.FORK_ALERT_KEY, json.dumps(alert))
         log.error("FORK DETECTED: %s", reason)
 

@@ -19,6 +19,7 @@ import pytest
 from ledger import merkle
 from ledger.checkpoint import Checkpoint
 from ledger.datadir import witness_name
+from ledger.encoding import b64e
 from ledger.note import sign_note
 from ledger.witness import AddCheckpoint
 from tests.keyutil import RawSigner
@@ -176,6 +177,95 @@ def test_a_sequencer_showing_two_views_is_refused_and_reported_as_a_fork_with_ev
         [sys.executable, "-m", "ledger.cli", "network", "status", "--url", net.url("uni")], capture_output=True, text=True, timeout=60
     )
     assert cli.returncode == 1 and "FORK ALERT" in cli.stderr and view_a.decode() in cli.stderr and view_b.decode() in cli.stderr
+
+
+class RogueProofServer:
+    """The rogue sequencer's HTTP face at the sequencer's URL: it answers consistency-proof
+    requests (``/api/v1/ledger/proof/consistency``) from one of its views, or with garbage."""
+
+    def __init__(self, port: int) -> None:
+        import http.server
+        import json
+        import threading
+        from urllib.parse import parse_qs, urlparse
+
+        from ledger.encoding import b64e
+        from ledger.tree import Tree
+
+        server = self
+        self.tree: list[bytes] | None = None
+        self.garbage = False
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                url = urlparse(self.path)
+                q = {k: int(v[0]) for k, v in parse_qs(url.query).items()}
+                if url.path != "/api/v1/ledger/proof/consistency" or not (server.tree or server.garbage):
+                    self.send_error(404)
+                    return
+                if server.garbage:
+                    old_root, new_root, proof = bytes(32), bytes(32), [bytes(32)] * 2
+                else:
+                    t = Tree(server.tree)
+                    old_root, new_root, proof = t.root(q["old"]), t.root(q["new"]), t.consistency_proof(q["old"], q["new"])
+                body = json.dumps(
+                    {"old_size": q["old"], "new_size": q["new"], "old_root": b64e(old_root), "new_root": b64e(new_root), "proof": [b64e(h) for h in proof]}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "RogueProofServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_a_sequencer_showing_trees_of_different_sizes_is_reported_as_a_fork_once_a_proof_shows_two_trees(net):
+    net.start("ipk", "uni")
+    rogue = RogueSequencer(net)
+    tree_a, tree_b = leaves("a", 8), leaves("b", 10)
+    view_a, view_b = rogue.checkpoint(tree_a), rogue.checkpoint(tree_b)
+    # Each witness sees a tree that extends what it cosigned (nothing), so each cosigns.
+    assert add_checkpoint(net, "ipk", 0, [], view_a).status_code == 200
+    assert add_checkpoint(net, "uni", 0, [], view_b).status_code == 200
+    # Sizes differ, so only a consistency proof can tell. None to be had (the sequencer's
+    # URL does not answer, the replicas' logs are shorter): pending and retried, no alert.
+    pending = wait_until("ipk to report the pair as unproved", lambda: net.network_status("ipk")["split_view_pending"])
+    assert "sizes 8" in pending[0] and "and 10" in pending[0]
+    with RogueProofServer(net.ports[SEQ]) as server:
+        # A proof that does not verify against the larger signed root is the supplier's
+        # bad data, not evidence: still no alert.
+        server.garbage = True
+        wait_until(
+            "a round with the garbage proof",
+            lambda: any("does not verify" in p for p in net.network_status("ipk")["split_view_pending"]),
+        )
+        assert net.network_status("ipk")["fork_alert"] is None and net.network_status("uni")["fork_alert"] is None
+        # The rogue's own proof for its size-10 view verifies against view B's signed root
+        # and shows another tree at size 8 than view A: a fork, with both notes and the proof.
+        server.garbage, server.tree = False, tree_b
+        for inst in ("ipk", "uni"):
+            alert = wait_until(f"a fork alert on {inst}", lambda inst=inst: net.network_status(inst)["fork_alert"])
+            assert {alert["old"].encode(), alert["new"].encode()} == {view_a, view_b}
+            assert alert["proof"][0] == b64e(merkle.root(tree_b[:8]))
+    # The witness stops cosigning after the fork, even an honest-looking extension of its view.
+    from ledger.tree import Tree
+
+    longer = leaves("a", 12)
+    r = add_checkpoint(net, "ipk", 8, Tree(longer).consistency_proof(8, 12), rogue.checkpoint(longer))
+    assert r.status_code == 409 and "fork" in r.json()["detail"]
 
 
 def test_witness_refuses_stale_replayed_garbage_and_foreign_requests_with_c2sp_status_codes(net):

@@ -52,6 +52,8 @@ class InclusionOut(BaseModel):
 class ConsistencyOut(BaseModel):
     old_size: int
     new_size: int
+    old_root: str = Field(description="base64 root of this node's tree at old_size")
+    new_root: str = Field(description="base64 root of this node's tree at new_size")
     proof: list[str]
 
 
@@ -145,7 +147,11 @@ def inclusion(
 
 @router.get("/proof/consistency", response_model=ConsistencyOut, summary="RFC 9162 consistency proof")
 def consistency(node: NodeDep, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> ConsistencyOut:
-    return ConsistencyOut(old_size=old, new_size=new, proof=[b64e(h) for h in node.log.consistency_proof(old, new)])
+    """The roots let a node compare two signed checkpoints of different sizes
+    (ledger.splitview): the proof is checked against the larger signed root."""
+    proof = node.log.consistency_proof(old, new)
+    tree = node.log.tree
+    return ConsistencyOut(old_size=old, new_size=new, old_root=b64e(tree.root(old)), new_root=b64e(tree.root(new)), proof=[b64e(h) for h in proof])
 
 
 @router.get("/credentials/{digest}", response_model=CredentialStatus, summary="Ledger status of a credential digest")

@@ -40,6 +40,7 @@ async def status(node: NodeDep) -> dict[str, Any]:
         "latest_cosigners": _latest_cosigners(node),
         "fork_alert": node.fork_alert(),
         "storage_alert": node.storage_alert(),
+        "split_view_pending": node.split_view_pending,
     }
 
 
