@@ -229,17 +229,3 @@ def test_online_client_reports_http_errors_and_garbage_as_fetch_failures():
     client = NodeClient("http://node", client=httpx.Client(transport=httpx.MockTransport(lambda r: next(answers))))
     assert "HTTP 503" in client.refresh("0" * 64, 10).error
     assert "not a checkpoint" in client.refresh("0" * 64, 10).error
-
-
-def test_make_examples_writes_bundles_that_verify_as_documented(tmp_path, capsys):
-    from verifier.examples import AT, main as examples_main
-
-    assert examples_main([str(tmp_path)]) == 0
-    trust = str(tmp_path / "trust.json")
-    assert cli.main([str(tmp_path / "valid"), "--trust", trust, "--at", AT]) == 0
-    capsys.readouterr()
-    assert cli.main([str(tmp_path / "invalid"), "--trust", trust, "--at", AT, "--json"]) == 1
-    j = json.loads(capsys.readouterr().out)
-    steps = {Path(f["file"]).name: next(s["step"] for s in f["steps"] if s["status"] == "failed") for f in j["files"]}
-    assert steps == {"expired.json": 9, "revoked.json": 8, "superseded.json": 8, "tampered.json": 2, "too-few-cosignatures.json": 4}
-
