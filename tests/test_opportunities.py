@@ -332,7 +332,8 @@ def _discovery_checks(env: Env) -> None:
     _discovery_setup(env)
     results = _every_search_path(env)
     assert all("Пётр Смирнов" not in names for names in results), results
-    assert "Мария Иванова" in results[0] and "Анна Кузнецова" in results[0]
+    assert "Анна Кузнецова" in results[0] and "Мария Иванова" in results[1]  # her headline "Физика и математика" is not evidence
+    assert "Мария Иванова" not in results[0]
     assert {c.name for c in env.svc.discovery.search(env.users["uni"], "физика", region="Казань")} == {"Анна Кузнецова"}
     # opting out removes the profile from every path at once
     env.svc.discovery.set_profile(env.users["maria"], discoverable=False)
@@ -369,8 +370,58 @@ def test_only_verified_items_count_as_evidence_and_self_reported_ones_are_labell
     page = env.browser("uni").get("/opportunities/discover", params={"q": "физике"}).text
     assert "Со слов владельца" in page
     env.svc.credentials.revoke(env.users["olymp"], cid, "issued-in-error")
-    (card,) = env.svc.discovery.search(env.users["uni"], "физике")  # the index lags; the card does not
-    assert card.evidence == ()
+    assert env.svc.discovery.search(env.users["uni"], "физике") == []  # a revoked item matches nothing, at once
+    assert env.svc.discovery.card(env.users["maria"].id).evidence == ()
+
+
+def _names(env: Env, q: str, region: str = "") -> set[str]:
+    return {c.name for c in env.svc.discovery.search(env.users["uni"], q, region=region, limit=100)}
+
+
+def _evidence_only_checks(env: Env) -> None:
+    u, disc, creds = env.users, env.svc.discovery, env.svc.credentials
+    # petr has not a single credential: his self-written headline and region are no evidence
+    disc.set_profile(u["petr"], discoverable=True, region="Москва", headline="Победитель олимпиады по физике, призёр по химии")
+    assert _names(env, "победитель физ") == set() and _names(env, "москва") == set()
+    card = disc.card(u["petr"].id)
+    assert card.headline.startswith("Победитель") and card.evidence == ()  # shown, labelled, not counted
+    page = env.browser("uni").get("/opportunities/discover", params={"region": "Москва"}).text
+    assert "Победитель олимпиады по физике, призёр по химии" in page and "не учитывается в поиске" in page
+    # maria's verified items are found, and stop matching the moment they stop being public verified evidence
+    physics = _issue(env, "maria", "Победитель олимпиады по физике")
+    chemistry = _issue(env, "maria", "Призёр олимпиады по химии")
+    biology = _issue(env, "maria", "Участник конференции по биологии", kind="conference")
+    disc.set_profile(u["maria"], discoverable=True, region="Москва")
+    assert _names(env, "победитель физ") == _names(env, "химии") == _names(env, "участник биолог") == {"Мария Иванова"}
+    creds.set_public(u["maria"], physics, False)  # made private
+    assert _names(env, "победитель физ") == set()
+    creds.revoke(u["olymp"], chemistry, "issued-in-error")  # revoked
+    assert _names(env, "химии") == set()
+    creds.supersede(u["olymp"], biology, title="Призёр конференции по биологии", achieved_on="2026-03-01")  # superseded
+    assert _names(env, "участник биолог") == set()
+    disc.refresh_stale()
+    assert _names(env, "призёр биолог") == {"Мария Иванова"}
+    (card,) = disc.search(u["uni"], "призёр биолог")
+    assert card.evidence == ("conference · Призёр конференции по биологии · Центр олимпиад «Перспектива» · 2026",)
+    # erased: gone from every query
+    env.svc.accounts.erase(u["maria"].id)
+    assert _names(env, "призёр биолог") == set() and "Мария Иванова" not in _names(env, "")
+
+
+def test_only_public_ledger_verified_items_are_searched_sqlite(env):
+    _evidence_only_checks(env)
+
+
+@pytest.mark.postgres
+def test_only_public_ledger_verified_items_are_searched_postgresql(tmp_path, pg_store_url):
+    app, data = make_env(tmp_path, database_url=pg_store_url)
+    with TestClient(app, follow_redirects=False) as client:
+        e = Env(app, client, data)
+        for key, (mail, name, role, inst) in PEOPLE.items():
+            e.users[key] = e.svc.accounts.create(mail, PASSWORD, name, role, inst)
+        with e.svc.ctx.engine.connect() as conn:
+            assert conn.dialect.name == "postgresql"
+        _evidence_only_checks(e)
 
 
 def test_search_is_rate_limited_and_refuses_absurd_queries(env):

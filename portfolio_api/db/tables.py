@@ -100,6 +100,8 @@ uploads = sa.Table(
     sa.Column("issued_on", sa.String(10), nullable=False),
     sa.Column("public", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("idem_key", sa.String(64), nullable=True),  # the upload form's hidden key (migration 0003)
+    sa.Index("uq_pf_uploads_idem", "owner_id", "idem_key", unique=True),
 )
 
 requests = sa.Table(
@@ -204,6 +206,8 @@ announcements = sa.Table(
     sa.Column("ends_on", sa.String(10), nullable=False),
     sa.Column("registration_url", sa.String(500), nullable=False),
     sa.Column("notified", sa.Integer, nullable=True),  # matching people recorded by the fan-out; NULL = not yet
+    sa.Column("idem_key", sa.String(64), nullable=True),  # the publishing form's hidden key (migration 0003)
+    sa.Index("uq_pf_announcements_idem", "institution_id", "idem_key", unique=True),
 )
 
 # '' in subject/level/region means "any"; the fan-out matches with one INSERT ... SELECT.
@@ -243,7 +247,7 @@ outbox = sa.Table(
     sa.Index("ix_pf_outbox_due", "status", "next_attempt_at"),
 )
 
-# Discovery: opt-in profiles and the text the database indexes (FTS5 / tsvector, see migration 0002).
+# Discovery: opt-in profiles; the database indexes ``evidence`` alone (FTS5 / tsvector, migrations 0002 and 0003).
 profiles = sa.Table(
     "pf_profiles",
     metadata,

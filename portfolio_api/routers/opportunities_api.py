@@ -31,7 +31,7 @@ class ProfileOut(BaseModel):
     name: str
     role: str
     region: str
-    headline: str
+    headline: str = Field(description="the holder's own words: not verified, never searched")
     evidence: list[str] = Field(description="credentials verified on the ledger")
     self_reported: list[str] = Field(description="reported by the holder, not verified")
 

@@ -3,14 +3,21 @@
 * A profile appears in search only while its owner has opted in: every query
   below joins ``pf_profiles`` and requires ``discoverable`` (tests walk every
   search path with a non-opted-in profile that matches).
-* The indexed text ``evidence`` holds only ledger-verified, public credentials
-  (kind, title, issuer, year); uploads the holder reported themselves go to
-  ``self_reported``, which is shown with a label and never searched as evidence.
+* Only ledger-verified items count as evidence (issue 7). The full-text index
+  covers ``evidence`` alone: the holder's public credentials whose ledger status
+  is valid (kind, title, issuer, year). The headline is the holder's own words:
+  shown on the card, labelled as such, never searched; the region is a filter
+  column. Uploads the holder reported themselves go to ``self_reported``, shown
+  with a label and never searched.
 * SQLite: FTS5 table ``fts_profiles`` (external content, kept by triggers);
-  PostgreSQL: generated ``tsvector`` with a GIN index (migration 0002).
+  PostgreSQL: generated ``tsvector`` with a GIN index (migrations 0002, 0003).
   Queries are built from word tokens only, each matched as a prefix, all required.
-* A card re-reads the holder's credentials, so an item revoked since the last
-  indexing is never shown as evidence.
+* The index never answers with evidence that is gone. A profile is re-indexed
+  when saved and by the idle sender when its holder got credentials since; and
+  every search re-derives the evidence of each hit: a hit whose stored evidence
+  differs from the current one (an item made private, revoked or superseded
+  since) is re-indexed at once and the query runs again, so it matches only on
+  what is verified now.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from portfolio_api.services.opportunities import RateLimit, _facet, dialect_inse
 
 _WORD = re.compile(r"\w+", re.U)
 MAX_TERMS = 8
+MAX_REPAIR_PASSES = 5  # re-queries after re-indexing stale hits; each pass leaves fewer stale rows
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class Card:
     name: str
     role: str
     region: str
-    headline: str
+    headline: str  # the holder's own words: shown labelled, never searched
     evidence: tuple[str, ...]  # verified on the ledger
     self_reported: tuple[str, ...]  # labelled as such
 
@@ -109,7 +117,17 @@ class Discovery:
             raise AuthorizationError("institutions search discoverable profiles")
         terms(query)  # a malformed query is refused before it counts against the limit
         self.search_limit.hit(rate_key or f"u:{staff.id}")
-        return [self.card(uid) for uid in self.search_ids(query, region=region, limit=limit)]
+        cards: list[Card] = []
+        for _ in range(MAX_REPAIR_PASSES):
+            cards, stale = [], []
+            for uid in self.search_ids(query, region=region, limit=limit):
+                card, current = self._checked_card(uid)
+                (cards if current else stale).append(card)
+            if not stale:
+                return cards
+            for card in stale:  # matched on evidence that is no longer verified (or public): re-index, ask again
+                self.refresh(card.user_id)
+        return cards  # only hits whose index matched their current evidence
 
     def search_ids(self, query: str = "", *, region: str = "", limit: int = 20) -> list[int]:
         words = terms(query)
@@ -136,8 +154,13 @@ class Discovery:
             return list(conn.execute(sa.text(sql), {"q": match, "region": region, "lim": limit}).scalars())
 
     def card(self, user_id: int) -> Card:
+        return self._checked_card(user_id)[0]
+
+    def _checked_card(self, user_id: int) -> tuple[Card, bool]:
+        """The card from the holder's current items, and whether the index still holds exactly that evidence."""
         person = self.accounts.get(user_id)
         with self.ctx.engine.connect() as conn:
             row = conn.execute(sa.select(t.profiles).where(t.profiles.c.user_id == user_id)).one()
         evidence, self_reported = self._texts(user_id)
-        return Card(user_id, person.name, person.role, row.region, row.headline, tuple(evidence), tuple(self_reported))
+        card = Card(user_id, person.name, person.role, row.region, row.headline, tuple(evidence), tuple(self_reported))
+        return card, row.evidence == "\n".join(evidence) and row.verified_count == len(evidence)
