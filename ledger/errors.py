@@ -20,6 +20,8 @@ instead, never one of these.
     ├── ConflictError             state changed underneath (CAS lost, duplicate) (→ 409)
     ├── NotFoundError             asked-for index / block / object absent (→ 404)
     ├── PushbackError             queue full, try later; has ``retry_after`` (→ 503)
+    ├── HaltedError               the node stopped serving log data and cosigning: its
+    │                             storage or fork alert is set (→ 503, until an operator acts)
     ├── StorageError              the database failed (→ 500, logged; not the user's fault)
     ├── FetchError                a peer/network read failed (not the data's fault)
     └── KeyFileError              a key file is missing, corrupt or the passphrase is wrong
@@ -95,6 +97,12 @@ class PushbackError(EduledgerError):
     def __init__(self, message: str, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class HaltedError(EduledgerError):
+    """The node refuses to serve log data or to cosign: its stored log failed an
+    integrity check, or it has seen a fork. Not the caller's fault; it lasts until
+    an operator restores the node."""
 
 
 class StorageError(EduledgerError):

@@ -38,6 +38,7 @@ class NodeOptions:
     batch_max: int = 256
     batch_ms: int = 250
     queue_max: int = 100_000
+    group_max: int = 16
 
 
 class Node:
@@ -61,6 +62,7 @@ class Node:
         self._proved_consistent: set[tuple[int, bytes, int, bytes]] = set()
         self.split_view_pending: list[str] = []
         self._http_peers: dict[str, Any] = {}
+        self._halted: str | None = None
         self.genesis = genesis
         self.keys = keys
         self.clock = clock
@@ -68,7 +70,9 @@ class Node:
         witness_verifiers = [Verifier.from_vkey(f.witness_vkey) for f in genesis.founders]
         # Witness keys held here: each checks consistency against its own stored state.
         self.witnesses = {
-            inst: Witness(datadir.witness_name(genesis.network, inst), signer, {genesis.network: log_verifier}, store, clock)
+            inst: Witness(
+                datadir.witness_name(genesis.network, inst), signer, {genesis.network: log_verifier}, store, clock, stopped=self._witness_stopped
+            )
             for inst, signer in sorted(keys.witness.items())
         }
         self.peers = dict(peers or {})
@@ -81,7 +85,9 @@ class Node:
             witness_verifiers=witness_verifiers,
             clock=clock,
         )
-        self.sequencer = Sequencer(self.log, batch_max=options.batch_max, batch_ms=options.batch_ms, queue_max=options.queue_max)
+        self.sequencer = Sequencer(
+            self.log, batch_max=options.batch_max, batch_ms=options.batch_ms, queue_max=options.queue_max, group_max=options.group_max
+        )
 
     def _cosigners(self, witness_vkeys: dict[str, str]) -> list[Cosigner]:
         """Local witness keys, then a remote witness for every other institution in peers.json."""
@@ -220,6 +226,30 @@ class Node:
 
         raw = self.store.get_meta(self.STORAGE_ALERT_KEY)
         return json.loads(raw) if raw else None
+
+    def halted_reason(self) -> str | None:
+        """Why this node serves no log data and cosigns nothing, or None.
+
+        A storage alert means the stored bytes are not the verified log; a fork
+        alert means the log key signed two trees. Both last until an operator
+        acts (the alerts are kept in the store's meta), so a positive answer is
+        cached; a negative one is asked of the store each time, since another
+        process of this institution may have recorded an alert."""
+        if self._halted is None:
+            storage, fork = self.storage_alert(), self.fork_alert()
+            if storage:
+                self._halted = f"its stored log failed an integrity check ({storage['reason']})"
+            elif fork:
+                self._halted = f"it has seen a fork of the log ({fork['reason']})"
+        return self._halted
+
+    def check_serving(self) -> None:
+        """Raise HaltedError (HTTP 503) while an alert is set: never serve tampered bytes."""
+        from ledger.errors import HaltedError
+
+        reason = self.halted_reason()
+        if reason is not None:
+            raise HaltedError(f"this node stopped serving log data because {reason}; see 'eduledger network status'")
 
     def sync_now(self) -> int:
         """Mirror the sequencer's log up to its latest final checkpoint, then compare
@@ -483,18 +513,26 @@ class Node:
         self.store.set_meta(self.FORK_ALERT_KEY, json.dumps(alert))
         log.error("FORK DETECTED: %s", reason)
 
+    def _witness_stopped(self) -> str | None:
+        fork = self.fork_alert()
+        return None if fork is None else f"its node has seen a fork of the log ({fork['reason']}); see 'eduledger network status'"
+
     def witness_add_checkpoint(self, body: bytes) -> bytes:
         """Handle an add-checkpoint request with every witness key this node holds.
 
-        Returns the cosignature lines. After a fork has been seen, refuses to cosign.
+        Returns the cosignature lines. While the storage alert is set the node
+        cosigns nothing (HaltedError, 503: it cannot vouch for a log it no longer
+        holds intact); after a fork each witness refuses with 409 once the
+        request is known to be for this log (ledger.witness, step 4).
         """
-        from ledger.errors import ConflictError, NotFoundError
+        from ledger.errors import HaltedError, NotFoundError
         from ledger.witness import AddCheckpoint, SameSizeFork
 
         if not self.witnesses:
             raise NotFoundError("this node holds no witness key")
-        if self.fork_alert() is not None:
-            raise ConflictError("this witness has seen a fork of the log and stopped cosigning; see 'eduledger network status'")
+        storage = self.storage_alert()
+        if storage is not None:
+            raise HaltedError(f"this witness stopped cosigning because its node's stored log failed an integrity check ({storage['reason']})")
         req = AddCheckpoint.parse(body)
         lines = []
         for w in self.witnesses.values():

@@ -7,11 +7,23 @@ persisted by compare-and-swap *before* the cosignature is returned, so a
 witness never cosigns two checkpoints that do not extend each other, even
 across crashes and concurrent requests.
 
-Errors map to the protocol's status codes in ``portfolio_api.errors``:
-unknown origin → NotFoundError (404); bad log signature → SignatureError (403);
-``old`` not the witness's size → SizeConflict carrying ``current_size`` (409,
-``text/x.tlog.size``); same size, other root → SameSizeFork (409); failed
-consistency proof → InconsistencyError (422); malformed body → MalformedError (400).
+Checks run in the order of C2SP tlog-witness "add-checkpoint", each mapped to
+its status code in ``portfolio_api.errors``:
+
+1. unknown origin → NotFoundError (404);
+2. no valid signature by the log key → SignatureError (403);
+3. old size larger than the checkpoint size → MalformedError (400);
+4. the witness has stopped (its node saw a fork) → WitnessStopped (409, no size body:
+   asking again with another old size would not help);
+5. old size not the witness's current size → SizeConflict carrying ``current_size``
+   (409, body ``<size>\n``, ``Content-Type: text/x.tlog.size``);
+6. a proof with old size 0 → MalformedError (400);
+7. same size, other root → SameSizeFork (409);
+8. consistency proof does not verify → InconsistencyError (422);
+9. the compare-and-swap lost to a concurrent request → SizeConflict with the size
+   now stored (409, ``text/x.tlog.size``), exactly as if step 5 had seen it.
+
+A malformed body is MalformedError (400) before any of these.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ from ledger import merkle
 from ledger.checkpoint import parse_checkpoint
 from ledger.errors import ConflictError, InconsistencyError, MalformedError, NotFoundError, RootMismatchError
 from ledger.note import NoteSignature, Verifier, cosign, verify_note
+from ledger.storage.base import CompareAndSwapError
 
 
 class SameSizeFork(ConflictError):
@@ -34,6 +47,10 @@ class SameSizeFork(ConflictError):
         super().__init__(message)
         self.old = old
         self.new = new
+
+
+class WitnessStopped(ConflictError):
+    """The witness refuses to cosign anything for this log: its node has seen a fork (HTTP 409)."""
 
 
 class SizeConflict(ConflictError):
@@ -92,8 +109,11 @@ class Witness:
         logs: Mapping[str, Verifier],
         store: WitnessStateStore,
         clock: Callable[[], float],
+        stopped: Callable[[], str | None] = lambda: None,
     ) -> None:
+        """``stopped`` says why the witness must not cosign (its node saw a fork), or None."""
         self.name = name
+        self.stopped = stopped
         self.signer = signer
         self.logs = dict(logs)
         self.store = store
@@ -119,16 +139,19 @@ class Witness:
         cp = parse_checkpoint(verified.text)
         if cp.origin != origin:
             raise MalformedError("checkpoint origin does not match its first line")
+        if old_size > cp.size:
+            raise MalformedError(f"old size {old_size} is larger than the checkpoint size {cp.size}")
+        reason = self.stopped()
+        if reason is not None:
+            raise WitnessStopped(f"this witness stopped cosigning: {reason}")
         key = self.state_key(origin)
         state = self.store.witness_state(key)
         current_size, current_note = state if state else (0, b"")
         if old_size != current_size:
             raise SizeConflict(f"witness is at size {current_size}, request says {old_size}", current_size)
-        if cp.size < old_size:
-            raise MalformedError(f"checkpoint size {cp.size} is smaller than old size {old_size}")
-        old_root = merkle.EMPTY_ROOT if current_size == 0 else parse_checkpoint(verify_note(current_note, [log]).text).root
         if old_size == 0 and proof:
             raise MalformedError("the consistency proof must be empty when old size is 0")
+        old_root = merkle.EMPTY_ROOT if current_size == 0 else parse_checkpoint(verify_note(current_note, [log]).text).root
         if cp.size == old_size and cp.root != old_root:
             raise SameSizeFork(f"a different checkpoint of size {cp.size} was already cosigned", old=current_note, new=note)
         try:
@@ -141,6 +164,12 @@ class Witness:
                 proof=list(proof),
             ) from None
         # Persist before answering: a cosignature must never exist for a
-        # checkpoint the witness could later be talked out of.
-        self.store.cas_witness_state(key, current_size if state else None, cp.size, note)
+        # checkpoint the witness could later be talked out of. Check and move
+        # are one compare-and-swap: a concurrent request that moved the state
+        # since the read above makes this one lose, answered like step 5.
+        try:
+            self.store.cas_witness_state(key, current_size if state else None, cp.size, note)
+        except CompareAndSwapError as e:
+            now = e.current_size or 0
+            raise SizeConflict(f"witness moved to size {now} while checking this request (old size {old_size})", now) from None
         return cosign(verified.text, self.name, self.signer, int(self.clock()))

@@ -14,9 +14,18 @@ def get_node(request: Request) -> Node:
     return request.app.state.node
 
 
+def get_serving_node(request: Request) -> Node:
+    """The node, for routes that serve stored log data: refused with 503 (HaltedError)
+    while its storage or fork alert is set, so tampered bytes are never served."""
+    node = get_node(request)
+    node.check_serving()
+    return node
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 NodeDep = Annotated[Node, Depends(get_node)]
+ServingNodeDep = Annotated[Node, Depends(get_serving_node)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -35,6 +35,7 @@ STATUS: list[tuple[type[errors.EduledgerError], int]] = _portfolio_statuses() + 
     (errors.NotFoundError, 404),
     (errors.ConflictError, 409),
     (errors.PushbackError, 503),
+    (errors.HaltedError, 503),
     (errors.FetchError, 502),
     (errors.KeyFileError, 500),
     (errors.StorageError, 500),

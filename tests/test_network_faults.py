@@ -122,6 +122,16 @@ def test_a_replica_database_edited_behind_its_back_is_detected_and_never_served(
     _tamper_entry(net.dirs["uni"] / "ledger.db", 5)
     alert = wait_until("the follower's rolling check to notice", lambda: net.network_status("uni")["storage_alert"])
     assert "entry 5" in alert["reason"]
+    # From then on the replica serves none of its stored data, tampered or not ...
+    for path in ("/tile/entries/000.p/" + str(min(size, 255)), "/api/v1/ledger/entries/5", "/api/v1/ledger/entries/0", "/api/v1/ledger/blocks"):
+        r = httpx.get(net.url("uni") + path, timeout=5)
+        assert r.status_code == 503, (path, r.status_code, r.text[:200])
+        assert "integrity check" in r.json()["detail"] and "entry 5" in r.json()["detail"]
+    # ... and its witness cosigns nothing, not even the sequencer's honest next checkpoint.
+    net.submit("olymp", "ipk", 10, 5)
+    wait_until("the next final checkpoint", lambda: net.final_size("olymp") >= size + 5)
+    r = add_checkpoint(net, "uni", 0, [], net.checkpoint("olymp"))
+    assert r.status_code == 503 and "integrity check" in r.json()["detail"]
     net.nodes["uni"].kill()
     result = audit(net.dirs["uni"])
     assert result.returncode == 1, result.stdout + result.stderr
@@ -173,6 +183,7 @@ def test_a_sequencer_showing_two_views_is_refused_and_reported_as_a_fork_with_ev
     longer = rogue.checkpoint(leaves("a", 9))
     r = add_checkpoint(net, "ipk", 8, [bytes(32)], longer)
     assert r.status_code == 409 and "fork" in r.json()["detail"]
+    assert not r.headers["content-type"].startswith("text/x.tlog.size")  # no size to retry with
     cli = subprocess.run(
         [sys.executable, "-m", "ledger.cli", "network", "status", "--url", net.url("uni")], capture_output=True, text=True, timeout=60
     )
@@ -266,6 +277,7 @@ def test_a_sequencer_showing_trees_of_different_sizes_is_reported_as_a_fork_once
     longer = leaves("a", 12)
     r = add_checkpoint(net, "ipk", 8, Tree(longer).consistency_proof(8, 12), rogue.checkpoint(longer))
     assert r.status_code == 409 and "fork" in r.json()["detail"]
+    assert not r.headers["content-type"].startswith("text/x.tlog.size")  # no size to retry with
 
 
 def test_witness_refuses_stale_replayed_garbage_and_foreign_requests_with_c2sp_status_codes(net):
@@ -288,6 +300,9 @@ def test_witness_refuses_stale_replayed_garbage_and_foreign_requests_with_c2sp_s
     # Our origin but not signed by the log key: 403.
     r = add_checkpoint(net, "ipk", 8, [], rogue.checkpoint(tree[:8], key=other_key))
     assert r.status_code == 403
+    # Old size larger than the checkpoint size: 400, checked before the stale-size 409.
+    r = add_checkpoint(net, "ipk", 30, [], second)
+    assert r.status_code == 400, r.text
     # Malformed request: 400.
     r = httpx.post(net.url("ipk") + "/add-checkpoint", content=b"old x\n\n" + second, timeout=10)
     assert r.status_code == 400

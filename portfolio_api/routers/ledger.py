@@ -1,4 +1,7 @@
-"""The ledger's JSON API: status, blocks, entries, proofs and submission (/api/v1/ledger)."""
+"""The ledger's JSON API: status, blocks, entries, proofs and submission (/api/v1/ledger).
+
+Blocks and entries come from storage: refused (503) while the node's storage or
+fork alert is set (deps.ServingNodeDep)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from ledger.encoding import b64d, b64e, hex32
 from ledger.entries import parse_entry
 from ledger.errors import MalformedError, NotFoundError
 from ledger.log import Receipt, Rejection
-from portfolio_api.deps import NodeDep, SettingsDep
+from portfolio_api.deps import NodeDep, ServingNodeDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
 
@@ -101,20 +104,20 @@ def status(node: NodeDep) -> LogStatus:
 
 
 @router.get("/blocks", response_model=list[BlockOut])
-def blocks(node: NodeDep, start: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[BlockOut]:
+def blocks(node: ServingNodeDep, start: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[BlockOut]:
     end = min(node.store.block_count(), start + limit)
     return [_block_out(b) for b in node.store.blocks(start, end)] if start < end else []
 
 
 @router.get("/blocks/{height}", response_model=BlockOut)
-def block(height: int, node: NodeDep) -> BlockOut:
+def block(height: int, node: ServingNodeDep) -> BlockOut:
     if height < 0 or height >= node.store.block_count():
         raise NotFoundError(f"no block {height}; the chain has {node.store.block_count()} blocks")
     return _block_out(node.store.block(height))
 
 
 @router.get("/entries/{index}", response_model=EntryOut)
-def entry(index: int, node: NodeDep) -> EntryOut:
+def entry(index: int, node: ServingNodeDep) -> EntryOut:
     data = node.log.entry(index)
     return EntryOut(
         index=index,

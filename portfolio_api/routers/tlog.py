@@ -1,7 +1,8 @@
 """C2SP tlog-tiles static reads at the node's root: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>].
 
 Everything here could equally be served by a static file server from a mirror:
-full tiles are immutable (cached for a year), the checkpoint changes.
+full tiles are immutable (cached for a year), the checkpoint changes. Tiles are
+refused (503) while the node's storage or fork alert is set (deps.ServingNodeDep).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from fastapi.responses import Response
 
 from ledger import tiles
 from ledger.errors import MalformedError, NotFoundError
-from portfolio_api.deps import NodeDep
+from portfolio_api.deps import NodeDep, ServingNodeDep
 
 router = APIRouter(tags=["tlog-tiles"])
 
@@ -24,7 +25,7 @@ def checkpoint(node: NodeDep) -> Response:
 
 
 @router.get("/tile/{level}/{path:path}", response_class=Response, summary="Hash tile or entry bundle")
-def tile(level: str, path: str, node: NodeDep) -> Response:
+def tile(level: str, path: str, node: ServingNodeDep) -> Response:
     entries = level == "entries"
     if not entries and (not level.isdigit() or str(int(level)) != level or int(level) > 7):
         raise NotFoundError(f"no tile level {level!r}")

@@ -19,11 +19,15 @@ MAX_BODY = 64 * 1024
     response_class=PlainTextResponse,
     summary="Cosign a checkpoint that extends the last one (C2SP tlog-witness)",
     responses={
-        400: {"description": "malformed request"},
+        400: {"description": "malformed request, or old size larger than the checkpoint size"},
         403: {"description": "no trusted log signature"},
         404: {"description": "unknown log origin"},
-        409: {"description": "old size mismatch (text/x.tlog.size) or same size with another root"},
+        409: {
+            "description": "old size is not the witness's size (text/x.tlog.size body: its size), same size with "
+            "another root, or the witness stopped after seeing a fork"
+        },
         422: {"description": "consistency proof does not verify"},
+        503: {"description": "the node's stored log failed an integrity check: it cosigns nothing"},
     },
 )
 async def add_checkpoint(request: Request, node: NodeDep) -> Response:
