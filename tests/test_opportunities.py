@@ -114,6 +114,25 @@ def test_only_staff_publish_and_the_form_publishes(env):
     assert r.status_code == 400
 
 
+def test_the_publishing_form_submitted_twice_publishes_one_announcement(env):
+    opp, u = env.svc.opportunities, env.users
+    opp.subscribe(u["maria"], subject="физика", level="", region="", audience="pupils")
+    c = env.browser("olymp")
+    page = c.get("/opportunities/new").text
+    idem = page.split('name="idem" value="')[1].split('"')[0]
+    data = {**{k: str(v) for k, v in draft().__dict__.items()}, "idem": idem}
+    first, second = form(c, "/opportunities", data), form(c, "/opportunities", data)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    assert len(opp.list()) == 1 and len(outbox(env)) == 1
+    assert form(c, "/opportunities", {**data, "idem": "another-form-key"}).status_code == 303  # a new form is a new announcement
+    assert len(opp.list()) == 2
+    # the key is per institution: another organiser's form with the same key is its own announcement
+    aid, _ = opp.publish(u["school"], draft(), idem_key=idem)
+    assert len(opp.list()) == 3 and opp.get(aid).institution_id == "school-1"
+    assert form(c, "/opportunities", {**data, "idem": "bad key!"}).status_code == 400
+
+
 # --- subscriptions, fan-out, notices ---
 
 

@@ -31,6 +31,21 @@ def test_issuing_form_submitted_twice_issues_once(env):
     assert len(env.svc.credentials.held_by(env.users["maria"].id)) == 1
 
 
+def test_upload_form_submitted_twice_stores_one_diploma_and_one_request(env):
+    maria = env.browser("maria")
+    page = maria.get("/portfolio/upload").text
+    idem = page.split('name="idem" value="')[1].split('"')[0]
+    data = {"kind": "diploma", "title": "Диплом победителя", "issued_on": "2025-05-20", "issuer_id": "school-1", "ask": "1", "idem": idem}
+    for _ in range(2):
+        r = form(maria, "/portfolio/upload", data, files={"file": ("d.png", PNG, "image/png")})
+        assert r.status_code == 303
+    (up,) = env.svc.uploads.owned_by(env.users["maria"].id)
+    assert up.request_status == "pending"
+    assert len(env.svc.uploads.requests_for(env.users["school"])) == 1
+    r = form(maria, "/portfolio/upload", {**data, "idem": idem + "-2"}, files={"file": ("d.png", PNG, "image/png")})
+    assert r.status_code == 303 and len(env.svc.uploads.owned_by(env.users["maria"].id)) == 2
+
+
 def test_upload_confirm_share_and_university_sees_verified(env):
     maria = env.browser("maria")
     r = form(maria, "/portfolio/upload", {"kind": "diploma", "title": "Диплом победителя", "issued_on": "2025-05-20", "issuer_id": "school-1", "ask": "1"},

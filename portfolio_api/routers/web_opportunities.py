@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from ledger.errors import EduledgerError
 from portfolio_api.routers.web_portfolio import fmt
+from portfolio_api.services.idempotency import new_key
 from portfolio_api.services.opportunities import ANNOUNCEMENT_KINDS, AUDIENCES, LEVELS, AnnouncementDraft
 from portfolio_api.web import CurrentUser, Holder, ServicesDep, Staff, csrf_protect, redirect, render
 
@@ -38,7 +39,7 @@ def announcements(request: Request, svc: ServicesDep, subject: str = "", region:
 
 @router.get("/new")
 def new_form(request: Request, user: Staff) -> Response:
-    return render(request, "opportunity_new.html", f={}, **CHOICES)
+    return render(request, "opportunity_new.html", f={}, idem=new_key(), **CHOICES)
 
 
 @router.post("")
@@ -46,14 +47,14 @@ def publish(
     request: Request, user: Staff, svc: ServicesDep, kind: Annotated[str, Form()], title: Annotated[str, Form()], subject: Annotated[str, Form()],
     level: Annotated[str, Form()], region: Annotated[str, Form()], audience: Annotated[str, Form()], starts_on: Annotated[str, Form()],
     ends_on: Annotated[str, Form()], registration_url: Annotated[str, Form()], body: Annotated[str, Form()] = "",
-    grade_min: Annotated[str, Form()] = "", grade_max: Annotated[str, Form()] = "",
+    grade_min: Annotated[str, Form()] = "", grade_max: Annotated[str, Form()] = "", idem: Annotated[str, Form()] = "",
 ) -> Response:
     draft = AnnouncementDraft(kind, title, body, subject, level, region, audience, starts_on, ends_on, registration_url,
                               _int_or_none(grade_min), _int_or_none(grade_max))
     try:
-        aid, _ = svc.opportunities.publish(user, draft)
+        aid, _ = svc.opportunities.publish(user, draft, idem_key=idem)
     except EduledgerError as e:
-        return render(request, "opportunity_new.html", status_code=400, error=str(e), f=draft.__dict__, **CHOICES)
+        return render(request, "opportunity_new.html", status_code=400, error=str(e), f=draft.__dict__, idem=idem or new_key(), **CHOICES)
     return redirect(request, f"/opportunities/{aid}", "published")
 
 

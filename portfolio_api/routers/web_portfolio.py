@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from ledger.errors import EduledgerError, MalformedError
 from ledger.timefmt import format_time
 from portfolio_api.services.credentials import KINDS
+from portfolio_api.services.idempotency import new_key
 from portfolio_api.web import Holder, ServicesDep, csrf_protect, redirect, render
 
 router = APIRouter(prefix="/portfolio", tags=["web: portfolio"], dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -39,13 +40,15 @@ def set_public(request: Request, ref: str, user: Holder, svc: ServicesDep, publi
 
 @router.get("/upload")
 def upload_form(request: Request, user: Holder, svc: ServicesDep) -> Response:
-    return render(request, "upload.html", kinds=KINDS, institutions=svc.credentials.institutions(), max_mb=svc.ctx.upload_max_bytes // (1024 * 1024))
+    return render(request, "upload.html", kinds=KINDS, institutions=svc.credentials.institutions(), max_mb=svc.ctx.upload_max_bytes // (1024 * 1024),
+                  idem=new_key())
 
 
 @router.post("/upload")
 async def upload(
     request: Request, user: Holder, svc: ServicesDep, file: Annotated[UploadFile, File()], kind: Annotated[str, Form()],
     title: Annotated[str, Form()], issued_on: Annotated[str, Form()], issuer_id: Annotated[str, Form()] = "", ask: Annotated[str, Form()] = "",
+    idem: Annotated[str, Form()] = "",
 ) -> Response:
     from starlette.concurrency import run_in_threadpool
 
@@ -53,11 +56,11 @@ async def upload(
     try:
         await run_in_threadpool(
             lambda: svc.uploads.add(user, data=data, filename=file.filename or "document", kind=kind, title=title, issued_on=issued_on,
-                                    issuer_id=issuer_id or None, ask_confirmation=ask == "1")
+                                    issuer_id=issuer_id or None, ask_confirmation=ask == "1", idem_key=idem)
         )
     except EduledgerError as e:
         return render(request, "upload.html", status_code=400, error=str(e), kinds=KINDS, institutions=svc.credentials.institutions(),
-                      max_mb=svc.ctx.upload_max_bytes // (1024 * 1024))
+                      max_mb=svc.ctx.upload_max_bytes // (1024 * 1024), idem=new_key())
     return redirect(request, "/portfolio", "uploaded")
 
 

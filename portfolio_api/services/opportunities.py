@@ -33,6 +33,7 @@ from ledger.errors import AuthorizationError, MalformedError, NotFoundError, Pus
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import User
 from portfolio_api.services.context import Ctx
+from portfolio_api.services.idempotency import form_key
 
 ANNOUNCEMENT_KINDS = ("olympiad", "contest", "conference", "open-day", "professional-development")
 AUDIENCES = ("pupils", "teachers")
@@ -170,24 +171,45 @@ class Opportunities:
 
     # --- announcements ---
 
-    def publish(self, staff: User, draft: AnnouncementDraft) -> tuple[int, int]:
-        """Store an announcement and record a notice for every matching subscriber. Returns (id, notices)."""
+    def publish(self, staff: User, draft: AnnouncementDraft, *, idem_key: str | None = None) -> tuple[int, int]:
+        """Store an announcement and record a notice for every matching subscriber. Returns (id, notices).
+
+        Idempotent per (institution, ``idem_key``): the publishing form submitted twice finds the first
+        announcement and returns it; nothing is stored or fanned out again. Concurrent duplicates are settled
+        by the unique index (the loser's transaction rolls back and it returns the winner's row)."""
         if not staff.is_staff or not staff.institution_id:
             raise AuthorizationError("only institution staff publish announcements")
+        idem_key = form_key(idem_key)
         d = draft.checked(date.fromtimestamp(self.ctx.now()))
         now = self.ctx.now()
-        with self.ctx.engine.begin() as conn:
-            aid = conn.execute(
-                t.announcements.insert().values(
-                    institution_id=staff.institution_id, created_by=staff.id, created_at=now, kind=d.kind, title=d.title, body=d.body,
-                    subject=d.subject, level=d.level, region=d.region, audience=d.audience, grade_min=d.grade_min, grade_max=d.grade_max,
-                    starts_on=d.starts_on, ends_on=d.ends_on, registration_url=d.registration_url,
-                )
-            ).inserted_primary_key[0]
-            n = self.fan_out(conn, aid, now)
+        try:
+            with self.ctx.engine.begin() as conn:
+                if (existing := self._by_key(conn, staff.institution_id, idem_key)) is not None:
+                    return existing
+                aid = conn.execute(
+                    t.announcements.insert().values(
+                        institution_id=staff.institution_id, created_by=staff.id, created_at=now, kind=d.kind, title=d.title, body=d.body,
+                        subject=d.subject, level=d.level, region=d.region, audience=d.audience, grade_min=d.grade_min, grade_max=d.grade_max,
+                        starts_on=d.starts_on, ends_on=d.ends_on, registration_url=d.registration_url, idem_key=idem_key,
+                    )
+                ).inserted_primary_key[0]
+                n = self.fan_out(conn, aid, now)
+        except sa.exc.IntegrityError:
+            with self.ctx.engine.connect() as conn:
+                existing = self._by_key(conn, staff.institution_id, idem_key)
+            if existing is None:
+                raise
+            return existing
         if self.on_queued is not None:
             self.on_queued()
         return aid, n
+
+    def _by_key(self, conn: sa.Connection, institution_id: str, idem_key: str | None) -> tuple[int, int] | None:
+        if idem_key is None:
+            return None
+        a = t.announcements.c
+        row = conn.execute(sa.select(a.id, a.notified).where(a.institution_id == institution_id, a.idem_key == idem_key)).first()
+        return (row.id, row.notified or 0) if row is not None else None
 
     def fan_out(self, conn: sa.Connection, announcement_id: int, now: int) -> int:
         """One INSERT ... SELECT: a notice per person with a matching live subscription (idempotent)."""

@@ -20,6 +20,7 @@ from portfolio_api.services import audit
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import KINDS, Credentials, HeldCredential, IssueRequest
+from portfolio_api.services.idempotency import form_key
 
 MAGIC = ((b"%PDF-", "application/pdf"), (b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 
@@ -56,7 +57,10 @@ class Uploads:
     def __init__(self, ctx: Ctx, accounts: Accounts, credentials: Credentials) -> None:
         self.ctx, self.accounts, self.credentials = ctx, accounts, credentials
 
-    def add(self, owner: User, *, data: bytes, filename: str, kind: str, title: str, issued_on: str, issuer_id: str | None, ask_confirmation: bool) -> Upload:
+    def add(self, owner: User, *, data: bytes, filename: str, kind: str, title: str, issued_on: str, issuer_id: str | None, ask_confirmation: bool,
+            idem_key: str | None = None) -> Upload:
+        """Store an uploaded diploma (and its confirmation request). Idempotent per (owner, ``idem_key``):
+        the upload form submitted twice returns the first upload; no second file, no second request."""
         if not owner.is_holder:
             raise AuthorizationError("only students and teachers keep a portfolio")
         if not data:
@@ -76,12 +80,32 @@ class Uploads:
         issuer_id = issuer_id or None
         if ask_confirmation and issuer_id not in self.credentials.institutions():
             raise MalformedError("choose the institution that issued the diploma to ask it for confirmation")
+        idem_key = form_key(idem_key)
         now = self.ctx.now()
+        try:
+            uid = self._store(owner, data=data, filename=filename, kind=kind, title=title, mime=mime, issued=issued, issuer_id=issuer_id,
+                              ask_confirmation=ask_confirmation, idem_key=idem_key, now=now)
+        except sa.exc.IntegrityError:  # a concurrent duplicate won the unique index: answer with its row
+            with self.ctx.engine.connect() as conn:
+                uid = self._by_key(conn, owner.id, idem_key)
+            if uid is None:
+                raise
+        return self.get(uid)
+
+    def _by_key(self, conn: sa.Connection, owner_id: int, idem_key: str | None) -> int | None:
+        if idem_key is None:
+            return None
+        return conn.execute(sa.select(t.uploads.c.id).where(t.uploads.c.owner_id == owner_id, t.uploads.c.idem_key == idem_key)).scalar()
+
+    def _store(self, owner: User, *, data: bytes, filename: str, kind: str, title: str, mime: str, issued: str, issuer_id: str | None,
+               ask_confirmation: bool, idem_key: str | None, now: int) -> int:
         with self.ctx.engine.begin() as conn:
+            if (existing := self._by_key(conn, owner.id, idem_key)) is not None:
+                return existing
             uid = conn.execute(
                 t.uploads.insert().values(
                     owner_id=owner.id, kind=kind, mime=mime, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                    issuer_id=issuer_id, issued_on=issued, public=True, created_at=now,
+                    issuer_id=issuer_id, issued_on=issued, public=True, created_at=now, idem_key=idem_key,
                 )
             ).inserted_primary_key[0]
             enc = lambda purpose, b: self.accounts.encrypt_for(conn, owner.id, f"{purpose}/{uid}", b)  # noqa: E731
@@ -92,7 +116,7 @@ class Uploads:
             )
             if ask_confirmation:
                 conn.execute(t.requests.insert().values(upload_id=uid, owner_id=owner.id, institution_id=issuer_id, status="pending", created_at=now))
-        return self.get(uid)
+        return uid
 
     def _row(self, conn: sa.Connection, r: sa.Row) -> Upload:
         req = conn.execute(sa.select(t.requests).where(t.requests.c.upload_id == r.id)).first()
