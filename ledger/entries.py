@@ -26,7 +26,7 @@ from typing import Any
 from ledger import ed25519, merkle
 from ledger.canonical import canonical_bytes
 from ledger.encoding import b64d, b64e, hex32
-from ledger.errors import MalformedError, SignatureError
+from ledger.errors import MalformedError, RootMismatchError, SignatureError
 from ledger.timefmt import parse_time
 
 FORMAT_VERSION = 1
@@ -71,6 +71,8 @@ def _key(body: Mapping[str, Any], name: str) -> bytes:
 
 
 def _exact_fields(body: Mapping[str, Any], required: set[str], optional: frozenset[str] = frozenset()) -> None:
+    if body.keys() == required:
+        return
     keys = set(body)
     if missing := required - keys:
         raise MalformedError(f"missing field(s): {', '.join(sorted(missing))}")
@@ -219,7 +221,7 @@ class Entry:
 
     def to_bytes(self) -> bytes:
         """Leaf data: canonical JSON of the entry."""
-        return self._bytes or canonical_bytes(self.to_json(), validated=True)
+        return self._bytes or _entry_bytes(self.statement, self.auth)
 
     def leaf_hash(self) -> bytes:
         return merkle.leaf_hash(self.to_bytes())
@@ -230,6 +232,32 @@ class Entry:
             raise ValueError("genesis entries have no batch")
         a = self.auth
         return _fold(self.statement.statement_hash, a.batch_index, a.batch_size, a.batch_proof)
+
+
+def _entry_bytes(statement: Statement, auth: Auth | None) -> bytes:
+    """RFC 8785 bytes of the entry, from the statement's canonical bytes (computed once, for its hash)."""
+    if auth is None:
+        return statement.canonical
+    return _compose(statement.canonical, auth.batch_index, auth.batch_size, [b64e(h) for h in auth.batch_proof], b64e(auth.key), b64e(auth.signature))
+
+
+def _compose(statement: bytes, index: int, size: int, proof: Sequence[str], key: str, sig: str) -> bytes:
+    """The entry's canonical bytes from its statement's and the auth's base64 spellings.
+
+    The entry is the statement's members plus ``auth``, which sorts before all of them
+    (auth < body < institution < kind < network < v), so its canonical form is
+    ``{"auth":`` + canonical(auth) + ``,`` + the statement's form without its ``{``.
+    canonical(auth) is spelled out here: its members are integers and canonical base64
+    strings (callers pass only strings that decoded and re-encoded to themselves), whose
+    characters JSON never escapes. tests/test_entries.py checks this against rfc8785."""
+    auth = '{"auth":{"batch":{"index":%d,"proof":[%s],"size":%d},"key":"%s","sig":"%s"},' % (
+        index,
+        ",".join(['"' + h + '"' for h in proof]),
+        size,
+        key,
+        sig,
+    )
+    return auth.encode("ascii") + statement[1:]
 
 
 def _fold(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
@@ -291,21 +319,26 @@ def verify_batch_signature(entries: Sequence[Entry]) -> None:
             raise SignatureError("entry has no institution signature")
         if a.key != a0.key or a.signature != a0.signature or a.batch_size != a0.batch_size or e.statement.network != net or e.statement.institution != inst:
             raise MalformedError("entries of one batch must share key, signature, size, network and institution")
-    by_index = {e.auth.batch_index: e for e in entries}  # type: ignore[union-attr]
-    if len(by_index) == a0.batch_size == len(entries):
-        from ledger.tree import Tree
-
-        tree = Tree(by_index[i].statement.statement_hash for i in range(a0.batch_size))
-        for i in range(a0.batch_size):
-            if tuple(tree.inclusion_proof(i)) != by_index[i].auth.batch_proof:  # type: ignore[union-attr]
-                raise SignatureError(f"entry {i} of the batch does not belong to the signed batch root")
-        root = tree.root()
-    else:
-        root = first.batch_root()
-        for e in entries[1:]:
-            if e.batch_root() != root:
-                raise SignatureError(f"entry {e.auth.batch_index} of the batch does not belong to the signed batch root")  # type: ignore[union-attr]
+    # Every entry's proof must lead to the root the signature covers. The first entry's
+    # proof gives that root; the rest are folded against it in one batch (nodes shared by
+    # several proofs are hashed once), and only then is the one signature checked.
+    root = first.batch_root()
+    claims = [(e.statement.statement_hash, e.auth.batch_index, list(e.auth.batch_proof)) for e in entries]  # type: ignore[union-attr]
+    try:
+        merkle.verify_inclusion_batch(claims, a0.batch_size, root)
+    except MalformedError as e:
+        raise MalformedError(f"batch proof of entry {_batch_item(e, entries)}: {e}") from None
+    except RootMismatchError as e:
+        raise SignatureError(f"entry {_batch_item(e, entries)} of the batch does not belong to the signed batch root") from None
     ed25519.verify(a0.key, a0.signature, batch_message(net, inst, a0.batch_size, root))
+
+
+def _batch_item(e: Exception, entries: Sequence[Entry]) -> int:
+    """The batch index of the entry a merkle.verify_inclusion_batch error names."""
+    for note in getattr(e, "__notes__", ()):
+        if note.startswith("batch item "):
+            return entries[int(note.removeprefix("batch item "))].auth.batch_index  # type: ignore[union-attr]
+    return -1
 
 
 def verify_entry_signature(entry: Entry) -> None:
@@ -319,7 +352,7 @@ def _statement_from_json(j: Mapping[str, Any]) -> Statement:
     return Statement(network=j.get("network"), kind=j.get("kind"), institution=j.get("institution"), body=j.get("body"))  # type: ignore[arg-type]
 
 
-def _auth_from_json(a: object) -> Auth:
+def _auth_from_json(a: object, memo: dict[str, bytes] | None = None) -> Auth:
     if not isinstance(a, dict) or set(a) != {"key", "batch", "sig"}:
         raise MalformedError("auth must have exactly key, batch and sig")
     b = a["batch"]
@@ -332,31 +365,50 @@ def _auth_from_json(a: object) -> Auth:
         raise MalformedError("auth.batch.index must be below the batch size")
     if not isinstance(proof, list) or len(proof) > 64:
         raise MalformedError("auth.batch.proof must be a list of hashes")
-    return Auth(
-        key=ed25519.check_public_key(b64d(a["key"], "auth.key", size=32)),
-        batch_size=size,
-        batch_index=index,
-        batch_proof=tuple(b64d(h, "auth.batch.proof", size=32) for h in proof),
-        signature=b64d(a["sig"], "auth.sig", size=64),
-    )
+    memo = {} if memo is None else memo
+
+    def decode(value: object, field: str, size: int) -> bytes:
+        # Entries of one batch repeat the key, the signature and most proof hashes:
+        # each distinct string is decoded and checked once per submission.
+        raw = memo.get(value) if type(value) is str else None  # type: ignore[call-overload]
+        if raw is None or len(raw) != size:
+            raw = b64d(value, field, size=size)
+            memo[value] = raw  # type: ignore[index]
+        return raw
+
+    key = decode(a["key"], "auth.key", 32)
+    ed25519.check_public_key(key)
+    get = memo.get
+    hashes = []
+    for h in proof:
+        raw = get(h) if type(h) is str else None
+        hashes.append(raw if raw is not None and len(raw) == 32 else decode(h, "auth.batch.proof", 32))
+    return Auth(key=key, batch_size=size, batch_index=index, batch_proof=tuple(hashes), signature=decode(a["sig"], "auth.sig", 64))
 
 
-def entry_from_json(j: object, *, allow_genesis: bool = False) -> Entry:
-    """Build an Entry from parsed JSON (a submission); MalformedError on any defect."""
+_ENTRY_FIELDS = frozenset({"v", "network", "kind", "institution", "body", "auth"})
+
+
+def entry_from_json(j: object, *, allow_genesis: bool = False, memo: dict[str, bytes] | None = None) -> Entry:
+    """Build an Entry from parsed JSON (a submission); MalformedError on any defect.
+
+    ``memo`` may be shared by the entries of one submission (see ``_auth_from_json``)."""
     if not isinstance(j, dict):
         raise MalformedError("an entry is a JSON object")
-    allowed = {"v", "network", "kind", "institution", "body", "auth"}
-    if extra := set(j) - allowed:
+    if extra := j.keys() - _ENTRY_FIELDS:
         raise MalformedError(f"unknown entry field(s): {', '.join(sorted(extra))}")
     statement = _statement_from_json(j)
     if "auth" not in j:
         if not allow_genesis:
             raise MalformedError("entry has no auth (only genesis entries may omit it)")
         return Entry(statement, None)
-    entry = Entry(statement, _auth_from_json(j["auth"]))
-    # Every field was checked to have exactly one spelling, so the canonical bytes of
-    # the submitted JSON are the entry's bytes; computing them here saves rebuilding it.
-    return Entry(entry.statement, entry.auth, canonical_bytes(j, validated=True))
+    auth = _auth_from_json(j["auth"], memo)
+    # Every field was checked to have exactly one spelling (the base64 strings decode and
+    # re-encode to themselves), so composing from the submitted strings gives the canonical
+    # bytes of the entry without encoding the hashes again.
+    a = j["auth"]
+    data = _compose(statement.canonical, auth.batch_index, auth.batch_size, a["batch"]["proof"], a["key"], a["sig"])
+    return Entry(statement, auth, data)
 
 
 def parse_entry(data: bytes, *, allow_genesis: bool = True) -> Entry:

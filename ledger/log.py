@@ -4,8 +4,9 @@ This is the synchronous core the sequencer drives. Write order, and what a
 crash at each point leaves behind:
 
 1. ``append``: registry checks, then entries + block header go to storage in
-   ONE transaction (``store.append_block``). A crash before commit leaves
-   nothing; the submitter got no acknowledgement and may resubmit.
+   ONE transaction (``store.append_block``; ``append_blocks`` puts several
+   blocks in one transaction when the sequencer has a backlog). A crash before
+   commit leaves nothing; the submitter got no acknowledgement and may resubmit.
 2. After commit the tree and registry caches advance. A crash here loses only
    caches: ``open`` rebuilds both from storage.
 3. ``sign_checkpoint``: the log key signs the committed size and the note is
@@ -250,56 +251,69 @@ class Log:
         return self._statement_index.get(entry.statement.statement_hash)
 
     def append(self, entries: Sequence[Entry]) -> tuple[list[Receipt | Rejection], int]:
-        """Check and durably append entries as one block.
+        """Check and durably append entries as one block; see :meth:`append_blocks`."""
+        (results,), size = self.append_blocks([entries])
+        return results, size
+
+    def append_blocks(self, groups: Sequence[Sequence[Entry]]) -> tuple[list[list[Receipt | Rejection]], int]:
+        """Check and durably append each group of entries as one block, all in ONE transaction.
 
         Entries whose signatures were verified by the caller (the sequencer's
-        submit path does it per batch). Returns one Receipt or Rejection per
-        entry, in order, and the new tree size. Storage failure raises
-        StorageError and leaves storage and caches as they were.
+        submit path does it per batch). Returns, per group, one Receipt or
+        Rejection per entry in order, and the new tree size. A group whose
+        entries are all refused or duplicates makes no block. Storage failure
+        raises StorageError and leaves storage and caches as they were: either
+        every block of the call is committed or none is.
         """
         with self._lock:
             now = int(self.clock())
-            results: list[Receipt | Rejection | None] = [None] * len(entries)
-            accepted: list[tuple[int, Entry, bytes, bytes]] = []
+            out: list[list[Receipt | Rejection | None]] = []
+            pending: list[tuple[StoredBlock, list[tuple[bytes, bytes]]]] = []
             seen: dict[bytes, int] = {}
-            base = self.tree.size
             height = self.store.block_count()
+            prev = self._last_block.hash if self._last_block else self.genesis.hash()
             try:
-                for pos, entry in enumerate(entries):
-                    sh = entry.statement.statement_hash
-                    existing = self._statement_index.get(sh, seen.get(sh))
-                    if existing is not None:
-                        results[pos] = Receipt(existing, b"", duplicate=True)
+                for entries in groups:
+                    results: list[Receipt | Rejection | None] = [None] * len(entries)
+                    out.append(results)
+                    base = self.tree.size
+                    datas: list[bytes] = []
+                    for pos, entry in enumerate(entries):
+                        sh = entry.statement.statement_hash
+                        existing = self._statement_index.get(sh, seen.get(sh))
+                        if existing is not None:
+                            results[pos] = Receipt(existing, b"", duplicate=True)
+                            continue
+                        index = base + len(datas)
+                        try:
+                            self.registry.apply(entry, index, now)  # checks first; changes nothing if it raises
+                        except EduledgerError as e:
+                            results[pos] = Rejection(pos, e)
+                            continue
+                        seen[sh] = index
+                        datas.append(entry.to_bytes())
+                        results[pos] = Receipt(index, b"")  # its leaf hash is filled in below
+                    if not datas:
                         continue
-                    index = base + len(accepted)
-                    try:
-                        self.registry.apply(entry, index, now)  # checks first; changes nothing if it raises
-                    except EduledgerError as e:
-                        results[pos] = Rejection(pos, e)
-                        continue
-                    data = entry.to_bytes()
-                    seen[sh] = index
-                    lh = merkle.leaf_hash(data)
-                    accepted.append((pos, entry, data, lh))
-                    results[pos] = Receipt(index, lh)
-                if accepted:
-                    leaves = [a[3] for a in accepted]
+                    leaves = merkle.hash_leaves(datas)
                     self.tree.extend(leaves)
-                    prev = self._last_block.hash if self._last_block else self.genesis.hash()
                     header = BlockHeader(
                         network=self.genesis.network,
                         height=height,
                         prev=prev,
                         first_index=base,
-                        count=len(accepted),
+                        count=len(datas),
                         entries_root=merkle.root(leaves),
                         tree_size=self.tree.size,
                         tree_root=self.tree.root(),
                         time=now,
                     )
-                    block = StoredBlock(height, base, len(accepted), header.to_bytes(), header.hash())
-                    self.store.append_block(block, [(a[3], a[2]) for a in accepted])
-                    self._last_block = block
+                    block = StoredBlock(height, base, len(datas), header.to_bytes(), header.hash())
+                    pending.append((block, list(zip(leaves, datas))))
+                    height, prev = height + 1, block.hash
+                if pending:
+                    self.store.append_blocks(pending)
+                    self._last_block = pending[-1][0]
             except BaseException:
                 # The registry and tree were advanced optimistically; storage is
                 # the truth, so rebuild the caches from it.
@@ -309,8 +323,11 @@ class Log:
             self._statement_index.update(seen)
             leaf_hashes = self.tree.levels[0]
             return [
-                Receipt(r.index, leaf_hashes[r.index], r.duplicate) if isinstance(r, Receipt) else r  # type: ignore[misc]
-                for r in results
+                [
+                    Receipt(r.index, leaf_hashes[r.index], r.duplicate) if isinstance(r, Receipt) else r  # type: ignore[misc]
+                    for r in results
+                ]
+                for results in out
             ], self.tree.size
 
     def apply_remote_block(self, stored: StoredBlock, datas: Sequence[bytes]) -> None:

@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     batch_max: int = 256
     batch_ms: int = 250
     queue_max: int = 100_000
+    group_max: int = Field(default=16, description="most blocks the sequencer commits in one transaction when a backlog is waiting")
     max_body_bytes: int = 16 * 1024 * 1024
     verify_max_bytes: int = Field(default=24 * 1024 * 1024, description="largest POST /api/v1/verify request (one 20 MB PDF fits)")
     verify_max_documents: int = Field(default=100, description="most bundles or files in one POST /api/v1/verify request")

@@ -145,3 +145,57 @@ def test_partial_batch_is_verified_by_folding_each_proof():
         verify_batch_signature([entries[2], entry_from_json(j)])
     with pytest.raises(SignatureError):
         verify_batch_signature([*entries[:3], entry_from_json(j), *entries[4:]])
+
+
+BODIES = [
+    ("credential.anchor", {"digest": "ab" * 32, "type": "teacher-pd", "issued_at": "2026-02-03T04:05:06Z"}),
+    ("credential.revoke", {"digest": "cd" * 32, "reason": "issued-in-error"}),
+    ("credential.supersede", {"digest": "01" * 32, "by": "02" * 32}),
+    ("key.add", {"key": b64e(RawSigner().public_key), "valid_from": "2026-01-01T00:00:00Z"}),
+]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 8, 33])
+@pytest.mark.parametrize(("kind", "body"), BODIES, ids=[k for k, _ in BODIES])
+def test_composed_entry_bytes_equal_the_rfc8785_reference(kind, body, size):
+    import rfc8785
+
+    statements = [Statement(NET, kind, "school-1", {**body, **({"digest": f"{i:064x}"} if "digest" in body else {})}) for i in range(size)]
+    if kind == "key.add":
+        statements = [Statement(NET, kind, "school-1", {"key": b64e(RawSigner().public_key), "valid_from": body["valid_from"]}) for _ in range(size)]
+    for e in sign_batch(statements, RawSigner()):
+        assert e.to_bytes() == rfc8785.dumps(e.to_json())
+        assert entry_from_json(json.loads(e.to_bytes())).to_bytes() == e.to_bytes()
+
+
+def test_a_shared_base64_memo_gives_the_same_entries_and_still_refuses_bad_values():
+    entries = sign_batch([anchor(i) for i in range(20)], RawSigner())
+    memo: dict[str, bytes] = {}
+    parsed = [entry_from_json(json.loads(e.to_bytes()), memo=memo) for e in entries]
+    assert parsed == entries and [p.to_bytes() for p in parsed] == [e.to_bytes() for e in entries]
+    assert len(memo) < 20 * 5  # key, signature and shared proof hashes decoded once
+    # a string already decoded as a 32-byte proof hash is still refused where 64 bytes are due
+    j = entries[0].to_json()
+    j["auth"]["sig"] = j["auth"]["batch"]["proof"][0]
+    with pytest.raises(MalformedError, match="auth.sig"):
+        entry_from_json(j, memo=memo)
+    j = entries[0].to_json()
+    j["auth"]["batch"]["proof"][0] = j["auth"]["batch"]["proof"][0].rstrip("=") + "A"
+    with pytest.raises(MalformedError, match="auth.batch.proof"):
+        entry_from_json(j, memo=memo)
+
+
+def test_a_batch_proof_of_the_wrong_length_is_malformed_and_names_the_entry():
+    entries = sign_batch([anchor(i) for i in range(6)], RawSigner())
+    j = entries[4].to_json()
+    j["auth"]["batch"]["proof"].append(b64e(bytes(32)))
+    with pytest.raises(MalformedError, match="batch proof of entry 4"):
+        verify_batch_signature([*entries[:4], entry_from_json(j), entries[5]])
+
+
+def test_a_full_batch_with_one_foreign_entry_names_it():
+    entries = sign_batch([anchor(i) for i in range(6)], RawSigner())
+    j = entries[2].to_json()
+    j["body"]["digest"] = f"{99:064x}"
+    with pytest.raises(SignatureError, match="entry 2 of the batch"):
+        verify_batch_signature([*entries[:2], entry_from_json(j), *entries[3:]])

@@ -217,9 +217,9 @@ class _BlockingLog:
         self.release = threading.Event()
         self.store = type("S", (), {"latest_checkpoint": staticmethod(lambda: (10**9, b""))})()
 
-    def append(self, entries):
+    def append_blocks(self, groups):
         self.release.wait(10)
-        return [Receipt(i, b"\0" * 32) for i, _ in enumerate(entries)], len(entries)
+        return [[Receipt(i, b"\0" * 32) for i, _ in enumerate(entries)] for entries in groups], sum(map(len, groups))
 
 
 def test_sequencer_pushes_back_when_the_queue_is_full():
@@ -284,3 +284,36 @@ def test_the_same_node_code_runs_on_postgresql(network, pg_store_url):
         assert audit(store, genesis).entries == 43
     finally:
         store.close()
+
+
+def test_checkpoint_serves_only_final_checkpoints_and_the_newest_signed_one_has_its_own_path(network):
+    """A sequencer whose witnesses never answer: its checkpoints are signed but never final."""
+    from dataclasses import replace
+
+    from ledger.errors import QuorumError
+
+    data, genesis = network
+    keys = replace(load_keys(data, PASSPHRASE.encode()), witness={})  # no witness reachable
+    node = Node(open_store(f"sqlite:///{data / 'ledger.db'}"), genesis, keys, options=NodeOptions(batch_ms=5))
+    with TestClient(create_app(Settings(data_dir=data), node=node)) as c:
+        c.genesis, c.signer = genesis, load_signer(data / "keys" / "school-1.signing.key", PASSPHRASE.encode())[0]
+        assert submit(c, anchors(2)).status_code == 200
+        r = c.get("/checkpoint")
+        assert r.status_code == 404 and "final" in r.json()["detail"] and "/api/v1/ledger/checkpoint/latest" in r.json()["detail"]
+        newest = c.get("/api/v1/ledger/checkpoint/latest")
+        assert newest.status_code == 200
+        with pytest.raises(QuorumError):
+            verify_checkpoint(
+                newest.content,
+                log=Verifier.from_vkey(genesis.log_vkey),
+                witnesses=[Verifier.from_vkey(f.witness_vkey) for f in genesis.founders],
+                quorum=genesis.quorum,
+                origin=NET,
+            )
+        assert newest.content.startswith(f"{NET}\n5\n".encode())
+
+
+def test_the_newest_checkpoint_is_the_final_one_once_cosigned(client):
+    submit(client, anchors(3))
+    assert client.get("/api/v1/ledger/checkpoint/latest").content == client.get("/checkpoint").content
+    assert verified_checkpoint(client).checkpoint.size == 6

@@ -251,6 +251,49 @@ def test_a_leaf_hash_already_stored_is_refused_atomically(store, position):
     assert store.size() == 7
 
 
+def test_several_blocks_commit_in_one_group(store):
+    fill(store, [2])
+    group = [make_block(1, 2, 3), make_block(2, 5, 1), make_block(3, 6, 4)]
+    store.append_blocks(group)
+    assert store.size() == 10 and store.block_count() == 4
+    assert [store.block(h) for h in (1, 2, 3)] == [b for b, _ in group]
+    assert store.entries(2, 10) == [data(i) for i in range(2, 10)]
+    assert store.index_of(leaf(9)) == 9
+    store.append_blocks([])
+    assert store.size() == 10
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda g: g.__setitem__(1, make_block(2, 6, 1)),  # the second block does not start where the first ends
+        lambda g: g.__setitem__(1, make_block(3, 5, 1)),  # a height skipped
+        lambda g: g[2][1].__setitem__(0, (leaf(3), b"again")),  # a leaf hash of the first block repeated in the third
+        lambda g: g[2][1].__setitem__(0, (leaf(0), b"old")),  # a leaf hash already stored
+    ],
+    ids=["gap", "height", "repeat-across-blocks", "already-stored"],
+)
+def test_a_group_with_one_bad_block_stores_none_of_its_blocks(store, spoil):
+    fill(store, [2])
+    before = snapshot(store)
+    group = [make_block(1, 2, 3), make_block(2, 5, 1), make_block(3, 6, 4)]
+    spoil(group)
+    with pytest.raises(ConflictError):
+        store.append_blocks(group)
+    assert snapshot(store) == before
+    fill(store, [3])
+    assert store.size() == 5
+
+
+def test_a_faulted_group_commit_stores_nothing_or_everything():
+    for fault, stored in ((FAIL_NOT_PERSISTED, 2), (FAIL_BUT_PERSISTED, 6)):
+        store = _prepared_memory_store()
+        store.inject_fault("append_block", fault)
+        with pytest.raises(StorageError):
+            store.append_blocks([make_block(1, 2, 3), make_block(2, 5, 1)])
+        assert store.size() == stored
+
+
 def test_wrong_argument_shapes_are_programmer_errors(store):
     block, rows = make_block(0, 0, 1)
     with pytest.raises(ValueError):

@@ -123,6 +123,16 @@ class LedgerStore(Protocol):
         """
         ...
 
+    def append_blocks(self, blocks: Sequence[tuple[StoredBlock, Sequence[tuple[bytes, bytes]]]]) -> None:
+        """Store consecutive blocks in ONE transaction (group commit): all of them, or none.
+
+        Each ``(block, entries)`` pair obeys ``append_block``'s preconditions as if the
+        blocks before it were already stored. When this returns, every block is committed
+        and durable; on any error none is stored. One commit (one fsync) for several
+        blocks is what lets a busy sequencer keep up: see ledger/sequencer.py.
+        """
+        ...
+
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes of entries ``start .. end-1`` (fewer if ``end > size()``)."""
         ...

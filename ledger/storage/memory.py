@@ -178,29 +178,45 @@ class MemoryStore:
             return len(self._datas)
 
     def append_block(self, block: StoredBlock, entries: Sequence[tuple[bytes, bytes]]) -> None:
-        rows = check_block_entries(block, entries)
+        self.append_blocks([(block, entries)])
+
+    def append_blocks(self, blocks: Sequence[tuple[StoredBlock, Sequence[tuple[bytes, bytes]]]]) -> None:
+        checked = [(block, check_block_entries(block, entries)) for block, entries in blocks]
         with self._lock:
             self._check_open()
-            size = len(self._datas)
-            if block.first_index != size:
-                raise ConflictError(f"block {block.height} starts at index {block.first_index}, the log has {size} entries")
-            if block.height != len(self._blocks):
-                raise ConflictError(f"block height {block.height} is not next, the chain has {len(self._blocks)} blocks")
-            for leaf_hash, _ in rows:
-                stored = self._index.get(leaf_hash)
-                if stored is not None:
-                    raise ConflictError(f"block {block.height}: leaf hash {leaf_hash.hex()} is already stored at index {stored}")
-            copies = [(bytes(lh), bytes(d)) for lh, d in rows]
-            stored_block = StoredBlock(block.height, block.first_index, block.count, bytes(block.header), bytes(block.hash))
+            size, count = len(self._datas), len(self._blocks)
+            staged: dict[bytes, int] = {}
+            for block, rows in checked:
+                if block.first_index != size:
+                    raise ConflictError(f"block {block.height} starts at index {block.first_index}, the log has {size} entries")
+                if block.height != count:
+                    raise ConflictError(f"block height {block.height} is not next, the chain has {count} blocks")
+                for k, (leaf_hash, _) in enumerate(rows):
+                    stored = self._index.get(leaf_hash)
+                    if stored is None:
+                        stored = staged.get(leaf_hash)
+                    if stored is not None:
+                        raise ConflictError(f"block {block.height}: leaf hash {leaf_hash.hex()} is already stored at index {stored}")
+                    staged[leaf_hash] = size + k
+                size, count = size + block.count, count + 1
+            copies = [
+                (
+                    StoredBlock(b.height, b.first_index, b.count, bytes(b.header), bytes(b.hash)),
+                    [(bytes(lh), bytes(d)) for lh, d in rows],
+                )
+                for b, rows in checked
+            ]
 
             def write() -> None:
-                for k, (lh, d) in enumerate(copies):
-                    self._index.add(lh, size + k)
-                    self._leaves.append(lh)
-                    self._datas.append(d)
-                self._blocks.append(stored_block)
-                self._block_starts.append(stored_block.first_index)
+                for stored_block, rows in copies:
+                    for k, (lh, d) in enumerate(rows):
+                        self._index.add(lh, stored_block.first_index + k)
+                        self._leaves.append(lh)
+                        self._datas.append(d)
+                    self._blocks.append(stored_block)
+                    self._block_starts.append(stored_block.first_index)
 
+            # One operation for fault injection, whatever the number of blocks.
             self._commit("append_block", write)
 
     def leaf_hashes(self, start: int, end: int) -> list[bytes]:

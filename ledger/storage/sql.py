@@ -281,40 +281,48 @@ class SqlStore:
             return int(c.execute(_Q_SIZE).scalar_one())
 
     def append_block(self, block: StoredBlock, entries: Sequence[tuple[bytes, bytes]]) -> None:
-        rows = check_block_entries(block, entries)
-        first = block.first_index
+        self.append_blocks([(block, entries)])
+
+    def append_blocks(self, blocks: Sequence[tuple[StoredBlock, Sequence[tuple[bytes, bytes]]]]) -> None:
+        checked = [(block, check_block_entries(block, entries)) for block, entries in blocks]
+        if not checked:
+            return
+        first_block = checked[0][0]
         try:
-            with self._transaction(f"append block {block.height}") as c:
+            with self._transaction(f"append block {first_block.height}") as c:
                 # Preconditions inside the write transaction (BEGIN IMMEDIATE on
                 # SQLite; on PostgreSQL the primary keys catch a racing writer).
                 size, count = c.execute(_Q_SIZES).one()
-                if block.first_index != size:
-                    raise ConflictError(f"block {block.height} starts at index {block.first_index}, the log has {size} entries")
-                if block.height != count:
-                    raise ConflictError(f"block height {block.height} is not next, the chain has {count} blocks")
+                for block, rows in checked:
+                    if block.first_index != size:
+                        raise ConflictError(f"block {block.height} starts at index {block.first_index}, the log has {size} entries")
+                    if block.height != count:
+                        raise ConflictError(f"block height {block.height} is not next, the chain has {count} blocks")
+                    size, count = size + block.count, count + 1
                 c.execute(
                     t.blocks.insert(),
-                    {
-                        "height": block.height,
-                        "first_index": first,
-                        "count": block.count,
-                        "header": block.header,
-                        "hash": block.hash,
-                    },
+                    [
+                        {"height": b.height, "first_index": b.first_index, "count": b.count, "header": b.header, "hash": b.hash}
+                        for b, _ in checked
+                    ],
                 )
-                # One executemany for the whole block.
-                c.execute(t.entries.insert(), [{"idx": first + k, "leaf_hash": lh, "data": d} for k, (lh, d) in enumerate(rows)])
+                # One executemany for all the entries.
+                c.execute(
+                    t.entries.insert(),
+                    [{"idx": b.first_index + k, "leaf_hash": lh, "data": d} for b, rows in checked for k, (lh, d) in enumerate(rows)],
+                )
         except ConflictError as e:
             if not isinstance(e.__cause__, sa.exc.IntegrityError):
                 raise
             # The transaction was rolled back; now say which constraint it was.
-            stored = self._stored_leaves([lh for lh, _ in rows])
+            all_rows = [lh for _, rows in checked for lh, _ in rows]
+            stored = self._stored_leaves(all_rows)
             if stored:
                 index, lh = stored[0]
-                raise ConflictError(
-                    f"block {block.height}: leaf hash {lh.hex()} is already stored at index {index}"
-                ) from None
-            raise ConflictError(f"block {block.height} lost a race with a concurrent append: {e}") from None
+                raise ConflictError(f"block {first_block.height}: leaf hash {lh.hex()} is already stored at index {index}") from None
+            if len(set(all_rows)) != len(all_rows):
+                raise ConflictError(f"blocks from {first_block.height} repeat a leaf hash") from None
+            raise ConflictError(f"block {first_block.height} lost a race with a concurrent append: {e}") from None
 
     def _stored_leaves(self, leaf_hashes: list[bytes]) -> list[tuple[int, bytes]]:
         found: list[tuple[int, bytes]] = []
