@@ -1,0 +1,121 @@
+"""Group commit: a backlog of blocks is stored in one transaction, all of it or none of it,
+and every submitter is acknowledged only for what that transaction committed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ledger.entries import Statement, sign_batch
+from ledger.errors import AuthorizationError, StorageError
+from ledger.log import Receipt, Rejection
+from ledger.audit import audit
+from ledger.sequencer import Sequencer
+from ledger.storage.memory import FAIL_NOT_PERSISTED
+from ledger.timefmt import format_time
+from tests.fixtures_network import NETWORK, MiniNetwork
+
+
+def anchors(net: MiniNetwork, n: int, start: int, inst: str = "olymp-1") -> list:
+    t = format_time(net.created + 60)
+    statements = [Statement(NETWORK, "credential.anchor", inst, {"digest": f"{i:064x}", "type": "olympiad-diploma", "issued_at": t}) for i in range(start, start + n)]
+    return sign_batch(statements, net.keys.signing[inst])
+
+
+@pytest.fixture
+def net(tmp_path):
+    return MiniNetwork(tmp_path)
+
+
+def test_append_blocks_makes_one_block_per_group_in_one_transaction(net):
+    store = net.log.store
+    commits = []
+    original = store.append_blocks
+    store.append_blocks = lambda blocks: (commits.append(len(blocks)), original(blocks))[1]  # type: ignore[method-assign]
+    heights_before, size_before = store.block_count(), net.log.size
+    groups = [anchors(net, 3, 0), anchors(net, 1, 3), anchors(net, 5, 4)]
+    results, size = net.log.append_blocks(groups)
+    assert commits == [3]
+    assert size == size_before + 9 == store.size()
+    assert store.block_count() == heights_before + 3
+    assert [[r.index for r in rs] for rs in results] == [list(range(size_before + a, size_before + b)) for a, b in ((0, 3), (3, 4), (4, 9))]
+    # every block re-derives on its own, chained to the one before it, as a replica and the audit replay them
+    blocks = store.blocks(heights_before, heights_before + 3)
+    assert [b.count for b in blocks] == [3, 1, 5]
+    result = audit(store, net.genesis)  # raises at the first block that does not re-derive
+    assert (result.entries, result.blocks) == (store.size(), store.block_count())
+
+
+def test_a_group_of_only_refused_or_duplicate_entries_makes_no_block(net):
+    first = anchors(net, 2, 0)
+    net.log.append(first)
+    height = net.log.store.block_count()
+    forged = anchors(net, 1, 10, inst="ipk-1")  # ipk-1 signs for itself...
+    forged = [e.__class__(Statement(NETWORK, "credential.anchor", "olymp-1", e.statement.body), e.auth) for e in forged]  # ...but claims olymp-1
+    results, _ = net.log.append_blocks([first, forged, anchors(net, 1, 2)])
+    assert all(r.duplicate for r in results[0])
+    assert isinstance(results[1][0], Rejection) and isinstance(results[1][0].error, AuthorizationError)
+    assert isinstance(results[2][0], Receipt) and not results[2][0].duplicate
+    assert net.log.store.block_count() == height + 1
+
+
+def test_a_failed_group_commit_stores_nothing_and_the_caches_follow_storage(net):
+    store = net.log.store
+    size, root, blocks = net.log.size, net.log.tree.root(), store.block_count()
+    store.inject_fault("append_block", FAIL_NOT_PERSISTED)
+    with pytest.raises(StorageError):
+        net.log.append_blocks([anchors(net, 3, 0), anchors(net, 2, 3)])
+    assert (net.log.size, net.log.tree.root(), store.block_count(), store.size()) == (size, root, blocks, size)
+    results, new_size = net.log.append_blocks([anchors(net, 3, 0), anchors(net, 2, 3)])  # the retry goes through
+    assert new_size == size + 5 and [r.index for r in results[1]] == [size + 3, size + 4]
+
+
+def test_the_sequencer_groups_a_backlog_and_acknowledges_each_submitter_with_its_own_receipts(net):
+    calls: list[list[int]] = []
+    original = net.log.append_blocks
+
+    def recording(groups):
+        calls.append([len(g) for g in groups])
+        return original(groups)
+
+    net.log.append_blocks = recording  # type: ignore[method-assign]
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=50, group_max=3)
+        submissions = [anchors(net, 2, 2 * k) for k in range(8)]  # 16 entries: 4 blocks of 4
+        # all queued before the sequencer runs: one backlog
+        tasks = [asyncio.ensure_future(seq.submit(s)) for s in submissions]
+        await asyncio.sleep(0)
+        await seq.start()
+        results = await asyncio.gather(*tasks)
+        await seq.stop()
+        return submissions, results
+
+    submissions, results = asyncio.run(scenario())
+    assert calls == [[4, 4, 4], [4]]  # three blocks in the first transaction, the rest in the next
+    for entries, receipts in zip(submissions, results):
+        assert [net.log.store.entry(r.index) for r in receipts] == [e.to_bytes() for e in entries]
+    checkpoint_sizes = [s for s in range(net.log.size + 1) if net.log.store.checkpoint(s)]
+    assert net.log.size in checkpoint_sizes
+
+
+def test_under_light_load_every_block_is_its_own_commit(net):
+    calls: list[int] = []
+    original = net.log.append_blocks
+    net.log.append_blocks = lambda groups: (calls.append(len(groups)), original(groups))[1]  # type: ignore[method-assign]
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=16)
+        await seq.start()
+        for k in range(3):
+            await seq.submit(anchors(net, 2, 2 * k))
+        await seq.stop()
+
+    asyncio.run(scenario())
+    assert calls == [1, 1, 1]
+
+
+def test_group_max_must_be_positive(net):
+    with pytest.raises(ValueError):
+        Sequencer(net.log, group_max=0)
