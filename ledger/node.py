@@ -136,6 +136,42 @@ class Node:
     def sequencer_url(self) -> str | None:
         return self.peers.get(self.genesis.sequencer)
 
+    # --- checkpoints served ----------------------------------------------------------
+
+    def final_checkpoint(self) -> bytes:
+        """The latest final checkpoint: log-signed and cosigned by the quorum in force,
+        with the cosignatures that made it final (what ``/checkpoint`` serves).
+
+        NotFoundError before the first one: a checkpoint without its quorum is
+        never handed out as the log's state (the newest signed one, final or
+        not, is ``newest_checkpoint``)."""
+        from ledger.errors import NotFoundError
+
+        final = self.store.latest_final()
+        if final is None:
+            raise NotFoundError(
+                f"no checkpoint of this log is final yet (it needs {self.log.quorum} member witnesses' cosignatures); "
+                "the newest signed one is at /api/v1/ledger/checkpoint/latest"
+            )
+        return final[1]
+
+    def newest_checkpoint(self) -> bytes:
+        """The newest log-signed checkpoint with every cosignature collected for it so far;
+        not necessarily final. For monitors and operators; the log's state is
+        ``final_checkpoint``."""
+        from ledger.checkpoint import add_signatures
+        from ledger.errors import NotFoundError
+        from ledger.note import parse_signature_line
+
+        latest = self.store.latest_checkpoint()
+        if latest is None:
+            raise NotFoundError("this node holds no signed checkpoint yet")
+        size, note = latest
+        final = self.store.latest_final()
+        if final is not None and final[0] == size:
+            return final[1]
+        return add_signatures(note, [parse_signature_line(line) for _, line in self.store.cosignatures(size)])
+
     # --- roles ----------------------------------------------------------------------
     #
     # Every process starts by asking for the writer role (ledger.leader; always

@@ -9,6 +9,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from ledger.blocks import parse_header
@@ -101,6 +102,18 @@ def status(node: NodeDep) -> LogStatus:
         sequencer=node.is_sequencer,
         queued=node.sequencer.queued,
     )
+
+
+@router.get(
+    "/checkpoint/latest",
+    response_class=Response,
+    summary="Newest signed checkpoint with the cosignatures collected so far (not necessarily final)",
+    responses={404: {"description": "no checkpoint signed yet"}},
+)
+def newest_checkpoint(node: NodeDep) -> Response:
+    """For monitors and operators watching cosignatures arrive; ``/checkpoint`` is the
+    latest final one and the only one to rely on."""
+    return Response(node.newest_checkpoint(), media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/blocks", response_model=list[BlockOut])

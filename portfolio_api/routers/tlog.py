@@ -19,9 +19,17 @@ router = APIRouter(tags=["tlog-tiles"])
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
-@router.get("/checkpoint", response_class=Response, summary="Latest checkpoint (C2SP signed note)")
+@router.get(
+    "/checkpoint",
+    response_class=Response,
+    summary="Latest final checkpoint (C2SP signed note: log signature and the quorum's cosignatures)",
+    responses={404: {"description": "no checkpoint is final yet"}},
+)
 def checkpoint(node: NodeDep) -> Response:
-    return Response(node.log.latest_checkpoint(), media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
+    """Only a quorum-cosigned checkpoint is the log's state: mirrors sync to it, peers
+    compare it, verifiers accept it. The newest signed one, final or not, is at
+    ``/api/v1/ledger/checkpoint/latest``."""
+    return Response(node.final_checkpoint(), media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/tile/{level}/{path:path}", response_class=Response, summary="Hash tile or entry bundle")
