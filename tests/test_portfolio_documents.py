@@ -225,6 +225,49 @@ def test_network_admin_onboards_and_suspends_an_institution(env):
     assert "institution.onboard" in audit_actions and "institution.suspend" in audit_actions
 
 
+def test_suspending_a_member_goes_on_the_ledger_where_every_node_and_verifier_sees_it(env):
+    from ledger.audit import audit
+    from ledger.entries import Statement, parse_entry
+
+    before = env.svc.credentials.issue(env.users["school"], IssueRequest("maria@example.org", "school-certificate", "Аттестат", "2026-06-20"))
+    log, reg = env.node.log, env.node.log.registry
+    size = log.size
+    net = env.browser("net")
+    assert form(net, "/network/institutions/school-1/suspend", {"reason": "licence withdrawn"}).status_code == 303
+    entries = [parse_entry(log.entry(i)) for i in range(size, log.size)]
+    by_kind = {e.statement.kind: e.statement for e in entries}
+    # a governance proposal by this node's member institution (the sequencer), and the institution's own key revoked (held here)
+    assert by_kind["governance.propose"].institution == "olymp"
+    assert by_kind["governance.propose"].body == {"proposal": "suspend-school-1", "action": "institution.suspend", "params": {"id": "school-1"}}
+    assert by_kind["key.revoke"].institution == "school-1"
+    assert reg.governance.proposals["suspend-school-1"].approvals == {"olymp"}
+    assert all(k.valid_until is not None for k in reg.institutions["school-1"].keys)
+    with pytest.raises(AuthorizationError):
+        env.svc.credentials.issue(env.users["school"], IssueRequest("maria@example.org", "school-certificate", "Аттестат 2", "2026-06-20"))
+    size = log.size
+    assert form(net, "/network/institutions/school-1/suspend", {"reason": "licence withdrawn"}).status_code == 303
+    assert log.size == size  # one vote per node, nothing twice
+    assert "1/2" in net.get("/network/admin").text
+    # another member's node approves: the quorum suspends it on the ledger, for every replay
+    (res,) = env.svc.ctx.submit("uni-1", [Statement(env.node.network, "governance.approve", "uni-1", {"proposal": "suspend-school-1"})])
+    assert reg.governance.proposals["suspend-school-1"].enacted_index == res.index
+    assert "school-1" in reg.governance.suspended and "school-1" not in reg.members()
+    assert "Приостановлена в реестре" in net.get("/network/admin").text
+    assert reg.status(before.digest) == "valid"  # issued before: still verifies
+    assert audit(env.node.store, env.node.genesis).entries == log.size  # an independent replay accepts the same log
+
+
+def test_a_suspension_this_node_cannot_put_on_the_ledger_is_refused(env):
+    net = env.browser("net")
+    form(net, "/network/institutions", {"id": "lyceum-8", "name": "Лицей № 8", "type": "school", "admin_email": "admin@lyceum8.example.org",
+                                        "admin_password": PASSWORD})
+    del env.node.keys.signing["lyceum-8"]  # registered directly (no governance vote) and its key is elsewhere
+    size = env.node.log.size
+    assert form(net, "/network/institutions/lyceum-8/suspend", {"reason": "licence withdrawn"}).status_code == 409
+    assert env.node.log.size == size
+    assert not next(i for i in env.svc.admin.institutions() if i["id"] == "lyceum-8")["suspended"]
+
+
 def test_every_staff_action_is_in_the_audit_log_with_who_and_when(env):
     c = _issue(env)
     env.svc.credentials.revoke(env.users["olymp"], c.id, "withdrawn")

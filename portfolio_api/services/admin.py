@@ -9,11 +9,26 @@ node's data directory (encrypted with the node passphrase, ``keys/``), loads
 them into the running node and registers the institution on the ledger with an
 ``institution.register`` entry signed by the sequencing institution.
 
-Suspension: the ledger has no entry kind for it yet. It is recorded here (the
-portfolio refuses issuance for a suspended institution) and, when this node
-holds the institution's signing key, that key is revoked on the ledger
-(``key.revoke``, valid until now): credentials issued before keep verifying,
-nothing new can be anchored with it. This cannot be undone by un-suspending.
+Suspension goes on the ledger, through the existing entry kinds, so that every
+node and every offline verifier replaying the log sees it:
+
+* a member institution (a founder or one added by governance) is suspended by
+  governance (ledger/governance.py): this node's own member institution (the
+  sequencing one if its key is here) proposes ``institution.suspend`` — or, if
+  another node proposed it already, approves it. It takes effect on the ledger
+  at the approval that reaches the quorum in force: every key of the
+  institution ends and its witness stops counting. One vote per node: a node
+  that holds several members' keys (a demo) still votes once.
+* when this node holds the institution's own signing key (it was onboarded
+  here), that key is also revoked at once (``key.revoke``, valid until now,
+  signed by the institution itself): nothing new can be anchored with it.
+
+Credentials issued before keep verifying (keys are judged at issue time).
+Neither step can be undone. Write order: ledger first, then the local record
+(issuance refused here at once) and the audit line; a crash in between is
+repaired by suspending again, which finds the entries already on the ledger and
+submits nothing twice. A suspension this node cannot put on the ledger at all
+(no member key to vote with, the institution's key not here) is refused.
 """
 
 from __future__ import annotations
@@ -123,7 +138,8 @@ class Admin:
             susp = {r.id: r for r in conn.execute(sa.select(t.institutions))}
         return [
             {"id": i, "name": inst.name, "type": inst.type, "key_here": i in self.ctx.node.keys.signing,
-             "suspended": i in susp and susp[i].suspended_at is not None, "suspended_reason": susp[i].suspended_reason if i in susp else None}
+             "suspended": i in susp and susp[i].suspended_at is not None, "suspended_reason": susp[i].suspended_reason if i in susp else None,
+             "ledger": self.suspension_state(i)}
             for i, inst in sorted(reg.institutions.items())
         ]
 
@@ -174,34 +190,102 @@ class Admin:
                          action="institution.onboard", target=f"institution:{institution_id}", detail=f"ledger index {res.index}")
         return user
 
-    def suspend(self, admin: User, institution_id: str, reason: str) -> None:
+    def suspend(self, admin: User, institution_id: str, reason: str) -> list[int]:
+        """Suspend an institution on the ledger (see the module docstring). Returns the new ledger indices."""
         if admin.role != "net_admin":
             raise AuthorizationError("only the network administrator suspends institutions")
         reason = " ".join(reason.split())
         if not 3 <= len(reason) <= 500:
             raise MalformedError("give a reason (3 to 500 characters)")
         node = self.ctx.node
-        inst = node.log.registry.institutions.get(institution_id)
+        reg = node.log.registry
+        inst = reg.institutions.get(institution_id)
         if inst is None:
             raise NotFoundError(f"no institution {institution_id}")
-        if institution_id == node.genesis.sequencer:
+        if institution_id == reg.sequencer:
             raise ConflictError("the sequencing institution cannot be suspended")
         now = self.ctx.now()
         with self.ctx.engine.begin() as conn:
             row = conn.execute(sa.select(t.institutions).where(t.institutions.c.id == institution_id)).first()
-            if row is not None and row.suspended_at is not None:
-                return
-            if row is None:
-                conn.execute(t.institutions.insert().values(id=institution_id, suspended_at=now, suspended_reason=reason))
-            else:
-                conn.execute(t.institutions.update().where(t.institutions.c.id == institution_id).values(suspended_at=now, suspended_reason=reason))
-            audit.record(conn, at=now, actor_id=admin.id, actor=self._actor(admin), institution_id=institution_id,
-                         action="institution.suspend", target=f"institution:{institution_id}", detail=reason)
+        if row is not None and row.suspended_at is not None:
+            return []  # done before: the ledger entries precede the local record
+        indices: list[int] = []
+        on_ledger = False
+        if institution_id in reg.members():
+            vote = self._governance_vote(institution_id)
+            if vote is not None:
+                voter, st = vote
+                indices.append(self._submit(voter, st))
+            on_ledger = on_ledger or vote is not None or self._voted(institution_id)
         signer = node.keys.signing.get(institution_id)
         if signer is not None:
             period = inst.key(signer.public_key)
             if period is not None and period.valid_until is None:
                 st = Statement(node.network, "key.revoke", institution_id, {"key": b64e(signer.public_key), "valid_until": format_time(now), "reason": "other"})
-                (res,) = self.ctx.submit(institution_id, [st])
-                if isinstance(res, Rejection):
-                    raise res.error
+                indices.append(self._submit(institution_id, st))
+            on_ledger = on_ledger or period is not None
+        if not on_ledger:
+            raise ConflictError(f"this node cannot put a suspension of {institution_id} on the ledger: it holds no key of a member institution "
+                                f"to vote with and not the key of {institution_id}; suspend it from a member's node")
+        with self.ctx.engine.begin() as conn:
+            if row is None:
+                conn.execute(t.institutions.insert().values(id=institution_id, suspended_at=now, suspended_reason=reason))
+            else:
+                conn.execute(t.institutions.update().where(t.institutions.c.id == institution_id).values(suspended_at=now, suspended_reason=reason))
+            audit.record(conn, at=now, actor_id=admin.id, actor=self._actor(admin), institution_id=institution_id,
+                         action="institution.suspend", target=f"institution:{institution_id}",
+                         detail=f"{reason} (ledger index {', '.join(map(str, indices))})" if indices else reason)
+        return indices
+
+    # --- suspension by governance ---
+
+    def _voter(self, target: str) -> str | None:
+        """This node's one vote: the sequencing institution if its key is here, else the first member whose key is."""
+        reg, held = self.ctx.node.log.registry, self.ctx.node.keys.signing
+        members = reg.members()
+        for candidate in (reg.sequencer, *sorted(members)):
+            if candidate != target and candidate in members and candidate in held:
+                return candidate
+        return None
+
+    def _voted(self, target: str) -> bool:
+        p = self.ctx.node.log.registry.governance.proposals.get(suspension_proposal(target))
+        voter = self._voter(target)
+        return p is not None and (p.enacted_index is not None or (voter is not None and voter in p.approvals))
+
+    def _governance_vote(self, target: str) -> tuple[str, Statement] | None:
+        """The governance entry this node adds for suspending ``target``: a proposal, an approval, or None."""
+        voter = self._voter(target)
+        if voter is None or self._voted(target):
+            return None
+        pid = suspension_proposal(target)
+        network = self.ctx.node.network
+        if pid in self.ctx.node.log.registry.governance.proposals:
+            return voter, Statement(network, "governance.approve", voter, {"proposal": pid})
+        return voter, Statement(network, "governance.propose", voter, {"proposal": pid, "action": "institution.suspend", "params": {"id": target}})
+
+    def _submit(self, institution: str, st: Statement) -> int:
+        (res,) = self.ctx.submit(institution, [st])
+        if isinstance(res, Rejection):
+            raise res.error
+        return res.index
+
+    def suspension_state(self, institution_id: str) -> dict:
+        """What the ledger says: suspended by governance, a proposal with its approvals, keys ended."""
+        reg = self.ctx.node.log.registry
+        p = reg.governance.proposals.get(suspension_proposal(institution_id))
+        inst = reg.institutions.get(institution_id)
+        return {
+            "suspended": institution_id in reg.governance.suspended,
+            "proposed": p is not None and p.enacted_index is None,
+            "approvals": len(p.approvals) if p is not None else 0,
+            "quorum": reg.governance.quorum,
+            "keys_ended": inst is not None and all(k.valid_until is not None for k in inst.keys),
+        }
+
+
+def suspension_proposal(institution_id: str) -> str:
+    """The governance proposal id for suspending an institution: the same on every node, so a second
+    node's suspension approves the first node's proposal instead of proposing again."""
+    pid = f"suspend-{institution_id}"
+    return pid if len(pid) <= 64 else f"suspend-{hashlib.sha256(institution_id.encode()).hexdigest()[:32]}"
