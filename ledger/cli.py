@@ -233,6 +233,9 @@ def _mount_optional() -> None:
     from keys.cli import app as keys_app
 
     app.add_typer(keys_app, name="keys", help="generate and inspect institution keys")
+    from ledger.credential_cli import app as credential_app
+
+    app.add_typer(credential_app, name="credential", help="issue, revoke, supersede and export credentials")
     try:
         from verifier.cli import register as register_verify
     except ImportError:  # pragma: no cover - verifier not installed in this build

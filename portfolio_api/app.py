@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from ledger.node import Node, NodeOptions
 from portfolio_api import errors
-from portfolio_api.routers import health, ledger, network, tlog, witness
+from portfolio_api.routers import credentials_api, health, ledger, network, tlog, witness
 from portfolio_api.settings import Settings
 
 log = logging.getLogger("eduledger.app")
@@ -78,6 +78,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
     app.include_router(ledger.router)
     app.include_router(witness.router)
     app.include_router(network.router)
+    app.include_router(credentials_api.router)
     if settings.portfolio:
         from pathlib import Path
 

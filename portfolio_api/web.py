@@ -133,6 +133,22 @@ def finish(request: Request, response: Response) -> Response:
     return response
 
 
+def node_alerts(request: Request) -> list[dict[str, Any]]:
+    """The node's storage and fork alerts, for the banner on every page (base.html).
+
+    Read from the store's meta on each page: an alert another process of this
+    institution recorded shows up too. A store that cannot be read shows none
+    here; the page's own data would fail anyway."""
+    node = getattr(request.app.state, "node", None)
+    if node is None:
+        return []
+    try:
+        alerts = [("storage", node.storage_alert()), ("fork", node.fork_alert())]
+    except EduledgerError:
+        return []
+    return [{"kind": kind, **alert} for kind, alert in alerts if alert]
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     lang = lang_of(request)
     user = current_user(request)
@@ -143,6 +159,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "t": lambda key: t(key, lang),
         "tr": lambda text: reason(text, lang),
         "csrf": csrf_token(request),
+        "node_alerts": node_alerts(request),
         "msg": request.query_params.get("msg", "") if request.query_params.get("msg", "") in {k[4:] for k in MESSAGES if k.startswith("msg.")} else "",
         **context,
     }

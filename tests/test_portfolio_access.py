@@ -71,6 +71,8 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/v1/institution/credentials"): STAFFS,
     ("GET", "/api/v1/institution/credentials"): STAFFS,
     ("POST", "/api/v1/verify"): EVERYONE,
+    ("GET", "/api/v1/trust"): EVERYONE,
+    ("POST", "/api/v1/credentials/bundle"): EVERYONE,
     # opportunities (docs/opportunities.md)
     ("GET", "/opportunities"): EVERYONE,
     ("GET", "/opportunities/{announcement_id}"): EVERYONE,

@@ -16,6 +16,11 @@ router = APIRouter(prefix="/api/v1/network", tags=["network"])
 
 @router.get("/status")
 async def status(node: NodeDep) -> dict[str, Any]:
+    return await gather_status(node)
+
+
+async def gather_status(node) -> dict[str, Any]:
+    """The node's view of the network, peers asked over HTTP (also the web page's, routers/web_network)."""
     final = node.store.latest_final()
     peers = []
     async with httpx.AsyncClient(timeout=2) as client:

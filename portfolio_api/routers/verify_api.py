@@ -63,7 +63,7 @@ class ReportOut(BaseModel):
     kind: str | None = None
     credential_id: str | None = None
     digest: str | None = Field(default=None, description="64 hex: SHA-256 of the RFC 8785 credential")
-    issuer: str | None = Field(default=None, description="institution id")
+    issuer: str | None = Field(default=None, description="the issuing institution's name, as in the credential")
     holder: str | None = None
     title: str | None = None
     index: int | None = Field(default=None, description="the anchor's ledger index")

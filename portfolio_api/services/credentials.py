@@ -26,8 +26,8 @@ from datetime import date
 import sqlalchemy as sa
 
 from ledger.canonical import canonical_digest
-from ledger.entries import REVOCATION_REASONS, Statement
 from ledger.errors import AuthorizationError, ConflictError, EduledgerError, MalformedError, NotFoundError
+from ledger.issuance import anchor_statement, receipts, revoke_statement, supersede_statement
 from ledger.log import Rejection
 from ledger.timefmt import format_time
 from portfolio_api.db import tables as t
@@ -221,10 +221,7 @@ class Credentials:
             rows = conn.execute(q).all()
         if not rows:
             return 0
-        statements = [
-            Statement(self.ctx.network, "credential.anchor", institution_id, {"digest": r.digest, "type": r.kind, "issued_at": format_time(r.issued_at)})
-            for r in rows
-        ]
+        statements = [anchor_statement(self.ctx.network, institution_id, digest=r.digest, kind=r.kind, issued_at=r.issued_at) for r in rows]
         results = self.ctx.submit(institution_id, statements)
         failed: list[tuple[str, EduledgerError]] = []
         with self.ctx.engine.begin() as conn:
@@ -253,17 +250,12 @@ class Credentials:
         return row
 
     def revoke(self, staff: User, credential_id: str, reason: str) -> HeldCredential:
-        if reason not in REVOCATION_REASONS:
-            raise MalformedError(f"reason must be one of {', '.join(sorted(REVOCATION_REASONS))}")
         with self.ctx.engine.begin() as conn:
             row = self._own(conn, staff, credential_id)
-        status = self.ctx.node.log.registry.status(row.digest)
-        if status == "revoked":
+        statement = revoke_statement(self.ctx.network, row.institution_id, row.digest, reason)  # refuses an unknown reason
+        if self.ctx.node.log.registry.status(row.digest) == "revoked":
             return self.get(credential_id)  # already done: a re-submitted form changes nothing
-        st = Statement(self.ctx.network, "credential.revoke", row.institution_id, {"digest": row.digest, "reason": reason})
-        (res,) = self.ctx.submit(row.institution_id, [st])
-        if isinstance(res, Rejection):
-            raise res.error
+        receipts(self.ctx.submit(row.institution_id, [statement]))
         with self.ctx.engine.begin() as conn:
             audit.record(conn, at=self.ctx.now(), actor_id=staff.id, actor=f"{staff.role}#{staff.id}", institution_id=row.institution_id,
                          action="revoke", target=f"credential:{credential_id}", detail=reason)
@@ -277,10 +269,7 @@ class Credentials:
         if self.ctx.node.log.registry.status(row.digest) != "valid":
             raise ConflictError("only a valid credential can be superseded")
         new = self.issue(staff, IssueRequest(holder.email, row.kind, title, achieved_on, idem_key=idem_key or f"sup-{credential_id}"), action="supersede")
-        st = Statement(self.ctx.network, "credential.supersede", row.institution_id, {"digest": row.digest, "by": new.digest})
-        (res,) = self.ctx.submit(row.institution_id, [st])
-        if isinstance(res, Rejection):
-            raise res.error
+        receipts(self.ctx.submit(row.institution_id, [supersede_statement(self.ctx.network, row.institution_id, row.digest, new.digest)]))
         return new
 
     # --- reading ---

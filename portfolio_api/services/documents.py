@@ -10,14 +10,13 @@ derives from its genesis file and replayed ledger: the same numbered report as
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ledger.bundles import build_bundle
-from ledger.errors import FetchError, MalformedError, NotFoundError
+from ledger.errors import MalformedError, NotFoundError
+from ledger.issuance import final_bundle
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
@@ -66,19 +65,11 @@ class Documents:
             cached = conn.execute(sa.select(t.credentials.c.bundle_enc).where(t.credentials.c.id == credential_id)).scalar()
             if cached is not None:
                 return self.accounts.decrypt_for(conn, c.holder_id, "bundle", cached)
+        if c.anchor_index is None:
+            raise NotFoundError("this credential is not anchored on the ledger yet")
         cred = self.credentials.credential_json(credential_id)
-        node = self.ctx.node
-        deadline = time.monotonic() + wait_seconds
-        while True:
-            final = node.store.latest_final()
-            if final is not None and final[0] > c.anchor_index:
-                break
-            if time.monotonic() > deadline:
-                raise FetchError("no cosigned checkpoint covers this credential yet; try again in a moment")
-            time.sleep(0.05)
-        data = build_bundle(credential=cred, index=c.anchor_index, tree=node.log.tree, store=node.store,
-                                registry=node.log.registry, checkpoint=final[1])
-        data = data if isinstance(data, bytes) else json.dumps(data).encode()
+        doc = final_bundle(self.ctx.node, cred, c.anchor_index, wait_seconds=wait_seconds)
+        data = json.dumps(doc).encode()
         with self.ctx.engine.begin() as conn:
             conn.execute(t.credentials.update().where(t.credentials.c.id == credential_id).values(
                 bundle_enc=self.accounts.encrypt_for(conn, c.holder_id, "bundle", data)))
@@ -138,9 +129,7 @@ class Documents:
         ledger says now about its digest (a revocation after the bundle was made shows up here)."""
         (report,) = self.verify_documents([data])
         res = CheckResult(report.ok, report.status if report.status in PAGE_STATUSES else "failed", title=report.title or "",
-                          holder=report.holder or "", digest=report.digest or "")
-        if report.issuer:
-            res.issuer = self.credentials.institution_name(report.issuer)
+                          holder=report.holder or "", issuer=report.issuer or "", digest=report.digest or "")
         res.reasons = [f"step {s.number} ({s.name}): {s.message}" for s in report.steps if s.status in (FAILED, WARNING)]
         if report.ok:
             res.reasons.insert(0, "offline verification: passed")

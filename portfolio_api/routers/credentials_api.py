@@ -1,0 +1,56 @@
+"""Credentials at the ledger level, for issuers' tools (``eduledger credential --url``) and verifiers.
+
+* ``GET /api/v1/trust`` — the network's trust file as this node derives it
+  (the bytes ``eduledger network export-trust`` writes). Fetching it over the
+  network is trust on first use: compare it with one obtained out of band.
+* ``POST /api/v1/credentials/bundle`` — body ``{"credential": {...}}``: the
+  holder's bundle of an anchored credential, proven under the node's latest
+  final checkpoint. The node learns the credential (it is in the request) but
+  keeps nothing. 404 if its digest is not anchored; 503 with ``Retry-After``
+  while no final checkpoint covers the anchor yet.
+
+Issuing, revoking and superseding need no route of their own: they are
+institution-signed entries, submitted to ``POST /api/v1/ledger/entries``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ledger.canonical import canonical_digest
+from ledger.errors import MalformedError, NotFoundError
+from ledger.issuance import final_bundle
+from portfolio_api.deps import NodeDep
+from verifier import safejson
+from verifier.trust import TrustPolicy
+from verifier.verify import MAX_BUNDLE_BYTES, MAX_DEPTH
+
+router = APIRouter(prefix="/api/v1", tags=["credentials"])
+
+
+@router.get("/trust", response_class=Response, summary="The network's trust file (eduledger-trust/v1), as this node derives it")
+def trust(node: NodeDep) -> Response:
+    data = TrustPolicy.from_genesis(node.genesis, node.log.registry, roster_size=node.log.size).to_bytes()
+    return Response(data, media_type="application/json")
+
+
+@router.post(
+    "/credentials/bundle",
+    summary="The holder's bundle (eduledger-bundle/v1) of an anchored credential",
+    responses={404: {"description": "the credential's digest is not anchored"}, 503: {"description": "no final checkpoint covers it yet; see Retry-After"}},
+)
+async def bundle(request: Request, node: NodeDep) -> dict[str, Any]:
+    body = await request.body()
+    doc = safejson.loads(body, max_bytes=MAX_BUNDLE_BYTES, max_depth=MAX_DEPTH)
+    if not isinstance(doc, dict) or set(doc) != {"credential"} or not isinstance(doc["credential"], dict):
+        raise MalformedError('the body must be {"credential": {...}}')
+    credential = doc["credential"]
+    digest = canonical_digest(credential).hex()
+    anchor = node.log.registry.anchors.get(digest)
+    if anchor is None:
+        raise NotFoundError(f"credential {digest} is not anchored on this ledger")
+    return await run_in_threadpool(final_bundle, node, credential, anchor.index)
