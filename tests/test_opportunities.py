@@ -485,6 +485,23 @@ def test_following_by_share_link_ends_when_the_link_is_revoked(env):
     assert env.svc.follows.feed(u["uni"]) == []
 
 
+def test_following_by_a_link_to_chosen_items_shows_those_items_only(env):
+    u = env.users
+    chosen = _issue(env, "maria", "Победитель олимпиады по физике")
+    _issue(env, "maria", "Призёр олимпиады по химии")  # public, verified, but not in the link
+    share = env.svc.portfolio.create_share(u["maria"], label="ГУ", items=[f"c:{chosen}"], days=30)
+    env.svc.follows.follow_by_share(u["uni"], f"http://testserver/s/{share.token}")
+    _issue(env, "maria", "Победитель конференции")  # arrives later: not chosen either
+    ((_, person, items),) = env.svc.follows.feed(u["uni"])
+    assert person.name == "Мария Иванова" and [c.id for c in items] == [chosen]
+    page = env.browser("uni").get("/opportunities/applicants").text
+    assert "Победитель олимпиады по физике" in page and "химии" not in page and "Победитель конференции" not in page
+    # a whole-portfolio link still shows every public verified item, new ones included
+    whole = env.svc.portfolio.create_share(u["maria"], label="все", items=None, days=30)
+    env.svc.follows.follow_by_share(u["school"], f"http://testserver/s/{whole.token}")
+    assert len(env.svc.follows.feed(u["school"])[0][2]) == 3
+
+
 # --- participation on the record ---
 
 

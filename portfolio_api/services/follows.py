@@ -2,10 +2,16 @@
 or a share link the student gave it. Consent is checked on every read: after the
 student withdraws the grant (or revokes or lets expire the link) the institution
 sees nothing at all, including achievements that arrive later.
+
+Consent by share link is as wide as the link and no wider: a link to the whole
+portfolio shows its public verified items (new ones as they arrive); a link to
+chosen items shows those items only (as the link itself does, services/shares.py),
+never what the student did not choose.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,12 +39,18 @@ class Follows:
         self.ctx, self.accounts, self.credentials, self.portfolio = ctx, accounts, credentials, portfolio
 
     def _active(self, conn: sa.Connection, row: sa.Row, now: int) -> bool:
+        return self._consent(conn, row, now)[0]
+
+    def _consent(self, conn: sa.Connection, row: sa.Row, now: int) -> tuple[bool, frozenset[str] | None]:
+        """Whether the follow is still consented to, and its scope: None = the public portfolio, else the chosen item refs."""
         if row.withdrawn_at is not None:
-            return False
+            return False, None
         if row.share_id is None:
-            return True
+            return True, None
         s = conn.execute(sa.select(t.shares).where(t.shares.c.id == row.share_id)).first()
-        return s is not None and s.revoked_at is None and s.expires_at > now
+        if s is None or s.revoked_at is not None or s.expires_at <= now:
+            return False, None
+        return True, frozenset(json.loads(s.items)) if s.items else None
 
     def _follow(self, conn: sa.Connection, row: sa.Row, now: int) -> Follow:
         return Follow(row.id, row.institution_id, row.student_id, row.share_id is not None, row.created_at, self._active(conn, row, now))
@@ -99,12 +111,14 @@ class Follows:
         now = self.ctx.now()
         with self.ctx.engine.connect() as conn:
             rows = list(conn.execute(sa.select(t.follows).where(t.follows.c.institution_id == staff.institution_id).order_by(t.follows.c.id)))
-            follows = [self._follow(conn, r, now) for r in rows]
+            follows = [(self._follow(conn, r, now), self._consent(conn, r, now)[1]) for r in rows]
         out = []
-        for f in follows:
+        for f, scope in follows:
             if not f.active:
                 continue  # consent withdrawn or the link ended: nothing, old or new
-            items = [c for c in self.credentials.held_by(f.student_id) if c.status == "verified" and c.public]
+            held = [c for c in self.credentials.held_by(f.student_id) if c.status == "verified"]
+            # the chosen items of the link (public or not, as the link shows them), else the public portfolio
+            items = [c for c in held if (f"c:{c.id}" in scope if scope is not None else c.public)]
             items.sort(key=lambda c: c.issued_at, reverse=True)
             out.append((f, self.accounts.get(f.student_id), items))
         return out
