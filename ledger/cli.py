@@ -114,20 +114,32 @@ def demo(
         shutil.rmtree(source)
         typer.echo(f"eduledger: created the demo network in {root}", err=True)
     genesis = load_genesis(root / ids[0])
+
+    def stop_on_sigterm(signum, frame):  # stop the nodes as Ctrl-C does, not leave them running
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     procs = []
     for inst in ids:
         env = {**os.environ, "EDULEDGER_KEY_PASSPHRASE_FILE": str(demo_passphrase_file(root / inst))}
         env.pop("EDULEDGER_KEY_PASSPHRASE", None)
         port = urls[inst].rsplit(":", 1)[1]
+        # The sequencer's node seeds the demo people and credentials on its first start
+        # (its directory holds a network already, so --demo creates nothing); the data
+        # stays in each node's SQLite across restarts, and seeding is skipped then.
+        seed = "--demo" if inst == genesis.sequencer else "--no-demo"
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "ledger.cli", "run", "--no-demo", "--data-dir", str(root / inst), "--port", port], env=env
+                [sys.executable, "-m", "ledger.cli", "run", seed, "--data-dir", str(root / inst), "--port", port],
+                env=env,
             )
         )
     for inst in ids:
         role = "sequencer, witness" if inst == genesis.sequencer else "replica, witness"
         typer.echo(f"{inst:<18} {urls[inst]}/  ({role})")
     typer.echo(f"network {genesis.network}: quorum {genesis.quorum} of {len(ids)}; Ctrl-C stops all nodes")
+    typer.echo(f"the e-portfolio with demo data is on {urls[genesis.sequencer]}/ (logins printed by that node)")
+    sys.stdout.flush()
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

@@ -69,6 +69,9 @@ def seed_demo(services) -> list[tuple[str, str, str]]:
     """Create the demo people, templates, credentials, an upload awaiting confirmation and a share link.
 
     Runs on every start of a demo node and does nothing when the people exist already.
+    Credentials are issued only for institutions whose signing key this node holds:
+    the single-process demo holds all three, a node of ``eduledger demo`` (the
+    sequencer's, which seeds) only its own.
     """
     from portfolio_api.services.credentials import IssueRequest
 
@@ -82,12 +85,17 @@ def seed_demo(services) -> list[tuple[str, str, str]]:
         services.credentials.add_template(inst, kind, title)
     olymp = users["staff@olymp.demo.eduledger.example"]
     ipk = users["staff@ipk.demo.eduledger.example"]
-    services.credentials.issue_many(olymp, [
-        IssueRequest("maria@demo.eduledger.example", "olympiad", DEMO_TEMPLATES[0][2], "2025-02-14", idem_key="demo-maria-1"),
-        IssueRequest("maria@demo.eduledger.example", "contest", DEMO_TEMPLATES[2][2], "2025-11-20", idem_key="demo-maria-2"),
-        IssueRequest("petr@demo.eduledger.example", "olympiad", DEMO_TEMPLATES[1][2], "2026-02-10", idem_key="demo-petr-1"),
-    ])
-    services.credentials.issue(ipk, IssueRequest("anna@demo.eduledger.example", "professional-development", DEMO_TEMPLATES[3][2], "2025-06-30", idem_key="demo-anna-1"))
+    held = services.ctx.node.keys.signing
+    if olymp.institution_id in held:
+        services.credentials.issue_many(olymp, [
+            IssueRequest("maria@demo.eduledger.example", "olympiad", DEMO_TEMPLATES[0][2], "2025-02-14", idem_key="demo-maria-1"),
+            IssueRequest("maria@demo.eduledger.example", "contest", DEMO_TEMPLATES[2][2], "2025-11-20", idem_key="demo-maria-2"),
+            IssueRequest("petr@demo.eduledger.example", "olympiad", DEMO_TEMPLATES[1][2], "2026-02-10", idem_key="demo-petr-1"),
+        ])
+    if ipk.institution_id in held:
+        services.credentials.issue(
+            ipk, IssueRequest("anna@demo.eduledger.example", "professional-development", DEMO_TEMPLATES[3][2], "2025-06-30", idem_key="demo-anna-1")
+        )
     maria = users["maria@demo.eduledger.example"]
     services.uploads.add(maria, data=_demo_scan(), filename="gramota-2024.pdf", kind="school-certificate",
                          title="Похвальная грамота за отличную учёбу", issued_on="2024-05-25", issuer_id="olymp-centre", ask_confirmation=True)
