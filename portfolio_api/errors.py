@@ -20,10 +20,11 @@ log = logging.getLogger("eduledger.http")
 
 def _portfolio_statuses() -> list[tuple[type[errors.EduledgerError], int]]:
     # The e-portfolio's own subclasses, checked before their parents.
+    from portfolio_api.services.limits import RateLimited
     from portfolio_api.services.shares import ShareGone
     from portfolio_api.web import CsrfError, Forbidden, LoginRequired, RequestTooLarge
 
-    return [(LoginRequired, 401), (Forbidden, 403), (CsrfError, 403), (ShareGone, 410), (RequestTooLarge, 413)]
+    return [(LoginRequired, 401), (Forbidden, 403), (CsrfError, 403), (ShareGone, 410), (RateLimited, 429), (RequestTooLarge, 413)]
 
 
 STATUS: list[tuple[type[errors.EduledgerError], int]] = _portfolio_statuses() + [

@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 
-from ledger.errors import MalformedError, NotFoundError, PushbackError
+from ledger.errors import MalformedError, NotFoundError
 from portfolio_api.db import tables as t
 from portfolio_api.services.credentials import IssueRequest
+from portfolio_api.services.limits import RateLimited
 from portfolio_api.services.opportunities import AnnouncementDraft
 from tests.test_portfolio_helpers import PASSWORD, PEOPLE, Env, form, make_env
 
@@ -153,10 +154,12 @@ def test_fan_out_records_one_notice_per_matching_person_and_never_twice(env):
     assert "Олимпиада по физике" not in env.browser("petr").get("/opportunities/subscriptions").text
 
 
-def test_subscription_endpoint_is_rate_limited(env):
+def test_subscription_endpoint_is_rate_limited_with_429_and_retry_after(env):
     c = env.browser("maria")
-    codes = [form(c, "/opportunities/subscriptions", {"audience": "pupils", "subject": f"s{i}"}).status_code for i in range(31)]
-    assert codes[:30] == [303] * 30 and codes[30] == 503
+    answers = [form(c, "/opportunities/subscriptions", {"audience": "pupils", "subject": f"s{i}"}) for i in range(31)]
+    assert [r.status_code for r in answers[:30]] == [303] * 30
+    assert answers[30].status_code == 429 and 1 <= int(answers[30].headers["retry-after"]) <= 3600  # the user's excess, not the node's pushback
+    assert len(env.svc.opportunities.subscriptions_of(env.users["maria"])) == 30
 
 
 # --- e-mail through a real SMTP server ---
@@ -448,8 +451,11 @@ def test_search_is_rate_limited_and_refuses_absurd_queries(env):
         env.svc.discovery.search(env.users["uni"], " ".join(["слово"] * 20))
     for _ in range(60):
         env.svc.discovery.search(env.users["uni"], "физика")
-    with pytest.raises(PushbackError):
+    with pytest.raises(RateLimited):
         env.svc.discovery.search(env.users["uni"], "физика")
+    for path, accept in (("/api/v1/opportunities/discover", "application/json"), ("/opportunities/discover", "text/html")):
+        r = env.browser("uni").get(path, params={"q": "физика"}, headers={"Accept": accept})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and accept in r.headers["content-type"], path
 
 
 # --- following applicants ---

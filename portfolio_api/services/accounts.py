@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from ledger.errors import AuthorizationError, ConflictError, MalformedError, NotFoundError, PushbackError
+from ledger.errors import AuthorizationError, ConflictError, MalformedError, NotFoundError
 from portfolio_api.db import tables as t
 from portfolio_api.services.context import Ctx
+from portfolio_api.services.limits import RateLimited
 
 ROLES = ("student", "teacher", "staff", "inst_admin", "net_admin")
 SELF_REGISTER_ROLES = ("student", "teacher")
@@ -67,7 +68,7 @@ class LoginLimiter:
             a, i = self._recent("a:" + account, now), self._recent("i:" + ip, now)
             if len(a) >= self.per_account or len(i) >= self.per_ip:
                 oldest = min(q[0] for q in (a, i) if q)
-                raise PushbackError("too many failed sign-in attempts; try again later", retry_after=max(1, oldest + self.window - now))
+                raise RateLimited("too many failed sign-in attempts; try again later", retry_after=max(1, oldest + self.window - now))
 
     def failed(self, account: str, ip: str) -> None:
         now = self.ctx.now()

@@ -32,7 +32,8 @@ from ledger.errors import AuthorizationError, MalformedError
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import User
 from portfolio_api.services.context import Ctx
-from portfolio_api.services.opportunities import RateLimit, _facet, dialect_insert
+from portfolio_api.services.limits import RateLimit
+from portfolio_api.services.opportunities import _facet, dialect_insert
 
 _WORD = re.compile(r"\w+", re.U)
 MAX_TERMS = 8

@@ -18,8 +18,6 @@ import hmac
 import html
 import re
 import secrets
-import threading
-from collections import defaultdict, deque
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,11 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-from ledger.errors import AuthorizationError, MalformedError, NotFoundError, PushbackError
+from ledger.errors import AuthorizationError, MalformedError, NotFoundError
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import User
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.idempotency import form_key
+from portfolio_api.services.limits import RateLimit
 
 ANNOUNCEMENT_KINDS = ("olympiad", "contest", "conference", "open-day", "professional-development")
 AUDIENCES = ("pupils", "teachers")
@@ -138,25 +137,6 @@ class Subscription:
     region: str
     audience: str
     email: bool
-
-
-class RateLimit:
-    """At most ``limit`` calls per key in ``window`` seconds, else PushbackError (503 with Retry-After)."""
-
-    def __init__(self, ctx: Ctx, *, limit: int, window: int, what: str) -> None:
-        self.ctx, self.limit, self.window, self.what = ctx, limit, window, what
-        self._hits: dict[str, deque[int]] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> None:
-        now = self.ctx.now()
-        with self._lock:
-            q = self._hits[key]
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if len(q) >= self.limit:
-                raise PushbackError(f"too many {self.what}; try again later", retry_after=max(1, q[0] + self.window - now))
-            q.append(now)
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
