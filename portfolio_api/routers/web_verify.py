@@ -59,6 +59,27 @@ async def verify(request: Request, svc: ServicesDep, file: Annotated[UploadFile,
     return render(request, "verify.html", status_code=200 if result.ok else 422, result=result)
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading ``'`` defuses a cell that would start a formula.
+
+    Cells hold what others typed (share-link lines, holder names, credential titles), and a
+    spreadsheet evaluates a cell beginning with = + - @ (or tab / CR before them) as a formula
+    (OWASP "CSV injection"): ``=HYPERLINK(...)`` in a title must arrive as text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+class _SafeWriter:
+    def __init__(self, out: io.StringIO) -> None:
+        self._w = csv.writer(out)
+
+    def writerow(self, row: list[object]) -> None:
+        self._w.writerow([spreadsheet_safe(c) for c in row])
+
+
 def _token_of(line: str) -> str:
     line = line.strip().rstrip("/")
     return line.rsplit("/s/", 1)[1] if "/s/" in line else line
@@ -78,7 +99,7 @@ async def verify_bulk(
 
     def work() -> str:
         out = io.StringIO()
-        w = csv.writer(out)
+        w = _SafeWriter(out)
         w.writerow(["source", "applicant", "date", "title", "issuer", "status", "reasons"])
         for line in lines:
             try:
