@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from ledger.entries import REVOCATION_REASONS
 from ledger.errors import EduledgerError
 from portfolio_api.routers.web_portfolio import _quote, fmt
-from portfolio_api.services import audit
 from portfolio_api.services.credentials import KINDS, IssueRequest
 from portfolio_api.web import ServicesDep, Staff, csrf_protect, redirect, render
 
@@ -26,8 +25,7 @@ def _idem() -> str:
 
 @router.get("")
 def issued(request: Request, user: Staff, svc: ServicesDep) -> Response:
-    with svc.ctx.engine.begin() as conn:
-        suspended = svc.credentials.is_suspended(conn, user.institution_id)
+    suspended = svc.admin.is_suspended(user.institution_id)
     return render(request, "staff.html", issued=svc.credentials.issued_by(user.institution_id), institution_name=svc.credentials.institution_name(user.institution_id),
                   suspended=suspended, reasons=sorted(REVOCATION_REASONS), fmt=fmt, idem=_idem)
 
@@ -124,6 +122,4 @@ def supersede(
 
 @router.get("/audit")
 def audit_page(request: Request, user: Staff, svc: ServicesDep) -> Response:
-    with svc.ctx.engine.begin() as conn:
-        records = audit.list_for(conn, user.institution_id)
-    return render(request, "audit.html", records=records, fmt=fmt)
+    return render(request, "audit.html", records=svc.audit.for_institution(user.institution_id), fmt=fmt)

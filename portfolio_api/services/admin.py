@@ -237,6 +237,14 @@ class Admin:
                          detail=f"{reason} (ledger index {', '.join(map(str, indices))})" if indices else reason)
         return indices
 
+    def is_suspended(self, institution_id: str) -> bool:
+        """Suspended here (issuance refused) or, by governance, on the ledger (every node replaying it agrees)."""
+        if institution_id in self.ctx.node.log.registry.governance.suspended:
+            return True
+        with self.ctx.engine.connect() as conn:
+            return conn.execute(sa.select(t.institutions.c.id).where(t.institutions.c.id == institution_id,
+                                                                     t.institutions.c.suspended_at.is_not(None))).first() is not None
+
     # --- suspension by governance ---
 
     def _voter(self, target: str) -> str | None:

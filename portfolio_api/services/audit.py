@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from portfolio_api.db import tables as t
+from portfolio_api.services.context import Ctx
 
 ACTIONS = ("issue", "confirm", "reject", "revoke", "supersede", "batch", "staff.create", "token.create", "token.revoke",
            "institution.onboard", "institution.suspend")
@@ -35,3 +36,14 @@ def list_for(conn: sa.Connection, institution_id: str | None, limit: int = 200) 
     if institution_id is not None:
         q = q.where(t.audit_log.c.institution_id == institution_id)
     return [AuditRecord(r.at, r.actor, r.institution_id, r.action, r.target, r.detail) for r in conn.execute(q)]
+
+
+class AuditLog:
+    """The audit log as a service: what the staff pages read (routes open no transactions)."""
+
+    def __init__(self, ctx: Ctx) -> None:
+        self.ctx = ctx
+
+    def for_institution(self, institution_id: str, limit: int = 200) -> list[AuditRecord]:
+        with self.ctx.engine.connect() as conn:
+            return list_for(conn, institution_id, limit)

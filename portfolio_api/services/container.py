@@ -9,6 +9,7 @@ from typing import Any
 from portfolio_api.db import create_engine, migrate, portfolio_url
 from portfolio_api.services.accounts import Accounts
 from portfolio_api.services.admin import Admin
+from portfolio_api.services.audit import AuditLog
 from portfolio_api.services.batches import Batches
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import Credentials
@@ -28,6 +29,7 @@ class Services:
         self.documents = Documents(ctx, self.accounts, self.credentials)
         self.batches = Batches(ctx, self.credentials)
         self.admin = Admin(ctx, self.accounts, data_dir, passphrase)
+        self.audit = AuditLog(ctx)
         self.background: set[asyncio.Future[Any]] = set()
 
     @classmethod
