@@ -220,6 +220,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "opp.unsubscribe_confirm": {"ru": "Больше не присылать письма по этой подписке?", "en": "Stop e-mails for this subscription?"},
     "opp.not_discoverable": {"ru": "Профиль скрыт: организации его не видят.", "en": "Profile hidden: institutions cannot see it."},
     "opp.is_discoverable": {"ru": "Профиль виден организациям в поиске.", "en": "Profile visible to institutions in search."},
+    "opp.from_announcement": {"ru": "По объявлению", "en": "From the announcement"},
     "opp.own_words": {"ru": "со слов владельца, не учитывается в поиске", "en": "in the holder's own words, not searched"},
     "opp.delivery": {"ru": "Рассылка", "en": "E-mail delivery"},
     "opp.mail_sent": {"ru": "отправлено", "en": "sent"},

@@ -523,3 +523,19 @@ def test_results_link_to_their_announcement_and_show_in_the_portfolio(env):
     other = env.svc.credentials.issue(u["school"], IssueRequest("maria@example.org", "olympiad", "Школьный тур", "2026-03-01"))
     with pytest.raises(NotFoundError):
         env.svc.opportunities.link_result(u["olymp"], aid, other.id)  # not this organiser's credential
+
+
+def test_the_portfolio_and_the_shared_view_show_announcement_then_result(env):
+    u = env.users
+    aid, _ = env.svc.opportunities.publish(u["olymp"], draft())
+    cid = _issue(env, "maria", "Победитель олимпиады по физике")
+    other = _issue(env, "maria", "Призёр олимпиады по химии")  # not linked: no path shown
+    env.svc.opportunities.link_result(u["olymp"], aid, cid)
+    items = {i.ref: i for i in env.svc.portfolio.timeline(u["maria"].id)}
+    assert items[f"c:{cid}"].announcement.id == aid and items[f"c:{other}"].announcement is None
+    path = f'По объявлению: <a href="/opportunities/{aid}">Олимпиада по физике «Перспектива»</a>'
+    page = env.browser("maria").get("/portfolio").text
+    assert path in page and "→ Победитель олимпиады по физике" in page and page.count("По объявлению") == 1
+    share = env.svc.portfolio.create_share(u["maria"], label="ГУ", items=None, days=30)
+    shared = env.browser().get(f"/s/{share.token}").text  # the university's view, no account
+    assert path in shared and "→ Победитель олимпиады по физике" in shared

@@ -32,6 +32,18 @@ class ShareGone(NotFoundError):
 
 
 @dataclass(frozen=True)
+class EventLink:
+    """The announcement a credential is the result of (issue 7: the path from announcement to result).
+    Linked by the issuing institution to one of its own announcements."""
+
+    id: int
+    title: str
+    kind: str
+    starts_on: str
+    ends_on: str
+
+
+@dataclass(frozen=True)
 class Item:
     ref: str  # c:<credential id> | u:<upload id>
     date: str
@@ -43,6 +55,7 @@ class Item:
     reasons: tuple[str, ...] = ()
     credential: HeldCredential | None = None
     upload: Upload | None = None
+    announcement: EventLink | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class Portfolio:
     def timeline(self, holder_id: int, *, only: set[str] | None = None, public_only: bool = False, with_reasons: bool = False) -> list[Item]:
         items: list[Item] = []
         confirmed_uploads = set()
+        events = self.events_of(holder_id)
         for c in self.credentials.held_by(holder_id):
             ref = f"c:{c.id}"
             if (only is not None and ref not in only) or (public_only and not c.public):
@@ -107,7 +121,8 @@ class Portfolio:
             status = c.status
             if with_reasons and reasons and "does NOT match" in " ".join(reasons):
                 status = "failed"
-            items.append(Item(ref, c.achieved_on, c.title, c.kind, c.institution_name, status, c.public, reasons, credential=c))
+            items.append(Item(ref, c.achieved_on, c.title, c.kind, c.institution_name, status, c.public, reasons, credential=c,
+                              announcement=events.get(c.id)))
         for c_up in self.uploads.owned_by(holder_id):
             if c_up.request_status == "confirmed":
                 confirmed_uploads.add(c_up.id)
@@ -125,6 +140,17 @@ class Portfolio:
             items.append(Item(ref, c_up.issued_on, c_up.title, c_up.kind, issuer, status, c_up.public, reasons if with_reasons else (), upload=c_up))
         items.sort(key=lambda i: (i.date, i.ref))
         return items
+
+    def events_of(self, holder_id: int) -> dict[str, EventLink]:
+        """Credential id -> the announcement it was linked to, for one holder's credentials."""
+        r, c, a = t.announcement_results.c, t.credentials.c, t.announcements.c
+        with self.ctx.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(r.credential_id, a.id, a.title, a.kind, a.starts_on, a.ends_on)
+                .select_from(t.announcement_results.join(t.credentials, c.id == r.credential_id).join(t.announcements, a.id == r.announcement_id))
+                .where(c.holder_id == holder_id)
+            )
+            return {row.credential_id: EventLink(row.id, row.title, row.kind, row.starts_on, row.ends_on) for row in rows}
 
     # --- share links ---
 
