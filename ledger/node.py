@@ -85,9 +85,12 @@ class Node:
             witness_verifiers=witness_verifiers,
             clock=clock,
         )
+        self.options = options
         self.sequencer = Sequencer(
             self.log, batch_max=options.batch_max, batch_ms=options.batch_ms, queue_max=options.queue_max, group_max=options.group_max
         )
+        self._sequencing = False
+        self._handing_over = False
 
     def _cosigners(self, witness_vkeys: dict[str, str]) -> list[Cosigner]:
         """Local witness keys, then a remote witness for every other institution in peers.json."""
@@ -129,12 +132,36 @@ class Node:
 
     @property
     def is_sequencer(self) -> bool:
-        """This process sequences: it holds the log key and the writer role (ledger.leader)."""
-        return self.holds_log_key and self.is_leader
+        """This process sequences now: it holds the log key and the writer role
+        (ledger.leader), the registry names one of its institutions as the
+        sequencer, and any handover to it has completed (see ``_watch_role``)."""
+        return self.holds_log_key and self.is_leader and self._sequencing
+
+    @property
+    def sequencing_institution(self) -> str:
+        """The sequencer the registry names: the genesis one until governance hands the role over."""
+        return self.log.registry.sequencer
 
     @property
     def sequencer_url(self) -> str | None:
-        return self.peers.get(self.genesis.sequencer)
+        return self.peers.get(self.sequencing_institution)
+
+    def _named_sequencer(self) -> bool:
+        """The registry names an institution whose signing key this node holds."""
+        return self.sequencing_institution in self.keys.signing
+
+    def _handovers(self) -> list[tuple[int, str]]:
+        """Enacted ``sequencer.handover`` proposals as (index, to), in log order."""
+        return sorted(
+            (p.enacted_index, p.params["to"])
+            for p in self.log.registry.governance.proposals.values()
+            if p.action == "sequencer.handover" and p.enacted_index is not None
+        )
+
+    def _previous_sequencer(self) -> str:
+        """The institution that sequenced before the latest handover (its log is the one to finish)."""
+        chain = [self.genesis.sequencer] + [to for _, to in self._handovers()]
+        return chain[-2] if len(chain) > 1 else chain[0]
 
     # --- checkpoints served ----------------------------------------------------------
 
@@ -199,13 +226,101 @@ class Node:
         await asyncio.to_thread(self.log.open)
         self._refresh_cosigners()
         self.is_leader = True
-        if self.holds_log_key:
-            await self.sequencer.start()
-            self._spawn(self._cosign_retry(), "cosign-retry")
-        elif self.sequencer_url:
+        if self.holds_log_key and self._named_sequencer() and self._handover_completed():
+            await self._start_sequencing()
+        elif self.sequencer_url or self.holds_log_key:
             self._spawn(self._follow(), "follower")
+        if self.holds_log_key:
+            self._spawn(self._cosign_retry(), "cosign-retry")
+            self._spawn(self._watch_role(), "role")
         if not isinstance(self.leadership, SoleWriter):
             self._spawn(self._watch_leadership(), "leadership")
+
+    # --- the sequencer role follows the registry (governance ``sequencer.handover``) ---
+    #
+    # Both institutions hold the log key (moving it is the operator's step). The
+    # handover entry takes effect in the registry replay on every node at the
+    # same index. The outgoing sequencer then stops taking submissions
+    # (forwarding them), drains its queue, collects cosignatures until its
+    # last checkpoint is final, and follows the new one. The incoming node
+    # keeps mirroring the outgoing one until that one reports it no longer
+    # sequences and its whole log is final and mirrored here; only then does
+    # it start sequencing, so the two never append at once. If the outgoing
+    # node cannot be reached, the incoming one waits: the log stalls, it never
+    # forks. The completed handover is recorded in the store's meta, so a
+    # restart in the middle resumes the wait instead of sequencing early.
+
+    ROLE_POLL = 0.25
+    SEQUENCING_SINCE_KEY = "sequencing_since_handover"
+
+    def _handover_completed(self) -> bool:
+        handovers = self._handovers()
+        if not handovers:
+            return True  # the genesis sequencer
+        return self.store.get_meta(self.SEQUENCING_SINCE_KEY) == str(handovers[-1][0])
+
+    async def _start_sequencing(self) -> None:
+        o = self.options
+        self.sequencer = Sequencer(self.log, batch_max=o.batch_max, batch_ms=o.batch_ms, queue_max=o.queue_max, group_max=o.group_max)
+        await self.sequencer.start()
+        self._sequencing = True
+        log.warning("this node sequences the log (%s)", self.sequencing_institution)
+
+    async def _watch_role(self) -> None:
+        while True:
+            await asyncio.sleep(self.ROLE_POLL)
+            try:
+                if self._sequencing and not self._named_sequencer():
+                    await self._hand_over()
+                elif not self._sequencing and self._named_sequencer() and await asyncio.to_thread(self._ready_to_take_over):
+                    handovers = self._handovers()
+                    if handovers:
+                        self.store.set_meta(self.SEQUENCING_SINCE_KEY, str(handovers[-1][0]))
+                    await self._stop_following()
+                    await self._start_sequencing()
+            except Exception as e:  # keep watching; the peer may be restarting
+                log.warning("sequencer role: %s", e)
+
+    async def _hand_over(self) -> None:
+        log.warning("the registry hands the sequencer role to %s; draining and following it", self.sequencing_institution)
+        self._handing_over = True  # new submissions are forwarded from now on
+        try:
+            await self.sequencer.stop()  # what was queued is committed, signed and acknowledged
+        finally:
+            # Only now does the status say "not the sequencer": the incoming node
+            # waits for that, so it never appends while this one still drains.
+            self._sequencing = False
+            self._handing_over = False
+        self._spawn(self._follow(), "follower")
+
+    def _ready_to_take_over(self) -> bool:
+        """The outgoing sequencer no longer sequences, and its whole log is final and here."""
+        url = self.peers.get(self._previous_sequencer())
+        if url is None:
+            return False
+        import httpx
+
+        try:
+            st = httpx.get(url.rstrip("/") + "/api/v1/ledger/status", timeout=3).json()
+        except (httpx.HTTPError, ValueError):
+            return False
+        return st.get("sequencer") is False and st.get("final_size") == st.get("size") == self.log.size
+
+    async def _stop_following(self) -> None:
+        for task in [t for t in self._tasks if t.get_name() == "follower"]:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._tasks.remove(task)
+
+    def _sync_source(self) -> str | None:
+        """Whom the follower mirrors: the sequencer the registry names, or, while the
+        role is being handed to this node, the outgoing one (whose log must be finished)."""
+        if self._named_sequencer():
+            return None if self._sequencing else self.peers.get(self._previous_sequencer())
+        return self.sequencer_url
 
     async def _standby(self) -> None:
         while True:
@@ -231,10 +346,18 @@ class Node:
 
     async def _cosign_retry(self) -> None:
         """Ask missing witnesses again for the latest checkpoint until all have cosigned
-        (finality resumes when witnesses return; a returning witness catches up)."""
+        (finality resumes when witnesses return; a returning witness catches up).
+
+        A log-key holder that does not sequence (it handed the role over, or is
+        waiting for it) asks only until its own latest checkpoint is final: the
+        sequencer asks for the checkpoints it signs."""
         while True:
             await asyncio.sleep(self.COSIGN_RETRY)
             try:
+                if not self._sequencing:
+                    latest, final = self.store.latest_checkpoint(), self.store.latest_final()
+                    if latest is None or (final is not None and final[0] >= latest[0]):
+                        continue
                 if self.log.missing_cosigners():
                     await asyncio.to_thread(self.log.collect_cosignatures)
             except Exception as e:
@@ -304,7 +427,7 @@ class Node:
                 self.store.set_meta(self.STORAGE_ALERT_KEY, json.dumps({"reason": str(e), "time": int(self.clock())}))
             log.error("STORAGE TAMPERED: %s", e)
             raise
-        url = self.sequencer_url
+        url = self._sync_source()
         sync_error: Exception | None = None
         if url and not self.is_sequencer:
             try:
@@ -479,11 +602,13 @@ class Node:
         """Sequence checked entries; returns when they are committed.
 
         On a node that is not the sequencer, the entries are forwarded to it."""
-        if self.is_sequencer:
+        if self.is_sequencer and not self._handing_over:
             return await self.sequencer.submit(entries)
-        if self.holds_log_key:
+        if self.holds_log_key and not self.is_leader:
             # A standby of the sequencing institution: the leader writes (ledger.leader).
             raise PushbackError("this process is a standby; the sequencer role is held by another process of this institution", retry_after=1)
+        if self._named_sequencer():
+            raise PushbackError("the sequencer role is being handed over to this node; it sequences once the outgoing log is final here", retry_after=1)
         return await self.forward(entries)
 
     async def forward(self, entries: Sequence[Entry]) -> list[Receipt | Rejection]:

@@ -2,7 +2,8 @@
 
 The writer role is a PostgreSQL advisory lock (ledger/leader.py). The leader is
 killed with SIGKILL under a write load; the standby takes over, signs what was
-committed, and the log continues with no acknowledged entry lost.
+committed, and the log continues with no acknowledged entry lost; the other
+institutions' replicas agree with it.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 def test_standby_takes_over_when_the_postgresql_leader_is_killed_and_no_acknowledged_entry_is_lost(tmp_path, pg_store_url):
     net = Network(tmp_path, quorum=1)  # the sequencing institution's own witness makes checkpoints final
     env = {"EDULEDGER_BATCH_MS": "50", "EDULEDGER_BATCH_MAX": "64"}
-    first = NodeProcess(net.dirs[SEQ], database_url=pg_store_url, env=env).start()
+    # The first process listens at the institution's URL in peers.json, so the
+    # replicas mirror from it, and from it again when it returns as a standby.
+    first = NodeProcess(net.dirs[SEQ], database_url=pg_store_url, env=env, port=net.ports[SEQ]).start()
     second = NodeProcess(net.dirs[SEQ], database_url=pg_store_url, env=env).start()
+    net.start("ipk", "uni")
     procs = [first, second]
     try:
         status = lambda p: httpx.get(p.url + "/api/v1/network/status", timeout=10).json()  # noqa: E731
@@ -46,8 +50,17 @@ def test_standby_takes_over_when_the_postgresql_leader_is_killed_and_no_acknowle
         wait_until("the returning process to see the same log", lambda: status(first)["size"] == size)
         assert all_leaf_hashes(first.url) == all_leaf_hashes(second.url)
         assert httpx.get(first.url + "/checkpoint").content == httpx.get(second.url + "/checkpoint").content
+        # The replicas agree: they mirrored the whole final log, served by the standby at the
+        # institution's URL from the shared database, and hold what the new leader holds.
+        wait_until("the replicas to mirror the final log", lambda: all(net.final_size(i) == size for i in ("ipk", "uni")), timeout=90)
+        leaves = all_leaf_hashes(second.url)
+        for inst in ("ipk", "uni"):
+            assert all_leaf_hashes(net.url(inst))[:size] == leaves[:size], inst
+            assert net.verified_final(inst).checkpoint.size == size
+        assert load.acked <= set(all_leaf_hashes(net.url("uni")))
     finally:
         for p in procs:
             p.stop()
+        net.stop_all()
     result = audit(net.dirs[SEQ], pg_store_url)
     assert result.returncode == 0, result.stdout + result.stderr

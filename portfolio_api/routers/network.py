@@ -35,7 +35,7 @@ async def gather_status(node) -> dict[str, Any]:
         "network": node.network,
         "size": node.log.size,
         "final_size": final[0] if final else None,
-        "sequencer": node.genesis.sequencer,
+        "sequencer": node.sequencing_institution,
         "is_sequencer": node.is_sequencer,
         "quorum": node.log.quorum,
         "members": sorted(node.log.registry.members()),
