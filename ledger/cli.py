@@ -179,11 +179,21 @@ def network_status(
         typer.echo(f"network {status['network']}  size {status['size']}  final {status['final_size']}  sequencer {status['sequencer']}")
         for p in status["peers"]:
             typer.echo(f"  {p['institution']:<20} {p['url']:<28} {p['state']}")
+        for pending in status.get("split_view_pending") or []:
+            typer.echo(f"  not yet proved consistent: {pending}")
+    bad = False
+    if status.get("storage_alert"):
+        typer.echo(f"STORAGE ALERT: {status['storage_alert']['reason']}; the node serves no log data and cosigns nothing", err=True)
+        bad = True
     if status.get("fork_alert"):
         alert = status["fork_alert"]
         typer.echo(f"FORK ALERT: {alert['reason']}", err=True)
         typer.echo("evidence (first checkpoint):\n" + alert["old"], err=True)
         typer.echo("evidence (second checkpoint):\n" + alert["new"], err=True)
+        if alert.get("proof"):
+            typer.echo("evidence (the larger tree's root at the smaller size, then the consistency proof):\n" + "\n".join(alert["proof"]), err=True)
+        bad = True
+    if bad:
         raise typer.Exit(1)
 
 

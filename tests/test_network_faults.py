@@ -44,6 +44,12 @@ def cosigners_of(note: bytes) -> set[str]:
     return {line.split(" ")[1] for line in sigs.splitlines() if line.startswith("— ")} - {NETWORK}
 
 
+def network_status_cli(net: Network, inst: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ledger.cli", "network", "status", "--url", net.url(inst)], capture_output=True, text=True, timeout=60
+    )
+
+
 def test_one_witness_down_checkpoints_still_become_final_and_it_catches_up_on_return(net):
     net.start()
     net.kill("uni")
@@ -132,6 +138,8 @@ def test_a_replica_database_edited_behind_its_back_is_detected_and_never_served(
     wait_until("the next final checkpoint", lambda: net.final_size("olymp") >= size + 5)
     r = add_checkpoint(net, "uni", 0, [], net.checkpoint("olymp"))
     assert r.status_code == 503 and "integrity check" in r.json()["detail"]
+    cli = network_status_cli(net, "uni")
+    assert cli.returncode == 1 and "STORAGE ALERT" in cli.stderr and "entry 5" in cli.stderr
     net.nodes["uni"].kill()
     result = audit(net.dirs["uni"])
     assert result.returncode == 1, result.stdout + result.stderr
@@ -271,6 +279,8 @@ def test_a_sequencer_showing_trees_of_different_sizes_is_reported_as_a_fork_once
             alert = wait_until(f"a fork alert on {inst}", lambda inst=inst: net.network_status(inst)["fork_alert"])
             assert {alert["old"].encode(), alert["new"].encode()} == {view_a, view_b}
             assert alert["proof"][0] == b64e(merkle.root(tree_b[:8]))
+    cli = network_status_cli(net, "ipk")
+    assert cli.returncode == 1 and "FORK ALERT" in cli.stderr and b64e(merkle.root(tree_b[:8])) in cli.stderr
     # The witness stops cosigning after the fork, even an honest-looking extension of its view.
     from ledger.tree import Tree
 
