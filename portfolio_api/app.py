@@ -32,7 +32,9 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 settings.data_dir,
                 settings.effective_database_url,
                 pw,
-                options=NodeOptions(batch_max=settings.batch_max, batch_ms=settings.batch_ms, queue_max=settings.queue_max),
+                options=NodeOptions(
+                    batch_max=settings.batch_max, batch_ms=settings.batch_ms, queue_max=settings.queue_max, group_max=settings.group_max
+                ),
             )
         await n.start()
         app.state.node = n
