@@ -520,18 +520,14 @@ def batch(
     outcomes = _run(lambda node: _issue_rows(node, chosen, data, store, check_only=check), data_dir, database_url, url, key, institution)
     if report is not None:
         _write_report(report, outcomes)
-    refused = [o for o in outcomes if not o.issued and not check]
+    # With --check nothing is issued: a row is refused when it did not build (it has no digest).
+    refused = [o for o in outcomes if not o.digest] if check else [o for o in outcomes if not o.issued]
     for o in refused:
         typer.echo(f"row {o.row}: refused: {o.reason}")
-    issued = sum(o.issued for o in outcomes)
     if check:
-        bad = sum(1 for o in outcomes if not o.digest)
-        for o in outcomes:
-            if not o.digest:
-                typer.echo(f"row {o.row}: refused: {o.reason}")
-        typer.echo(f"checked {len(outcomes)} rows: {len(outcomes) - bad} would be issued, {bad} refused")
-        raise typer.Exit(EXIT_REFUSED if bad else 0)
-    typer.echo(f"{issued} of {len(outcomes)} rows issued, {len(refused)} refused; credentials in {store}")
+        typer.echo(f"checked {len(outcomes)} rows: {len(outcomes) - len(refused)} would be issued, {len(refused)} refused")
+    else:
+        typer.echo(f"{len(outcomes) - len(refused)} of {len(outcomes)} rows issued, {len(refused)} refused; credentials in {store}")
     raise typer.Exit(EXIT_REFUSED if refused else 0)
 
 
