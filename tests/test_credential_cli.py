@@ -205,3 +205,19 @@ def test_usage_errors_exit_2_with_one_prefix_and_a_hint(net, capsys, argv, words
     code, _, err = run(capsys, "credential", *argv, "--data-dir", str(net))
     assert code == 2
     assert err.startswith("eduledger: ") and words in err and err == err.rstrip() + "\n" and not err.rstrip().endswith(".")
+
+
+def test_a_bundle_waits_for_a_final_checkpoint_then_asks_to_retry():
+    from types import SimpleNamespace
+
+    from ledger.errors import NotFoundError, PushbackError
+    from ledger.issuance import final_bundle
+
+    finals = iter([None, (3, b"not final enough")])  # first no final checkpoint, then one that does not cover entry 5
+    node = SimpleNamespace(log=SimpleNamespace(size=10), store=SimpleNamespace(latest_final=lambda: next(finals, (3, b""))))
+    clock = iter([0.0, 0.0, 0.5, 1.5])
+    with pytest.raises(PushbackError) as e:
+        final_bundle(node, {}, 5, wait_seconds=1.0, sleep=lambda s: None, monotonic=lambda: next(clock))
+    assert e.value.retry_after == 1 and "entry 5" in str(e.value)
+    with pytest.raises(NotFoundError):
+        final_bundle(node, {}, 10)
