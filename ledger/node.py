@@ -294,17 +294,26 @@ class Node:
         self._spawn(self._follow(), "follower")
 
     def _ready_to_take_over(self) -> bool:
-        """The outgoing sequencer no longer sequences, and its whole log is final and here."""
+        """The outgoing sequencer's writer process has applied the handover and stopped
+        sequencing, and its whole log is final and mirrored here.
+
+        Asked of its leader process only: a standby of that institution (behind the
+        same URL, on PostgreSQL) never sequences, so its "no" would prove nothing."""
         url = self.peers.get(self._previous_sequencer())
         if url is None:
             return False
         import httpx
 
         try:
-            st = httpx.get(url.rstrip("/") + "/api/v1/ledger/status", timeout=3).json()
+            st = httpx.get(url.rstrip("/") + "/api/v1/network/status", timeout=10).json()
         except (httpx.HTTPError, ValueError):
             return False
-        return st.get("sequencer") is False and st.get("final_size") == st.get("size") == self.log.size
+        return (
+            st.get("is_leader") is True
+            and st.get("is_sequencer") is False
+            and st.get("sequencer") == self.sequencing_institution
+            and st.get("final_size") == st.get("size") == self.log.size
+        )
 
     async def _stop_following(self) -> None:
         for task in [t for t in self._tasks if t.get_name() == "follower"]:
