@@ -87,13 +87,16 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
         from fastapi.staticfiles import StaticFiles
 
         from portfolio_api.routers import (
-            opportunities_api, portfolio_api, verify_api, web_admin, web_auth, web_opportunities, web_portfolio, web_staff, web_verify,
+            opportunities_api, portfolio_api, verify_api, web_admin, web_auth, web_network, web_opportunities, web_portfolio, web_staff,
+            web_verify,
         )
         from portfolio_api.web import ErrorPages
 
         app.state.render_error = ErrorPages()
         app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
-        for r in (web_auth, web_portfolio, web_staff, web_verify, web_admin, portfolio_api, verify_api, web_opportunities, opportunities_api):
+        for r in (
+            web_auth, web_portfolio, web_staff, web_verify, web_admin, web_network, portfolio_api, verify_api, web_opportunities, opportunities_api,
+        ):
             app.include_router(r.router)
         app.include_router(web_opportunities.unsubscribe_router)
     return app

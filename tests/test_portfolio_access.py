@@ -94,6 +94,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/opportunities/applicants"): STAFFS,
     ("POST", "/opportunities/applicants"): STAFFS,
     ("GET", "/api/v1/opportunities"): EVERYONE,
+    ("GET", "/network"): EVERYONE,
     ("GET", "/api/v1/opportunities/discover"): STAFFS,
 }
 
