@@ -145,8 +145,8 @@ class Bundle:
         return self.receipt.checkpoint
 
 
-def _proven(text: object, what: str, kinds: frozenset[str], parse: Callable[[bytes], Entry]) -> ProvenEntry:
-    p = parse_tlog_proof(text)
+def _proven(text: object, what: str, kinds: frozenset[str], parse: Callable[[bytes], Entry], memo: dict[str, bytes] | None) -> ProvenEntry:
+    p = parse_tlog_proof(text, memo=memo)
     if p.extra is None:
         raise MalformedError(f"the {what} proof does not carry its entry (no extra line)")
     try:
@@ -165,11 +165,12 @@ def _proof_list(doc: dict[str, Any], key: str) -> Sequence[object]:
     return items
 
 
-def parse_bundle(doc: object, *, parse: Callable[[bytes], Entry] | None = None) -> Bundle:
+def parse_bundle(doc: object, *, parse: Callable[[bytes], Entry] | None = None, memo: dict[str, bytes] | None = None) -> Bundle:
     """Typed parts of a parsed bundle; MalformedError on any shape problem.
 
     ``parse`` turns leaf bytes into an Entry (default: :func:`ledger.entries.parse_entry`
-    without genesis entries; the verifier passes a memoised one).
+    without genesis entries; the verifier passes a memoised one); ``memo`` is a shared
+    base64 memo for the proof hashes (ledger.encoding.b64d_memo).
     """
     parse = parse or (lambda data: parse_entry(data, allow_genesis=False))
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
@@ -181,9 +182,9 @@ def parse_bundle(doc: object, *, parse: Callable[[bytes], Entry] | None = None) 
         raise MalformedError(f"the bundle is missing: {', '.join(missing)}")
     if not isinstance(doc["credential"], dict):
         raise MalformedError("the bundle's credential must be an object")
-    receipt = _proven(doc["receipt"], "receipt", frozenset({"credential.anchor"}), parse)
-    keys = tuple(_proven(t, "issuer key", KEY_KINDS, parse) for t in _proof_list(doc, "issuer_keys"))
-    status = tuple(_proven(t, "status", STATUS_KINDS, parse) for t in _proof_list(doc, "status"))
+    receipt = _proven(doc["receipt"], "receipt", frozenset({"credential.anchor"}), parse, memo)
+    keys = tuple(_proven(t, "issuer key", KEY_KINDS, parse, memo) for t in _proof_list(doc, "issuer_keys"))
+    status = tuple(_proven(t, "status", STATUS_KINDS, parse, memo) for t in _proof_list(doc, "status"))
     seen = {receipt.index}
     for p in keys + status:
         if p.checkpoint != receipt.checkpoint:

@@ -62,6 +62,6 @@ def canonical_bytes(value: Any, *, validated: bool = False) -> bytes:
         raise MalformedError(f"value cannot be canonicalised (RFC 8785): {e}") from None
 
 
-def canonical_digest(value: Any) -> bytes:
-    """SHA-256 of the canonical bytes."""
-    return hashlib.sha256(canonical_bytes(value)).digest()
+def canonical_digest(value: Any, *, validated: bool = False) -> bytes:
+    """SHA-256 of the canonical bytes (``validated`` as for :func:`canonical_bytes`)."""
+    return hashlib.sha256(canonical_bytes(value, validated=validated)).digest()

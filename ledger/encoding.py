@@ -34,6 +34,20 @@ def b64d(value: object, field: str, *, size: int | None = None) -> bytes:
     return raw
 
 
+def b64d_memo(memo: dict[str, bytes], value: object, field: str, *, size: int) -> bytes:
+    """:func:`b64d` through ``memo``: each distinct string is decoded and checked once.
+
+    For inputs that repeat the same hashes many times (the entries of one batch, the
+    proofs of one cohort). A hit is only taken at the same decoded size, so a string
+    accepted as a 32-byte hash is still refused where 64 bytes are due. The caller
+    bounds the memo's size."""
+    raw = memo.get(value) if type(value) is str else None  # type: ignore[call-overload]
+    if raw is None or len(raw) != size:
+        raw = b64d(value, field, size=size)
+        memo[value] = raw  # type: ignore[index]
+    return raw
+
+
 def hex32(value: object, field: str) -> bytes:
     """A SHA-256 digest as 64 lowercase hex characters."""
     if not isinstance(value, str) or not _HEX64.match(value):

@@ -25,7 +25,7 @@ from typing import Any
 
 from ledger import ed25519, merkle
 from ledger.canonical import canonical_bytes
-from ledger.encoding import b64d, b64e, hex32
+from ledger.encoding import b64d, b64d_memo, b64e, hex32
 from ledger.errors import MalformedError, RootMismatchError, SignatureError
 from ledger.timefmt import parse_time
 
@@ -366,24 +366,16 @@ def _auth_from_json(a: object, memo: dict[str, bytes] | None = None) -> Auth:
     if not isinstance(proof, list) or len(proof) > 64:
         raise MalformedError("auth.batch.proof must be a list of hashes")
     memo = {} if memo is None else memo
-
-    def decode(value: object, field: str, size: int) -> bytes:
-        # Entries of one batch repeat the key, the signature and most proof hashes:
-        # each distinct string is decoded and checked once per submission.
-        raw = memo.get(value) if type(value) is str else None  # type: ignore[call-overload]
-        if raw is None or len(raw) != size:
-            raw = b64d(value, field, size=size)
-            memo[value] = raw  # type: ignore[index]
-        return raw
-
-    key = decode(a["key"], "auth.key", 32)
+    # Entries of one batch repeat the key, the signature and most proof hashes.
+    key = b64d_memo(memo, a["key"], "auth.key", size=32)
     ed25519.check_public_key(key)
     get = memo.get
     hashes = []
     for h in proof:
         raw = get(h) if type(h) is str else None
-        hashes.append(raw if raw is not None and len(raw) == 32 else decode(h, "auth.batch.proof", 32))
-    return Auth(key=key, batch_size=size, batch_index=index, batch_proof=tuple(hashes), signature=decode(a["sig"], "auth.sig", 64))
+        hashes.append(raw if raw is not None and len(raw) == 32 else b64d_memo(memo, h, "auth.batch.proof", size=32))
+    sig = b64d_memo(memo, a["sig"], "auth.sig", size=64)
+    return Auth(key=key, batch_size=size, batch_index=index, batch_proof=tuple(hashes), signature=sig)
 
 
 _ENTRY_FIELDS = frozenset({"v", "network", "kind", "institution", "body", "auth"})
@@ -411,7 +403,7 @@ def entry_from_json(j: object, *, allow_genesis: bool = False, memo: dict[str, b
     return Entry(statement, auth, data)
 
 
-def parse_entry(data: bytes, *, allow_genesis: bool = True) -> Entry:
+def parse_entry(data: bytes, *, allow_genesis: bool = True, memo: dict[str, bytes] | None = None) -> Entry:
     """Parse leaf data; it must be exactly the canonical JSON of a valid entry."""
     import json
 
@@ -421,7 +413,7 @@ def parse_entry(data: bytes, *, allow_genesis: bool = True) -> Entry:
         j = json.loads(data)
     except (ValueError, RecursionError):
         raise MalformedError("entry is not JSON") from None
-    entry = entry_from_json(j, allow_genesis=allow_genesis)
+    entry = entry_from_json(j, allow_genesis=allow_genesis, memo=memo)
     if entry.to_bytes() != data:
         raise MalformedError("entry bytes are not in RFC 8785 canonical form")
     return Entry(entry.statement, entry.auth, data)

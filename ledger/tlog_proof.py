@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.encoding import b64d, b64e
+from ledger.encoding import b64d, b64d_memo, b64e
 from ledger.errors import MalformedError
 
 HEADER = "c2sp.org/tlog-proof@v1"
@@ -42,7 +42,8 @@ class TlogProof:
         return "\n".join(lines) + "\n\n" + self.checkpoint.decode("utf-8")
 
 
-def parse_tlog_proof(text: object) -> TlogProof:
+def parse_tlog_proof(text: object, *, memo: dict[str, bytes] | None = None) -> TlogProof:
+    """Parse the C2SP tlog-proof text form; ``memo`` (see ledger.encoding.b64d_memo) may be shared across proofs."""
     if not isinstance(text, str):
         raise MalformedError("a tlog-proof is a text string")
     head, sep, checkpoint = text.partition("\n\n")
@@ -64,5 +65,8 @@ def parse_tlog_proof(text: object) -> TlogProof:
     hashes = lines[pos + 1 :]
     if len(hashes) > MAX_PROOF_LINES:
         raise MalformedError("tlog-proof has too many proof lines")
-    proof = tuple(b64d(h, "tlog-proof hash", size=32) for h in hashes)
+    if memo is None:
+        proof = tuple(b64d(h, "tlog-proof hash", size=32) for h in hashes)
+    else:
+        proof = tuple(b64d_memo(memo, h, "tlog-proof hash", size=32) for h in hashes)
     return TlogProof(int(digits), proof, checkpoint.encode("utf-8"), extra)

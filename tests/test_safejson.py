@@ -112,3 +112,56 @@ def test_every_safe_value_round_trips(value):
 def test_text_containing_json_syntax_is_data(text):
     """Strings full of brackets, quotes and backslashes never confuse the depth pre-scan."""
     assert safejson.loads(json.dumps([text]).encode(), max_depth=1) == [text]
+
+
+# --- loads_plain: may the value skip the canonicaliser's domain walk? -------------------------
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ('{"a": 1, "b": ["x", true, null]}', True),
+        ('{"имя": "Мария"}', True),
+        ('{"a": 1.5}', False),
+        ('{"a": 1e3}', False),
+        ('{"a": "😀"}', False),
+        ('{"😀": 1}', False),
+        ('{"a": "\\ud83d\\ude00"}', False),
+        ('{"a": "\\u00e9"}', True),
+    ],
+)
+def test_loads_plain_says_when_the_fast_canonical_form_is_exact(text, plain):
+    import rfc8785
+
+    from ledger.canonical import canonical_bytes
+
+    value, got = safejson.loads_plain(text.encode())
+    assert got is plain
+    if plain:
+        assert canonical_bytes(value, validated=True) == rfc8785.dumps(value)
+
+
+def test_a_float_in_one_document_does_not_leak_into_the_next():
+    assert safejson.loads_plain(b'[1.5]')[1] is False
+    assert safejson.loads_plain(b'[1]')[1] is True
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json_values)
+def test_whenever_loads_plain_says_plain_the_fast_canonical_bytes_are_rfc8785(value):
+    import rfc8785
+
+    from ledger.canonical import canonical_bytes
+
+    try:
+        parsed, plain = safejson.loads_plain(json.dumps(value).encode())
+    except MalformedError:
+        return  # e.g. a lone surrogate in generated text
+    if plain:
+        assert canonical_bytes(parsed, validated=True) == rfc8785.dumps(parsed)

@@ -25,12 +25,13 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 from itertools import accumulate
 from typing import Any
 
 from ledger.errors import MalformedError
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "MAX_SAFE_INTEGER", "loads"]
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "MAX_SAFE_INTEGER", "loads", "loads_plain"]
 
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_MAX_DEPTH = 64
@@ -57,7 +58,12 @@ def _parse_int(text: str) -> int:
     return value
 
 
+_seen = threading.local()  # floats met by the parse running in this thread (see loads_plain)
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
 def _parse_float(text: str) -> float:
+    _seen.floats = getattr(_seen, "floats", 0) + 1
     value = float(text)
     if not math.isfinite(value):
         raise MalformedError(f"number {text[:20]} is too large for a double (it overflows to infinity)")
@@ -99,6 +105,14 @@ def _check_depth(text: str, max_depth: int) -> None:
 
 def loads(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Parse untrusted JSON bytes strictly; MalformedError says what is wrong."""
+    return loads_plain(data, max_bytes=max_bytes, max_depth=max_depth)[0]
+
+
+def loads_plain(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, bool]:
+    """:func:`loads`, and whether the value holds no number with a fraction or exponent and no
+    character beyond U+FFFF: then every part of it may be given to
+    ``ledger.canonical.canonical_bytes(..., validated=True)`` (safe integers, strings,
+    booleans, null, lists and objects are all this parser lets through otherwise)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"loads takes bytes, not {type(data).__name__}")
     if len(data) > max_bytes:
@@ -112,6 +126,7 @@ def loads(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_
     if text.startswith("\ufeff"):
         raise MalformedError("file starts with a byte order mark, which JSON does not allow")
     _check_depth(text, max_depth)
+    _seen.floats = 0
     try:
         value = _decoder.decode(text)
     except MalformedError:
@@ -120,10 +135,15 @@ def loads(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_
         raise MalformedError("JSON is nested too deeply") from None
     except ValueError as e:
         raise MalformedError(f"not valid JSON: {e}") from None
-    if _SURROGATE_ESCAPE.search(text):
+    escaped_surrogate = _SURROGATE_ESCAPE.search(text) is not None
+    if escaped_surrogate:
         # Rare path: an escaped surrogate exists somewhere; refuse it unless paired.
         try:
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
             raise MalformedError("JSON contains an escaped lone surrogate (\\ud800-\\udfff), which is not text") from None
-    return value
+    # An escaped pair (\ud83d\ude00) decodes to an astral character too: look at the value's
+    # text only when the document could hold one.
+    astral = not text.isascii() and _ASTRAL.search(text) is not None
+    plain = _seen.floats == 0 and not astral and not escaped_surrogate
+    return value, plain

@@ -99,7 +99,9 @@ class CheckpointCache:
     * institution batch signatures, by (key, signature, network, institution,
       batch size, batch root): one Ed25519 check per batch, however many
       bundles carry entries of it;
-    * parsed entries, by their bytes (an issuer's key history repeats across a cohort).
+    * parsed entries, by their bytes (an issuer's key history repeats across a cohort);
+    * decoded base64 hashes, by their text (proofs of one cohort share the upper tree,
+      entries of one batch their key, signature and batch proofs).
 
     Maps are bounded; correctness never depends on a hit.
     """
@@ -112,6 +114,7 @@ class CheckpointCache:
         self._roots: dict[int, tuple[bytes, bytes]] = {}
         self._batches: set[tuple[bytes, ...]] = set()
         self._entries: OrderedDict[bytes, Entry] = OrderedDict()
+        self._b64: dict[str, bytes] = {}
         self.signature_checks = 0  # checkpoint notes actually verified (for tests and benchmarks)
 
     def _put(self, table: dict, key: Any, value: Any) -> None:
@@ -182,13 +185,19 @@ class CheckpointCache:
             self._batches.clear()
         self._batches.add(key)
 
+    def b64_memo(self) -> dict[str, bytes]:
+        """The shared base64 memo (ledger.encoding.b64d_memo), emptied when it reaches the limit."""
+        if len(self._b64) >= self.limit:
+            self._b64.clear()
+        return self._b64
+
     def entry(self, data: bytes) -> Entry:
         """Leaf bytes -> Entry (canonical, signed entries only), memoised."""
         hit = self._entries.get(data)
         if hit is not None:
             self._entries.move_to_end(data)
             return hit
-        entry = parse_entry(data, allow_genesis=False)
+        entry = parse_entry(data, allow_genesis=False, memo=self.b64_memo())
         self._entries[data] = entry
         if len(self._entries) > 4096:
             self._entries.popitem(last=False)
@@ -304,6 +313,7 @@ class _Run:
         self.fresh: VerifiedCheckpoint | None = None
         self.fresh_problem: str | None = refresh.error if refresh is not None else None
         self.registry: Registry
+        self.plain = False
 
     def run(self) -> Report:
         outcome: dict[int, str] = {}
@@ -333,8 +343,8 @@ class _Run:
 
     def _well_formed(self) -> tuple[str, str]:
         try:
-            doc = safejson.loads(self.data, max_bytes=MAX_BUNDLE_BYTES, max_depth=MAX_DEPTH)
-            self.bundle = b = parse_bundle(doc, parse=self.seen.entry)
+            doc, self.plain = safejson.loads_plain(self.data, max_bytes=MAX_BUNDLE_BYTES, max_depth=MAX_DEPTH)
+            self.bundle = b = parse_bundle(doc, parse=self.seen.entry, memo=self.seen.b64_memo())
             self.cred = c = parse_credential(b.credential)
         except MalformedError as e:
             raise _Fail(f"the file is not a well-formed credential bundle: {e}") from None
@@ -348,7 +358,9 @@ class _Run:
     # --- 2 -------------------------------------------------------------------------------
 
     def _digest(self) -> tuple[str, str]:
-        digest = canonical_digest(self.bundle.credential).hex()
+        # A document without floats or astral characters is already in the fast
+        # canonicaliser's domain (safejson says so): skip walking it again.
+        digest = canonical_digest(self.bundle.credential, validated=self.plain).hex()
         self.report.digest = digest
         anchored = self.bundle.receipt.entry.statement.body["digest"]
         if digest != anchored:
