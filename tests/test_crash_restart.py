@@ -85,7 +85,12 @@ def test_kill_9_during_writes_loses_no_acknowledged_entry(tmp_path):
         threads = [threading.Thread(target=ld.run, daemon=True) for ld in loads]
         for t in threads:
             t.start()
-        time.sleep(0.4 + rng.random())
+        # Kill only once writes are flowing (a loaded machine may take a while to
+        # acknowledge the first one), then at a random moment of the load.
+        deadline = time.monotonic() + 60
+        while not any(ld.acked for ld in loads) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2 + rng.random())
         node.kill()  # mid-write: no shutdown hooks
         for ld in loads:
             ld.stop.set()
@@ -152,3 +157,55 @@ def test_audit_detects_a_row_edited_behind_the_applications_back(tmp_path):
     result = audit(data)
     assert result.returncode == 1
     assert "entry 3" in result.stderr
+
+
+def _flip_last_base64_char(note: bytes) -> bytes:
+    """Change one character of the last signature line's base64, keeping it valid base64."""
+    lines = note.rstrip(b"\n").split(b"\n")
+    last = lines[-1]
+    pos = len(last) - 3  # inside the signature, before any padding
+    lines[-1] = last[:pos] + (b"A" if last[pos:pos + 1] != b"A" else b"B") + last[pos + 1 :]
+    return b"\n".join(lines) + b"\n"
+
+
+TAMPERINGS = {
+    # what is changed: (SQL to read the old value, SQL to write the new one, how to change it, what the audit names)
+    "block header": ("SELECT header FROM blocks WHERE height = 1", "UPDATE blocks SET header = ? WHERE height = 1",
+                     lambda v: v.replace(b'"time":', b'"time":1'), "block 1"),
+    "stored leaf hash": ("SELECT leaf_hash FROM entries WHERE idx = 4", "UPDATE entries SET leaf_hash = ? WHERE idx = 4",
+                         lambda v: bytes([v[0] ^ 1]) + v[1:], "entry 4"),
+    "checkpoint signature": ("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1",
+                             "UPDATE checkpoints SET note = ? WHERE size = (SELECT MAX(size) FROM checkpoints)",
+                             _flip_last_base64_char, "checkpoint"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(TAMPERINGS))
+def test_audit_detects_each_kind_of_edit_behind_the_applications_back(tmp_path, what):
+    import sqlite3
+
+    read, write, change, named = TAMPERINGS[what]
+    data = tmp_path / "node"
+    genesis = make_network(data)
+    signer, _ = load_signer(data / "keys" / "school-1.signing.key", PASSPHRASE.encode())
+    node = NodeProcess(data).start()
+    statements = [
+        Statement(genesis.network, "credential.anchor", "school-1", {"digest": f"{n:064x}", "type": "t", "issued_at": format_time(int(time.time()) - 1)})
+        for n in range(1, 6)
+    ]
+    r = httpx.post(node.url + "/api/v1/ledger/entries", json={"entries": [e.to_json() for e in sign_batch(statements, signer)]}, timeout=30)
+    assert r.status_code == 200
+    node.stop()
+    assert audit(data).returncode == 0
+    db = sqlite3.connect(data / "ledger.db")
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='trigger'").fetchall():
+        db.execute(f'DROP TRIGGER "{name}"')
+    (old,) = db.execute(read).fetchone()
+    new = change(bytes(old))
+    assert new != bytes(old)
+    db.execute(write, (new,))
+    db.commit()
+    db.close()
+    result = audit(data)
+    assert result.returncode == 1, result.stdout
+    assert named in result.stderr, result.stderr
