@@ -95,6 +95,9 @@ def throughput(net: Network, seconds: float, clients: int) -> float:
     return sum(counts) / (time.monotonic() - t0)
 
 
+GROW_BATCH = 2048  # entries per submission while growing the log for the mirror figure (a block each)
+
+
 def grow(net: Network, entries: int) -> None:
     seq = net.url("olymp")
     size = httpx.get(seq + "/api/v1/ledger/status").json()["size"]
@@ -104,9 +107,9 @@ def grow(net: Network, entries: int) -> None:
         nonlocal counter
         with httpx.Client(timeout=120) as c:
             for i in range(n):
-                c.post(seq + "/api/v1/ledger/entries", json=net.batch("olymp", 3 * 10**9 + (k * 10**7) + i * 256, 256))
+                c.post(seq + "/api/v1/ledger/entries", json=net.batch("olymp", 3 * 10**9 + (k * 10**7) + i * GROW_BATCH, GROW_BATCH))
 
-    todo = max(0, entries - size) // 256 + 1
+    todo = max(0, entries - size) // GROW_BATCH + 1
     threads = [threading.Thread(target=client, args=(k, todo // 4 + 1)) for k in range(4)]
     for t in threads:
         t.start()
