@@ -102,8 +102,9 @@ class Portfolio:
                            else f"anchored by {anchor.institution}, not the stated issuer")
         if c.status == "revoked":
             reasons.append(f"revoked by the issuer (reason: {c.revocation_reason})")
-        if c.status == "superseded":
-            reasons.append("superseded by a corrected credential")
+        if c.status == "superseded":  # name the replacement: a link to the old item alone would not show it
+            sup = reg.supersessions.get(c.digest)
+            reasons.append(f"superseded by {sup.by} at ledger index {sup.index}" if sup else "superseded by a corrected credential")
         with self.ctx.engine.begin() as conn:
             if self.credentials.is_suspended(conn, c.institution_id):
                 reasons.append("the issuing institution is currently suspended (credentials issued before remain anchored)")
