@@ -224,12 +224,12 @@ class RemoteNode:
         return FetchError(f"the node answered {r.status_code}: {str(detail)[:300]}")
 
     async def submit(self, statements: Sequence[Statement]) -> list[Receipt | Rejection]:
-        from ledger.encoding import b64d
-        from ledger.errors import AuthorizationError
+        from ledger.submission import results_from_json, to_submission
 
         entries = sign_batch(list(statements), self.signer)
+        body = to_submission(entries)  # one compact batch: statements and the batch signature
         while True:
-            r = await self._post("/api/v1/ledger/entries", {"entries": [e.to_json() for e in entries]})
+            r = await self._post("/api/v1/ledger/entries", body)
             if r.status_code != 503:
                 break
             await asyncio.sleep(float(r.headers.get("retry-after", "1")))  # the sequencer's queue is full: pushback
@@ -238,13 +238,7 @@ class RemoteNode:
             if isinstance(err, _Refused):  # every entry was refused: the node answers with the first reason
                 return [Rejection(n, err) for n in range(len(entries))]
             raise err
-        out: list[Receipt | Rejection] = []
-        for item in r.json()["results"]:
-            if item["accepted"]:
-                out.append(Receipt(item["index"], b64d(item["leaf_hash"], "leaf_hash", size=32), item.get("duplicate", False)))
-            else:
-                out.append(Rejection(item["position"], AuthorizationError(item.get("error") or "refused")))
-        return out
+        return results_from_json(r.json()["results"])
 
     async def bundle(self, credential: dict[str, Any]) -> dict[str, Any]:
         deadline = time.monotonic() + BUNDLE_RETRY_SECONDS

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger import datadir
-from ledger.entries import Entry, Statement, entry_from_json, sign_batch, verify_batch_signature
-from ledger.errors import AuthorizationError, MalformedError, PushbackError, SignatureError
+from ledger.entries import Entry, Statement, sign_batch
+from ledger.errors import AuthorizationError, MalformedError, PushbackError
 from ledger.genesis import Genesis
 from ledger.leader import Leadership, SoleWriter, leadership_for
 from ledger.log import Log, Receipt, Rejection
@@ -25,12 +25,11 @@ from ledger.note import Verifier
 from ledger.sequencer import Sequencer
 from ledger.splitview import PrefixProof, Seen, check_prefix, plan, seen
 from ledger.storage import LedgerStore, open_store
+from ledger.submission import parse_submission, results_from_json, to_submission
 from ledger.cosigners import Cosigner, LocalCosigner, RemoteCosigner
 from ledger.witness import Witness
 
 log = logging.getLogger("eduledger.node")
-
-MAX_SUBMISSION = 10_000
 
 
 @dataclass(frozen=True)
@@ -574,38 +573,8 @@ class Node:
     # --- submissions ----------------------------------------------------------------
 
     def parse_submission(self, payload: Any) -> list[Entry]:
-        """Entries from a JSON submission ``{"entries": [...]}``, signatures checked per batch."""
-        if not isinstance(payload, dict) or not isinstance(payload.get("entries"), list):
-            raise MalformedError('a submission is a JSON object {"entries": [entry, ...]}')
-        raw = payload["entries"]
-        if not raw:
-            raise MalformedError("a submission needs at least one entry")
-        if len(raw) > MAX_SUBMISSION:
-            raise MalformedError(f"a submission holds at most {MAX_SUBMISSION} entries")
-        entries = []
-        memo: dict[str, bytes] = {}
-        for i, j in enumerate(raw):
-            try:
-                entries.append(entry_from_json(j, memo=memo))
-            except MalformedError as e:
-                raise MalformedError(f"entry {i}: {e}") from None
-        self.check_signatures(entries)
-        return entries
-
-    def check_signatures(self, entries: Sequence[Entry]) -> None:
-        """One signature check per (key, signature) group; every entry's proof checked."""
-        groups: dict[tuple[bytes, bytes], list[Entry]] = {}
-        for e in entries:
-            if e.auth is None:
-                raise AuthorizationError("every submitted entry must be signed by an institution")
-            if e.statement.network != self.network:
-                raise AuthorizationError(f"entry is for network {e.statement.network!r}, this node serves {self.network!r}")
-            groups.setdefault((e.auth.key, e.auth.signature), []).append(e)
-        for group in groups.values():
-            try:
-                verify_batch_signature(group)
-            except SignatureError as e:
-                raise SignatureError(f"institution signature check failed: {e}") from None
+        """Checked entries of a JSON submission, either form (ledger.submission), signatures verified."""
+        return parse_submission(payload, self.network)
 
     async def submit(self, entries: Sequence[Entry]) -> list[Receipt | Rejection]:
         """Sequence checked entries; returns when they are committed.
@@ -623,15 +592,14 @@ class Node:
     async def forward(self, entries: Sequence[Entry]) -> list[Receipt | Rejection]:
         import httpx
 
-        from ledger.encoding import b64d
-        from ledger.errors import FetchError, PushbackError
+        from ledger.errors import FetchError
 
         url = self.sequencer_url
         if not url:
             raise FetchError("this node is not the sequencer and knows no sequencer URL (peers.json)")
         async with httpx.AsyncClient(timeout=60) as client:
             try:
-                r = await client.post(url.rstrip("/") + "/api/v1/ledger/entries", json={"entries": [e.to_json() for e in entries]})
+                r = await client.post(url.rstrip("/") + "/api/v1/ledger/entries", json=to_submission(entries))
             except httpx.HTTPError as e:
                 raise FetchError(f"sequencer unreachable: {e}") from None
         if r.status_code == 503:
@@ -643,13 +611,7 @@ class Node:
             if 400 <= r.status_code < 500:
                 raise MalformedError(detail)
             raise FetchError(f"sequencer answered {r.status_code}: {detail}")
-        out: list[Receipt | Rejection] = []
-        for item in r.json()["results"]:
-            if item["accepted"]:
-                out.append(Receipt(item["index"], b64d(item["leaf_hash"], "leaf_hash", size=32), item.get("duplicate", False)))
-            else:
-                out.append(Rejection(item["position"], AuthorizationError(item.get("error") or "refused")))
-        return out
+        return results_from_json(r.json()["results"])
 
     async def submit_statements(self, institution: str, statements: Sequence[Statement]) -> list[Receipt | Rejection]:
         """Sign statements with this node's key for ``institution`` (one batch) and sequence them."""

@@ -535,15 +535,15 @@ def test_a_database_failure_mid_block_is_a_storage_error_and_writes_nothing(sql_
 
         def fail_entries_insert(cursor, statement, parameters, context):
             if statement.startswith("INSERT INTO entries"):
-                cursor.executemany(statement, parameters[:1])  # part of the rows went in...
+                cursor.execute(statement, parameters)  # the rows went into the transaction...
                 raise dbapi.OperationalError("simulated disk failure")  # ...then the disk failed
             return False
 
-        sa.event.listen(store.engine, "do_executemany", fail_entries_insert)
+        sa.event.listen(store.engine, "do_execute", fail_entries_insert)
         block, rows = make_block(1, 2, 3)
         with pytest.raises(StorageError, match="simulated disk failure"):
             store.append_block(block, rows)
-        sa.event.remove(store.engine, "do_executemany", fail_entries_insert)
+        sa.event.remove(store.engine, "do_execute", fail_entries_insert)
         assert snapshot(store) == before
         store.append_block(block, rows)
         assert store.size() == 5
