@@ -70,12 +70,50 @@ def _py_verify_inclusion_batch(items: Sequence[tuple[bytes, int, Sequence[bytes]
     return None
 
 
+_B64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def _py_compose_batch(statements: Sequence[bytes], key: str, sig: str) -> tuple[bytes, list[bytes], list[tuple[bytes, ...]], list[bytes]]:
+    """An institution-signed batch's tree and entries: (root, statement hashes, proofs, entry bytes).
+
+    ``statements`` are the canonical bytes of the batch's statements in order; ``key``
+    and ``sig`` the base64 strings of the signing key and batch signature, already
+    checked to be canonical by the caller. Entry i is ``ledger.entries.compose_entry``
+    of statement i with its index and inclusion proof in the tree over the statement
+    hashes (``ledger.merkle.all_inclusion_proofs``)."""
+    import binascii
+
+    from ledger.entries import compose_entry
+    from ledger.merkle import all_inclusion_proofs
+    from ledger.tree import Tree
+
+    for name, value in (("key", key), ("sig", sig)):
+        if not isinstance(value, str):
+            raise TypeError(f"compose_batch: {name} must be a str, not {type(value).__name__}")
+        if not _B64_ALPHABET.issuperset(value):
+            raise ValueError(f"compose_batch: {name} is not base64")
+    items = [bytes(memoryview(s)) for s in statements]
+    if not 1 <= len(items) <= 1_000_000:
+        raise ValueError(f"compose_batch: a batch has 1 to 1000000 statements, got {len(items)}")
+    for i, s in enumerate(items):
+        if len(s) < 2 or s[:1] != b"{":
+            raise ValueError(f"compose_batch: statement {i} is not a JSON object's canonical bytes")
+    hashes = _py_hash_leaves(items)
+    tree = Tree(hashes)
+    proofs = all_inclusion_proofs(tree.subtree, len(items))
+    spell = {h: '"' + binascii.b2a_base64(h, newline=False).decode("ascii") + '"' for proof in proofs for h in proof}
+    n = len(items)
+    datas = [compose_entry(s, i, n, ",".join([spell[h] for h in proof]), key, sig) for i, (s, proof) in enumerate(zip(items, proofs))]
+    return tree.root(), hashes, proofs, datas
+
+
 _PURE = {
     "hash_leaves": _py_hash_leaves,
     "root": _py_root,
     "root_of_entries": _py_root_of_entries,
     "hash_pairs": _py_hash_pairs,
     "fold_inclusion": _py_fold_inclusion,
+    "compose_batch": _py_compose_batch,
     "verify_inclusion_fast": None,
     "verify_inclusion_batch_fast": None,
 }
@@ -92,6 +130,7 @@ if not os.environ.get("EDULEDGER_NO_NATIVE"):
             "root_of_entries": _native.root_of_entries,
             "hash_pairs": _native.hash_pairs,
             "fold_inclusion": _native.fold_inclusion,
+            "compose_batch": _native.compose_batch,
             "verify_inclusion_fast": _native.verify_inclusion,
             "verify_inclusion_batch_fast": _native.verify_inclusion_batch,
         }
@@ -120,6 +159,7 @@ root = _py_root
 root_of_entries = _py_root_of_entries
 hash_pairs = _py_hash_pairs
 fold_inclusion = _py_fold_inclusion
+compose_batch = _py_compose_batch
 verify_inclusion_fast = None
 verify_inclusion_batch_fast = None
 BACKEND = "python"

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ledger import _hashing, ed25519, merkle
+from ledger import _hashing, ed25519
 from ledger.encoding import b64d, b64e
 from ledger.entries import (
     FORMAT_VERSION,
@@ -32,13 +32,11 @@ from ledger.entries import (
     Statement,
     batch_message,
     checked_entry,
-    compose_entry,
     entry_from_json,
     statement_fast,
     verify_batch_signature,
 )
 from ledger.errors import AuthorizationError, MalformedError, SignatureError
-from ledger.tree import Tree
 
 __all__ = ["MAX_SUBMISSION", "batch_entries", "parse_submission", "results_from_json", "to_submission"]
 
@@ -143,25 +141,18 @@ def batch_entries(j: object, network: str) -> list[Entry]:
             append(statement_fast(net, s["kind"], inst, s["body"]))
         except MalformedError as e:
             raise MalformedError(f"statement {i}: {e}") from None
-    # 3. The batch tree and its one signature.
+    # 3. The batch tree over the statement hashes, every entry's proof and bytes (one native
+    #    call), and the one signature over the root. Nothing is kept if the signature fails.
     n = len(parsed)
-    hashes = _hashing.hash_leaves([s.canonical for s in parsed])
-    tree = Tree(hashes)
-    root = tree.root()
+    root, hashes, proofs, datas = _hashing.compose_batch([s.canonical for s in parsed], key_s, sig_s)
     try:
         ed25519.verify(key, sig, batch_message(net, inst, n, root))
     except SignatureError as e:
         raise SignatureError(f"institution signature check failed: {e}") from None
-    # 4. The entries, each with the proof from the tree the signature covers.
-    proofs = merkle.all_inclusion_proofs(tree.subtree, n)
-    spelled: dict[bytes, str] = {}
+    # 4. The entries.
     entries = []
-    for i, (s, h, proof) in enumerate(zip(parsed, hashes, proofs)):
-        s.__dict__["statement_hash"] = h  # the cached property, computed in one native call above
-        for p in proof:
-            if p not in spelled:
-                spelled[p] = '"' + b64e(p) + '"'
-        data = compose_entry(s.canonical, i, n, ",".join([spelled[p] for p in proof]), key_s, sig_s)
+    for i, (s, h, proof, data) in enumerate(zip(parsed, hashes, proofs, datas)):
+        s.__dict__["statement_hash"] = h  # the cached property, computed in the native call above
         entries.append(checked_entry(s, key, n, i, proof, sig, data))
     return entries
 

@@ -58,6 +58,10 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 from portfolio_api.demo import seed_demo
 
                 app.state.demo_logins = await asyncio.to_thread(seed_demo, services)
+        if settings.gc_tuning:
+            from ledger import gcpolicy
+
+            gcpolicy.tune_for_serving()  # process-wide: only the eduledger run process asks for it
         try:
             yield
         finally:

@@ -272,3 +272,49 @@ def test_merkle_batch_accepts_other_sequences_through_the_checked_path():
         merkle.verify_inclusion_batch([(claims[0][0], 1)], 50, root)
     with pytest.raises(MalformedError):
         merkle.verify_inclusion_batch(claims, 50, root[:5])
+
+
+# --- compose_batch: a signed batch's tree, proofs and entry bytes ------------------------------
+
+_statement = st.binary(min_size=1, max_size=120).map(lambda b: b"{" + b)
+_b64 = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", min_size=0, max_size=90)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(statements=st.lists(_statement, min_size=1, max_size=300), key=_b64, sig=_b64)
+def test_compose_batch_native_equals_pure(kernel, statements, key, sig):
+    assert native.compose_batch(statements, key, sig) == _hashing._py_compose_batch(statements, key, sig)
+
+
+def test_compose_batch_entries_are_the_entry_format_with_rfc9162_proofs(kernel):
+    from ledger.entries import compose_entry
+    from ledger.encoding import b64e
+
+    statements = [b'{"n":%d}' % i for i in range(37)]
+    root, hashes, proofs, datas = native.compose_batch(statements, "a2V5", "c2ln")
+    assert hashes == merkle.hash_leaves(statements) and root == merkle.root(hashes)
+    for i, (proof, data) in enumerate(zip(proofs, datas)):
+        assert list(proof) == merkle.inclusion_proof(hashes, i)
+        merkle.verify_inclusion(hashes[i], i, 37, list(proof), root)
+        assert data == compose_entry(statements[i], i, 37, ",".join('"' + b64e(h) + '"' for h in proof), "a2V5", "c2ln")
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (([], "a2V5", "c2ln"), ValueError),  # no statements
+        (([b"[1]"], "a2V5", "c2ln"), ValueError),  # not an object's bytes
+        (([b"{"[:0]], "a2V5", "c2ln"), ValueError),  # empty
+        (([b"{}"], "a2V5\"", "c2ln"), ValueError),  # a quote would break the JSON
+        (([b"{}"], "a2V5", "c 2ln"), ValueError),
+        (([b"{}"], b"a2V5", "c2ln"), TypeError),  # bytes, not str
+        (([b"{}"], "a2V5", None), TypeError),
+        (([b"{}", 7], "a2V5", "c2ln"), TypeError),  # an item that is not bytes-like
+        ((5, "a2V5", "c2ln"), TypeError),
+    ],
+)
+def test_compose_batch_refuses_the_same_inputs_as_the_pure_twin(args, error):
+    with pytest.raises(error):
+        native.compose_batch(*args)
+    with pytest.raises(error):
+        _hashing._py_compose_batch(*args)
