@@ -168,7 +168,7 @@ class Statement:
     def __post_init__(self) -> None:
         if not isinstance(self.network, str) or not _NETWORK.match(self.network):
             raise MalformedError("network must be a name like edu.example/network")
-        if self.kind not in BODY_CHECKS:
+        if not isinstance(self.kind, str) or self.kind not in BODY_CHECKS:
             raise MalformedError(f"unknown entry kind {self.kind!r}; known: {', '.join(sorted(KINDS))}")
         if not isinstance(self.institution, str) or not _ID.match(self.institution):
             raise MalformedError("institution must be an identifier of 3-64 characters: a-z, 0-9, '.', '-'")

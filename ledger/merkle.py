@@ -140,8 +140,8 @@ def all_inclusion_proofs(subtree: Callable[[int, int], bytes], size: int) -> lis
     """PATH(m, D[size]) for every m in [0, size), leaf-to-root, in one pass.
 
     The same proofs as :func:`inclusion_proof_from` for each index (a property test
-    checks it), but every sibling subtree is asked for once, not once per leaf
-    under it: a batch of n entries costs n - 1 subtree lookups instead of n log n."""
+    checks it), but every subtree is asked for once, not once per leaf under it:
+    2(n - 1) subtree lookups for a batch of n entries instead of about n log n."""
     if size < 1:
         raise ValueError(f"no proofs in a tree of size {size}")
 

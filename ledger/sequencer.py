@@ -2,10 +2,12 @@
 
 Submissions wait in a bounded queue. The sequencer closes a block when it holds
 ``batch_max`` entries or ``batch_ms`` milliseconds have passed since the first
-waiting entry, appends it durably (``Log.append``, run in a worker thread so
-the event loop keeps serving reads), then signs and cosigns the checkpoint, and
-only then resolves the submitters' futures: an acknowledgement always means
-"committed".
+waiting entry, appends it durably (``Log.append_blocks``), then signs and
+cosigns the checkpoint, all in a worker thread so the event loop keeps serving
+(and parsing the next submissions: the database half of a commit runs without
+the GIL), and only then resolves the submitters' futures: an acknowledgement
+always means "committed". One commit runs at a time; when a full block is
+queued and none is running, ``submit`` starts it at once.
 
 When the queue already holds ``queue_max`` entries, ``submit`` raises
 PushbackError at once (HTTP 503 with Retry-After) instead of queueing more.
@@ -65,6 +67,8 @@ class Sequencer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # The commit in progress (at most one): its submissions and the worker thread's future.
+        self._commit: tuple[list[list[_Pending]], asyncio.Future[list[list[Receipt | Rejection]]]] | None = None
 
     @property
     def queued(self) -> int:
@@ -94,57 +98,85 @@ class Sequencer:
         fut: asyncio.Future[list[Receipt | Rejection]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Pending(entries, fut))
         self._queued_entries += len(entries)
+        if self._task is not None and self._commit is None and self._queued_entries >= self.batch_max:
+            # A full block and no commit running: start it now, from here. Waiting for the
+            # sequencer task would wait behind every request the event loop has ready, and
+            # the commit (its database half runs without the GIL) would not overlap with
+            # their parsing.
+            self._start_commit()
         self._wakeup.set()
         return await fut
 
-    async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                if self._stopping:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            deadline = time.monotonic() + self.batch_ms / 1000
-            while self._queued_entries < self.batch_max and not self._stopping:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._wakeup.wait(), remaining)
-                except TimeoutError:
-                    break
-            # Blocks of whole submissions up to batch_max entries each (a larger single
-            # submission forms a block of its own), as many as are waiting, up to group_max.
-            groups: list[list[_Pending]] = []
-            count = 0
-            while self._queue and len(groups) < self.group_max:
-                block: list[_Pending] = []
-                n = 0
-                while self._queue and (not block or n + len(self._queue[0].entries) <= self.batch_max):
-                    p = self._queue.popleft()
-                    block.append(p)
-                    n += len(p.entries)
-                groups.append(block)
-                count += n
-            self._queued_entries -= count
-            await self._commit(groups)
+    def _take_groups(self) -> list[list[_Pending]]:
+        """Blocks of whole submissions up to batch_max entries each (a larger single
+        submission forms a block of its own), as many as are waiting, up to group_max."""
+        groups: list[list[_Pending]] = []
+        count = 0
+        while self._queue and len(groups) < self.group_max:
+            block: list[_Pending] = []
+            n = 0
+            while self._queue and (not block or n + len(self._queue[0].entries) <= self.batch_max):
+                p = self._queue.popleft()
+                block.append(p)
+                n += len(p.entries)
+            groups.append(block)
+            count += n
+        self._queued_entries -= count
+        return groups
 
-    async def _commit(self, groups: list[list[_Pending]]) -> None:
+    def _start_commit(self) -> None:
+        groups = self._take_groups()
         blocks = [[e for p in g for e in p.entries] for g in groups]
+        self._commit = (groups, asyncio.get_running_loop().run_in_executor(None, self._commit_blocks, blocks))
+
+    def _commit_blocks(self, blocks: list[list[Entry]]) -> list[list[Receipt | Rejection]]:
+        """In a worker thread: append the blocks durably, then sign and cosign the checkpoint."""
+        results, size = self.log.append_blocks(blocks)
         try:
-            results, size = await asyncio.to_thread(self.log.append_blocks, blocks)
-        except Exception as e:  # storage failure: every submitter in the group learns it
-            for g in groups:
-                for p in g:
-                    if not p.future.done():
-                        p.future.set_exception(e)
-            return
-        try:
-            await asyncio.to_thread(self._sign_and_cosign, size)
+            self._sign_and_cosign(size)
         except Exception:  # entries are committed; a later block or restart signs them
             log.exception("checkpoint signing failed after commit")
+        return results
+
+    async def _run(self) -> None:
+        while True:
+            if self._commit is None:
+                if not self._queue:
+                    if self._stopping:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                deadline = time.monotonic() + self.batch_ms / 1000
+                while self._commit is None and self._queued_entries < self.batch_max and not self._stopping:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), remaining)
+                    except TimeoutError:
+                        break
+                if self._commit is None:
+                    if not self._queue:
+                        continue
+                    self._start_commit()
+            assert self._commit is not None
+            groups, running = self._commit
+            try:
+                results = await running
+            except Exception as e:  # storage failure: every submitter in the group learns it
+                for g in groups:
+                    for p in g:
+                        if not p.future.done():
+                            p.future.set_exception(e)
+            else:
+                self._acknowledge(groups, results)
+            finally:
+                self._commit = None
+
+    @staticmethod
+    def _acknowledge(groups: list[list[_Pending]], results: list[list[Receipt | Rejection]]) -> None:
         for g, block_results in zip(groups, results):
             pos = 0
             for p in g:

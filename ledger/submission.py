@@ -138,7 +138,9 @@ def batch_entries(j: object, network: str) -> list[Entry]:
         if type(s) is not dict or s.keys() != _STATEMENT_FIELDS:
             raise MalformedError(f"statement {i}: a statement is an object with exactly kind and body")
         try:
-            append(statement_fast(net, s["kind"], inst, s["body"]))
+            statement = statement_fast(net, s["kind"], inst, s["body"])
+            statement.canonical  # noqa: B018 - computed here so a value JSON cannot carry is refused with its position
+            append(statement)
         except MalformedError as e:
             raise MalformedError(f"statement {i}: {e}") from None
     # 3. The batch tree over the statement hashes, every entry's proof and bytes (one native

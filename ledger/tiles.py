@@ -23,7 +23,7 @@ TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
 MAX_ENTRY = 0xFFFF
 
-_GROUP = re.compile(r"\A(?:x\d{3}/)*\d{3}\Z")
+_GROUP = re.compile(r"\A(?:x\d{3}/)*\d{3}\Z", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 from ledger.errors import MalformedError
 
-_RFC3339_Z = re.compile(r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z\Z")
+_RFC3339_Z = re.compile(r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z\Z", re.ASCII)  # ASCII digits only: one spelling per instant
 
 
 def format_time(unix: int) -> str:

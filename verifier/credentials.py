@@ -102,7 +102,7 @@ ACHIEVEMENT_TYPES = frozenset(
     "ResearchDoctorate SecondarySchoolDiploma".split()
 )
 
-_DATE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
+_DATE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z", re.ASCII)
 _INSTITUTION = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]\Z")
 _OWN_ID = re.compile(r"\Aurn:eduledger:credential:[0-9a-f]{32}\Z")
 _UUID_ID = re.compile(r"\Aurn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")

@@ -210,9 +210,8 @@ _BULK_BYTES = 64 * 1024 * 1024
 # arrays in one round trip and the server process does the inserting.
 _SQLITE_BULK_INSERT = (
     "INSERT INTO entries (idx, leaf_hash, data) "
-    "SELECT ?1 + j.key, substr(?2, j.key * 32 + 1, 32), "
-    "substr(?3, json_extract(j.value, '$[0]') + 1, json_extract(j.value, '$[1]')) "
-    "FROM json_each(?4) AS j"
+    "SELECT ?1 + k, substr(?2, k * 32 + 1, 32), coalesce(substr(?3, e - n + 1, n), x'') "
+    "FROM (SELECT key AS k, value AS n, sum(value) OVER (ORDER BY key ROWS UNBOUNDED PRECEDING) AS e FROM json_each(?4))"
 )
 _POSTGRESQL_BULK_INSERT = (
     "INSERT INTO entries (idx, leaf_hash, data) "
@@ -236,15 +235,13 @@ def _insert_entries_sqlite(c: sa.Connection, first_index: int, rows: Sequence[tu
     """Insert (leaf_hash, data) rows at first_index, first_index + 1, ...: one statement per chunk.
 
     The leaf hashes are one blob (32 bytes each) and the datas another, cut by
-    substr() at the offsets a JSON array gives; substr() on a blob counts bytes."""
+    substr() at the running sum of the lengths a JSON array gives (substr() on a
+    blob counts bytes; of zero bytes it is NULL, hence the coalesce)."""
     for offset, chunk in _bulk_chunks(rows):
-        spans, at = [], 0
-        for _, data in chunk:
-            spans.append(f"[{at},{len(data)}]")
-            at += len(data)
+        datas = [d for _, d in chunk]
         c.exec_driver_sql(
             _SQLITE_BULK_INSERT,
-            (first_index + offset, b"".join([lh for lh, _ in chunk]), b"".join([d for _, d in chunk]), "[" + ",".join(spans) + "]"),
+            (first_index + offset, b"".join([lh for lh, _ in chunk]), b"".join(datas), "[" + ",".join(map(str, map(len, datas))) + "]"),
         )
 
 
