@@ -23,6 +23,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ledger import merkle
 from ledger.blocks import BlockHeader, parse_header
@@ -40,9 +41,8 @@ from ledger.cosigners import Cosigner
 log = logging.getLogger("eduledger.log")
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """Acknowledgement of one committed entry."""
+class Receipt(NamedTuple):
+    """Acknowledgement of one committed entry (a tuple: one is made for every entry)."""
 
     index: int
     leaf_hash: bytes
@@ -267,14 +267,16 @@ class Log:
         """
         with self._lock:
             now = int(self.clock())
-            out: list[list[Receipt | Rejection | None]] = []
+            # Per entry: its new index (an int), a duplicate's Receipt, or a Rejection;
+            # the Receipts of new entries are made once their leaf hashes exist.
+            out: list[list[int | Receipt | Rejection | None]] = []
             pending: list[tuple[StoredBlock, list[tuple[bytes, bytes]]]] = []
             seen: dict[bytes, int] = {}
             height = self.store.block_count()
             prev = self._last_block.hash if self._last_block else self.genesis.hash()
             try:
                 for entries in groups:
-                    results: list[Receipt | Rejection | None] = [None] * len(entries)
+                    results: list[int | Receipt | Rejection | None] = [None] * len(entries)
                     out.append(results)
                     base = self.tree.size
                     datas: list[bytes] = []
@@ -292,7 +294,7 @@ class Log:
                             continue
                         seen[sh] = index
                         datas.append(entry.to_bytes())
-                        results[pos] = Receipt(index, b"")  # its leaf hash is filled in below
+                        results[pos] = index
                     if not datas:
                         continue
                     leaves = merkle.hash_leaves(datas)
@@ -324,7 +326,7 @@ class Log:
             leaf_hashes = self.tree.levels[0]
             return [
                 [
-                    Receipt(r.index, leaf_hashes[r.index], r.duplicate) if isinstance(r, Receipt) else r  # type: ignore[misc]
+                    Receipt(r, leaf_hashes[r]) if type(r) is int else Receipt(r.index, leaf_hashes[r.index], True) if isinstance(r, Receipt) else r  # type: ignore[misc]
                     for r in results
                 ]
                 for results in out

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ledger.encoding import b64d
 from ledger.entries import Entry
@@ -84,7 +84,7 @@ class Records(Mapping[str, R]):
     garbage collector stops tracking: a ledger holds one record per credential,
     millions of them, and every full collection would otherwise walk them all
     (on a 100,000-entry ingest that was a third of the time). Written only by
-    the registry (``_put``)."""
+    the registry (``_put``; the anchor path writes ``_rows`` directly)."""
 
     def __init__(self, record: type[R]) -> None:
         self._record = record
@@ -149,6 +149,10 @@ class Registry:
         """Apply an entry that is (being) appended at ``index``, sequenced at ``now``.
 
         Runs every check of ``check`` first and changes nothing when one fails."""
+        if entry.statement.kind == "credential.anchor":  # most entries: skip the kind dispatch
+            inst, period = self._signer(entry, now)
+            self._anchor(entry.statement.body, inst, period, entry.auth.key, index, now, True)  # type: ignore[union-attr]
+            return
         self._apply(entry, index=index, now=now, commit=True)
 
     def apply_genesis(self, entry: Entry, index: int, created: int) -> None:
@@ -158,7 +162,8 @@ class Registry:
         self._register(s.body, index, created, commit=True)
         self.governance.members[s.body["id"]] = s.body["witness_vkey"]
 
-    def _apply(self, entry: Entry, *, index: int, now: int, commit: bool) -> None:
+    def _signer(self, entry: Entry, now: int) -> tuple[Institution, KeyPeriod]:
+        """The registered institution and key period that sign ``entry``, valid at ``now``."""
         s, a = entry.statement, entry.auth
         if s.network != self.network:
             raise AuthorizationError(f"entry is for network {s.network!r}, this is {self.network!r}")
@@ -176,6 +181,11 @@ class Registry:
                 f"(valid from {format_time(period.valid_from)}"
                 + (f" until {format_time(period.valid_until)})" if period.valid_until is not None else ")")
             )
+        return inst, period
+
+    def _apply(self, entry: Entry, *, index: int, now: int, commit: bool) -> None:
+        s, a = entry.statement, entry.auth
+        inst, period = self._signer(entry, now)
         b = s.body
         match s.kind:
             case "institution.register":
@@ -211,15 +221,7 @@ class Registry:
                     target.valid_until = until if target.valid_until is None else min(target.valid_until, until)
                     self.key_events.setdefault(inst.id, []).append(index)
             case "credential.anchor":
-                issued_at = parse_time(b["issued_at"])
-                if issued_at > now + CLOCK_SKEW:
-                    raise AuthorizationError(f"issue time {b['issued_at']} is in the future")
-                if not period.valid_at(issued_at):
-                    raise AuthorizationError(f"the signing key was not valid at the issue time {b['issued_at']}")
-                if b["digest"] in self.anchors:
-                    raise ConflictError(f"credential {b['digest']} is already anchored at index {self.anchors[b['digest']].index}")
-                if commit:
-                    self.anchors._put(b["digest"], index, inst.id, b["type"], issued_at, a.key)
+                self._anchor(b, inst, period, a.key, index, now, commit)  # type: ignore[union-attr]
             case "credential.revoke":
                 self._own_anchor(inst.id, b["digest"])
                 if b["digest"] in self.revocations:
@@ -248,6 +250,18 @@ class Registry:
                     self._maybe_enact(p, index, now)
             case _:  # pragma: no cover - Statement refuses unknown kinds
                 raise MalformedError(f"unknown kind {s.kind}")
+
+    def _anchor(self, b: Mapping[str, Any], inst: Institution, period: KeyPeriod, key: bytes, index: int, now: int, commit: bool) -> None:
+        issued_at = parse_time(b["issued_at"])
+        if issued_at > now + CLOCK_SKEW:
+            raise AuthorizationError(f"issue time {b['issued_at']} is in the future")
+        if not period.valid_at(issued_at):
+            raise AuthorizationError(f"the signing key was not valid at the issue time {b['issued_at']}")
+        rows = self.anchors._rows
+        if (prior := rows.get(b["digest"])) is not None:
+            raise ConflictError(f"credential {b['digest']} is already anchored at index {prior[0]}")
+        if commit:
+            rows[b["digest"]] = (index, inst.id, b["type"], issued_at, key)
 
     # --- governance (ledger/governance.py) --------------------------------------------
 
