@@ -50,6 +50,15 @@ class Receipt(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """An append whose blocks are built and checked but not yet stored (``Log.prepare_blocks``)."""
+
+    pending: list[tuple[StoredBlock, list[tuple[bytes, bytes]]]]
+    results: list[list[int | Receipt | Rejection | None]]
+    size: int
+
+
+@dataclass(frozen=True)
 class Rejection:
     """An entry of a submission that was refused, with the reason."""
 
@@ -81,6 +90,7 @@ class Log:
         self.registry = Registry(genesis.network, genesis.sequencer, genesis.quorum)
         self._statement_index: dict[bytes, int] = {}
         self._last_block: StoredBlock | None = None
+        self._outstanding = False  # a prepared append not yet finished or abandoned
         self._lock = threading.Lock()
         # One cosignature round at a time: the sequencer's and the retry loop's
         # would otherwise ask a witness twice and store two lines for one size.
@@ -264,16 +274,39 @@ class Log:
         entries are all refused or duplicates makes no block. Storage failure
         raises StorageError and leaves storage and caches as they were: either
         every block of the call is committed or none is.
+
+        The three steps are also callable one by one (the sequencer prepares in
+        its event loop and stores in a worker thread): :meth:`prepare_blocks`,
+        :meth:`store_prepared`, then :meth:`finish_prepared`, or :meth:`abandon`
+        when storing failed.
         """
+        prepared = self.prepare_blocks(groups)
+        try:
+            self.store_prepared(prepared)
+        except BaseException:
+            self.abandon()
+            raise
+        return self.finish_prepared(prepared)
+
+    def prepare_blocks(self, groups: Sequence[Sequence[Entry]]) -> Prepared:
+        """Registry checks, leaf hashes, tree and block headers for ``groups``; nothing is stored.
+
+        The registry, the tree and the duplicate index advance at once
+        (optimistically: storage is the truth). Exactly one prepared append may
+        be outstanding: the caller stores it and then finishes or abandons it
+        before preparing the next."""
         with self._lock:
+            if self._outstanding:
+                raise RuntimeError("a prepared append is outstanding: store and finish or abandon it first")
             now = int(self.clock())
             # Per entry: its new index (an int), a duplicate's Receipt, or a Rejection;
-            # the Receipts of new entries are made once their leaf hashes exist.
+            # the Receipts of new entries are made once the append is finished.
             out: list[list[int | Receipt | Rejection | None]] = []
             pending: list[tuple[StoredBlock, list[tuple[bytes, bytes]]]] = []
             seen: dict[bytes, int] = {}
-            height = self.store.block_count()
+            height = self.store.block_count()  # the previous append is finished: storage is current
             prev = self._last_block.hash if self._last_block else self.genesis.hash()
+            self._outstanding = True
             try:
                 for entries in groups:
                     results: list[int | Receipt | Rejection | None] = [None] * len(entries)
@@ -313,24 +346,42 @@ class Log:
                     block = StoredBlock(height, base, len(datas), header.to_bytes(), header.hash())
                     pending.append((block, list(zip(leaves, datas))))
                     height, prev = height + 1, block.hash
-                if pending:
-                    self.store.append_blocks(pending)
-                    self._last_block = pending[-1][0]
             except BaseException:
-                # The registry and tree were advanced optimistically; storage is
-                # the truth, so rebuild the caches from it.
-                log.exception("append failed; reloading state from storage")
+                log.exception("preparing an append failed; reloading state from storage")
                 self._reload()
+                self._outstanding = False
                 raise
             self._statement_index.update(seen)
+            if pending:
+                self._last_block = pending[-1][0]
+            return Prepared(pending, out, self.tree.size)
+
+    def store_prepared(self, prepared: Prepared) -> None:
+        """Step 1's transaction for a prepared append: all of its blocks, or none (StorageError)."""
+        if prepared.pending:
+            self.store.append_blocks(prepared.pending)
+
+    def finish_prepared(self, prepared: Prepared) -> tuple[list[list[Receipt | Rejection]], int]:
+        """After :meth:`store_prepared` returned: the receipts and the committed size."""
+        with self._lock:
+            self._outstanding = False
             leaf_hashes = self.tree.levels[0]
             return [
                 [
                     Receipt(r, leaf_hashes[r]) if type(r) is int else Receipt(r.index, leaf_hashes[r.index], True) if isinstance(r, Receipt) else r  # type: ignore[misc]
                     for r in results
                 ]
-                for results in out
-            ], self.tree.size
+                for results in prepared.results
+            ], prepared.size
+
+    def abandon(self) -> None:
+        """After :meth:`store_prepared` failed: the caches advanced for nothing; rebuild them from storage."""
+        with self._lock:
+            log.warning("append failed; reloading state from storage")
+            try:
+                self._reload()
+            finally:
+                self._outstanding = False
 
     def apply_remote_block(self, stored: StoredBlock, datas: Sequence[bytes]) -> None:
         """Replica path: re-derive a block fetched from the sequencer, then store it unchanged.
@@ -353,11 +404,19 @@ class Log:
 
     # --- checkpoints ----------------------------------------------------------------
 
-    def sign_checkpoint(self) -> bytes:
-        """Sign the committed size with the log key and store the note (step 3)."""
+    def sign_checkpoint(self, size: int | None = None) -> bytes:
+        """Sign a committed size (default: all that is committed) with the log key and store the note (step 3).
+
+        The sequencer passes the size its append committed: the next append may be
+        running meanwhile (its leaves are in the tree before they are committed), and
+        what is signed must be committed."""
         if self.log_signer is None:
             raise ConflictError("this node does not hold the log key")
-        size = self.store.size()
+        committed = self.store.size()
+        if size is None:
+            size = committed
+        elif not 0 <= size <= committed:
+            raise ValueError(f"size {size} is not committed (the store holds {committed})")
         cp = Checkpoint(self.origin, size, self.tree.root(size))
         sig = sign_note(cp.body(), self.origin, self.log_signer)
         note = (cp.body() + "\n" + sig.line()).encode()

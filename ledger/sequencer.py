@@ -3,11 +3,13 @@
 Submissions wait in a bounded queue. The sequencer closes a block when it holds
 ``batch_max`` entries or ``batch_ms`` milliseconds have passed since the first
 waiting entry, appends it durably (``Log.append_blocks``), then signs and
-cosigns the checkpoint, all in a worker thread so the event loop keeps serving
-(and parsing the next submissions: the database half of a commit runs without
-the GIL), and only then resolves the submitters' futures: an acknowledgement
-always means "committed". One commit runs at a time; when a full block is
-queued and none is running, ``submit`` starts it at once.
+cosigns the checkpoint for the size it committed, each in a worker thread so
+the event loop keeps serving (and parsing the next submissions: the database
+half of an append runs without the GIL), and only then resolves the
+submitters' futures: an acknowledgement always means "committed and signed".
+One append runs at a time, and signatures follow in commit order; the next
+append may run while the previous checkpoint is being signed. When a full
+block is queued and no append is running, ``submit`` starts it at once.
 
 When the queue already holds ``queue_max`` entries, ``submit`` raises
 PushbackError at once (HTTP 503 with Retry-After) instead of queueing more.
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 
 from ledger.entries import Entry
 from ledger.errors import PushbackError
-from ledger.log import Log, Receipt, Rejection
+from ledger.log import Log, Prepared, Receipt, Rejection
 
 log = logging.getLogger("eduledger.sequencer")
 
@@ -67,8 +69,9 @@ class Sequencer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        # The commit in progress (at most one): its submissions and the worker thread's future.
-        self._commit: tuple[list[list[_Pending]], asyncio.Future[list[list[Receipt | Rejection]]]] | None = None
+        # The append in progress (at most one): its submissions, the prepared blocks and the
+        # worker thread's future that stores them.
+        self._commit: tuple[list[list[_Pending]], Prepared, asyncio.Future[None]] | None = None
 
     @property
     def queued(self) -> int:
@@ -125,18 +128,26 @@ class Sequencer:
         return groups
 
     def _start_commit(self) -> None:
+        """Prepare the waiting blocks here, in the event loop (registry checks, leaf hashes, tree,
+        headers: Python work that would otherwise contend for the GIL), and store them in a
+        worker thread, where the database does its part without the GIL while this loop
+        parses the next submissions."""
         groups = self._take_groups()
         blocks = [[e for p in g for e in p.entries] for g in groups]
-        self._commit = (groups, asyncio.get_running_loop().run_in_executor(None, self._commit_blocks, blocks))
-
-    def _commit_blocks(self, blocks: list[list[Entry]]) -> list[list[Receipt | Rejection]]:
-        """In a worker thread: append the blocks durably, then sign and cosign the checkpoint."""
-        results, size = self.log.append_blocks(blocks)
         try:
-            self._sign_and_cosign(size)
-        except Exception:  # entries are committed; a later block or restart signs them
-            log.exception("checkpoint signing failed after commit")
-        return results
+            prepared = self.log.prepare_blocks(blocks)
+        except Exception as e:  # the log reloaded its state from storage; nothing was written
+            self._fail(groups, e)
+            return
+        stored = asyncio.get_running_loop().run_in_executor(None, self.log.store_prepared, prepared)
+        self._commit = (groups, prepared, stored)
+
+    @staticmethod
+    def _fail(groups: list[list[_Pending]], error: BaseException) -> None:
+        for g in groups:
+            for p in g:
+                if not p.future.done():
+                    p.future.set_exception(error)
 
     async def _run(self) -> None:
         while True:
@@ -161,19 +172,27 @@ class Sequencer:
                     if not self._queue:
                         continue
                     self._start_commit()
-            assert self._commit is not None
-            groups, running = self._commit
+            if self._commit is None:
+                continue  # preparing failed; its submitters have the error
+            groups, prepared, stored = self._commit
             try:
-                results = await running
+                await stored
             except Exception as e:  # storage failure: every submitter in the group learns it
-                for g in groups:
-                    for p in g:
-                        if not p.future.done():
-                            p.future.set_exception(e)
-            else:
-                self._acknowledge(groups, results)
+                await asyncio.get_running_loop().run_in_executor(None, self.log.abandon)
+                self._fail(groups, e)
+                continue
             finally:
                 self._commit = None
+            results, size = self.log.finish_prepared(prepared)
+            # The next append may start now and run while this checkpoint is signed and
+            # cosigned (a few small durable writes); its own signature comes after this one.
+            if self._queued_entries >= self.batch_max or (self._stopping and self._queue):
+                self._start_commit()
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self._sign_and_cosign, size)
+            except Exception:  # entries are committed; a later block or restart signs them
+                log.exception("checkpoint signing failed after commit")
+            self._acknowledge(groups, results)
 
     @staticmethod
     def _acknowledge(groups: list[list[_Pending]], results: list[list[Receipt | Rejection]]) -> None:
@@ -189,7 +208,7 @@ class Sequencer:
     def _sign_and_cosign(self, size: int) -> None:
         latest = self.log.store.latest_checkpoint()
         if latest is None or latest[0] < size:
-            self.log.sign_checkpoint()
+            self.log.sign_checkpoint(size)
             self.log.collect_cosignatures()
         if self.after_commit is not None:
             self.after_commit(size)

@@ -73,13 +73,13 @@ def test_a_failed_group_commit_stores_nothing_and_the_caches_follow_storage(net)
 
 def test_the_sequencer_groups_a_backlog_and_acknowledges_each_submitter_with_its_own_receipts(net):
     calls: list[list[int]] = []
-    original = net.log.append_blocks
+    original = net.log.prepare_blocks  # the groups the sequencer commits together
 
     def recording(groups):
         calls.append([len(g) for g in groups])
         return original(groups)
 
-    net.log.append_blocks = recording  # type: ignore[method-assign]
+    net.log.prepare_blocks = recording  # type: ignore[method-assign]
 
     async def scenario():
         seq = Sequencer(net.log, batch_max=4, batch_ms=50, group_max=3)
@@ -102,8 +102,8 @@ def test_the_sequencer_groups_a_backlog_and_acknowledges_each_submitter_with_its
 
 def test_under_light_load_every_block_is_its_own_commit(net):
     calls: list[int] = []
-    original = net.log.append_blocks
-    net.log.append_blocks = lambda groups: (calls.append(len(groups)), original(groups))[1]  # type: ignore[method-assign]
+    original = net.log.prepare_blocks
+    net.log.prepare_blocks = lambda groups: (calls.append(len(groups)), original(groups))[1]  # type: ignore[method-assign]
 
     async def scenario():
         seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=16)

@@ -211,14 +211,19 @@ def test_openapi_documents_the_ledger_api(client):
 
 
 class _BlockingLog:
-    """A Log double whose append blocks until released (to fill the queue)."""
+    """A Log double whose store step blocks until released (to fill the queue)."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.store = type("S", (), {"latest_checkpoint": staticmethod(lambda: (10**9, b""))})()
 
-    def append_blocks(self, groups):
+    def prepare_blocks(self, groups):
+        return groups
+
+    def store_prepared(self, groups):
         self.release.wait(10)
+
+    def finish_prepared(self, groups):
         return [[Receipt(i, b"\0" * 32) for i, _ in enumerate(entries)] for entries in groups], sum(map(len, groups))
 
 
