@@ -24,7 +24,7 @@ PG = ["--start-postgres"] if os.geteuid() == 0 else []
 # name: (full arguments, quick arguments)
 BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "tree": ([], ["--leaves", "100000", "--proofs", "10000"]),
-    "ingest": ([*PG], ["--entries", "5000", "--batch", "256"]),
+    "ingest": ([*PG, "--form", "batches", "entries", "--batch", "1024", "--in-flight", "8", "32", "--repeat", "3"], ["--entries", "5000", "--batch", "256", "--in-flight", "8"]),
     "verify": (["--bundles", "100000"], ["--bundles", "2000", "--single", "500"]),
     "http_verify": ([], ["--seconds", "3"]),
     "network": ([], ["--seconds", "5", "--mirror-entries", "2000"]),

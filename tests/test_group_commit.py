@@ -119,3 +119,45 @@ def test_under_light_load_every_block_is_its_own_commit(net):
 def test_group_max_must_be_positive(net):
     with pytest.raises(ValueError):
         Sequencer(net.log, group_max=0)
+
+
+def test_a_storage_failure_under_the_sequencer_fails_only_its_submitters_and_the_next_commit_goes_through(net):
+    """The sequencer prepares in its event loop and stores in a worker thread: a failed store
+    must reach exactly the submitters of that transaction, leave storage and caches as they
+    were, and not stop the queue."""
+    store = net.log.store
+    size, root = net.log.size, net.log.tree.root()
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=16)
+        await seq.start()
+        store.inject_fault("append_block", FAIL_NOT_PERSISTED)
+        with pytest.raises(StorageError):
+            await seq.submit(anchors(net, 4, 0))
+        assert (net.log.size, net.log.tree.root(), store.size()) == (size, root, size)
+        assert "0" * 64 not in net.log.registry.anchors  # the registry followed storage back
+        retried = await seq.submit(anchors(net, 4, 0))  # the same entries again: appended now
+        later = await seq.submit(anchors(net, 4, 4))
+        await seq.stop()
+        return retried, later
+
+    retried, later = asyncio.run(scenario())
+    assert [r.index for r in retried] == list(range(size, size + 4)) and not any(r.duplicate for r in retried)
+    assert [r.index for r in later] == list(range(size + 4, size + 8))
+    assert store.size() == size + 8 and store.latest_checkpoint()[0] == size + 8
+    assert audit(store, net.genesis).entries == size + 8
+
+
+def test_an_append_is_prepared_once_at_a_time(net):
+    prepared = net.log.prepare_blocks([anchors(net, 2, 0)])
+    with pytest.raises(RuntimeError):
+        net.log.prepare_blocks([anchors(net, 2, 2)])
+    net.log.store_prepared(prepared)
+    results, size = net.log.finish_prepared(prepared)
+    assert size == net.log.store.size() and [r.index for r in results[0]] == [size - 2, size - 1]
+    net.log.prepare_blocks([anchors(net, 2, 2)])  # the next one may be prepared now
+
+
+def test_a_checkpoint_is_signed_only_for_a_committed_size(net):
+    with pytest.raises(ValueError):
+        net.log.sign_checkpoint(net.log.store.size() + 1)
