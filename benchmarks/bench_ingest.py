@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import pickle
 import shutil
 import statistics
 import subprocess
@@ -93,6 +96,7 @@ def run_project(url: str, data: Path, genesis, bodies: list[bytes], total: int, 
 
     log.prepare_blocks = recording  # type: ignore[method-assign]
     gcpolicy.tune_for_serving()  # as eduledger run does once the log is loaded
+    os.sync()  # start with nothing of earlier runs waiting to be written back (it would slow every fsync)
 
     async def go() -> float:
         await node.sequencer.start()
@@ -146,6 +150,7 @@ def run_reference(url: str, rows: list[tuple[bytes, bytes]], commits: list[int])
         start += n
     assert start == len(dicts)
     gc.collect()
+    os.sync()  # as for the project: no earlier run's data waiting to be written back
     started = time.perf_counter()
     for chunk in chunks:
         with engine.begin() as c:
@@ -193,7 +198,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs per row; the medians are printed")
     ap.add_argument("--postgres", help="PostgreSQL URL (an empty database)")
     ap.add_argument("--start-postgres", action="store_true", help="start a private PostgreSQL server (needs root)")
+    ap.add_argument("--run", help=argparse.SUPPRESS)  # internal: one run in this process, JSON in and out
     args = ap.parse_args()
+    if args.run:
+        one_run(json.loads(args.run))
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     data = tmp / "node"
@@ -215,7 +224,8 @@ def main() -> None:
     rows = []
     try:
         for form, batch in [(f, b) for f in args.form for b in args.batch]:
-            bodies, entry_rows = workload(args.entries, batch, genesis.network, signer, form)
+            saved = tmp / f"workload-{form}-{batch}.pickle"
+            saved.write_bytes(pickle.dumps(workload(args.entries, batch, genesis.network, signer, form)))
             targets = [("SQLite", 50_000)] + ([("PostgreSQL", 20_000)] if pg else [])
             for (name, target), in_flight in [(t, f) for t in targets for f in args.in_flight]:
                 runs = []
@@ -226,9 +236,14 @@ def main() -> None:
                     else:
                         url = f"sqlite:///{tmp / f'project-{form}-{batch}-{in_flight}-{k}.db'}"
                         ref_url = f"sqlite:///{tmp / f'reference-{form}-{batch}-{in_flight}-{k}.db'}"
-                    ours, commits = run_project(url, data, genesis, bodies, len(entry_rows), batch_max=max(256, batch), group_max=args.group_max, in_flight=in_flight)
-                    ref = run_reference(ref_url, entry_rows, commits)
-                    runs.append((ours, ref, len(commits)))
+                    # Each run in a fresh process: nothing of an earlier run (heap, caches,
+                    # collector state) is left to slow or speed it.
+                    job = {"url": url, "ref_url": ref_url, "data": str(data), "workload": str(saved), "batch_max": max(256, batch),
+                           "group_max": args.group_max, "in_flight": in_flight}
+                    out = subprocess.run([sys.executable, __file__, "--run", json.dumps(job)], check=True, capture_output=True, text=True).stdout
+                    ours, ref, ncommits = json.loads(out.strip().splitlines()[-1])
+                    runs.append((ours, ref, ncommits))
+                    print(f"  {name} {form} batch {batch}, {in_flight} in flight, run {k + 1}: {ours:.2f} s, reference {ref:.2f} s", file=sys.stderr)
                 ours, ref = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
                 ratio = statistics.median(r[0] / r[1] for r in runs)
                 rows.append((name, form, batch, in_flight, runs[len(runs) // 2][2], args.entries, ours, ref, ratio, target))
@@ -241,6 +256,18 @@ def main() -> None:
     for name, form, batch, in_flight, ncommits, n, ours, ref, ratio, target in rows:
         print(f"{name:<11} {form:<8} {batch:>6} {in_flight:>9} {ncommits:>8} {ours:>10.2f} {n / ours:>10,.0f} {ref:>12.2f} {ratio:>6.2f}  >= {target:,}/s and ratio <= 1.5")
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def one_run(job: dict) -> None:
+    """The project's run and the reference's, in this (fresh) process; prints [project s, reference s, commits]."""
+    from ledger.datadir import load_genesis
+
+    bodies, entry_rows = pickle.loads(Path(job["workload"]).read_bytes())
+    data = Path(job["data"])
+    genesis = load_genesis(data)
+    ours, commits = run_project(job["url"], data, genesis, bodies, len(entry_rows), batch_max=job["batch_max"], group_max=job["group_max"], in_flight=job["in_flight"])
+    ref = run_reference(job["ref_url"], entry_rows, commits)
+    print(json.dumps([ours, ref, len(commits)]))
 
 
 def reset_postgres(url: str) -> None:
