@@ -219,34 +219,38 @@ def main() -> None:
     signer = load_keys(data, PASS).signing["school-1"]
     stop = None
     pg = args.postgres
-    if args.start_postgres and not pg:
-        pg, stop = start_postgres(tmp)
     rows = []
+    workloads: dict[tuple[str, int], Path] = {}
+    for form, batch in [(f, b) for f in args.form for b in args.batch]:
+        workloads[form, batch] = saved = tmp / f"workload-{form}-{batch}.pickle"
+        saved.write_bytes(pickle.dumps(workload(args.entries, batch, genesis.network, signer, form)))
+    engines = [("SQLite", 50_000)] + ([("PostgreSQL", 20_000)] if pg or args.start_postgres else [])
     try:
-        for form, batch in [(f, b) for f in args.form for b in args.batch]:
-            saved = tmp / f"workload-{form}-{batch}.pickle"
-            saved.write_bytes(pickle.dumps(workload(args.entries, batch, genesis.network, signer, form)))
-            targets = [("SQLite", 50_000)] + ([("PostgreSQL", 20_000)] if pg else [])
-            for (name, target), in_flight in [(t, f) for t in targets for f in args.in_flight]:
-                runs = []
-                for k in range(args.repeat):
-                    if name == "PostgreSQL":
-                        reset_postgres(pg)
-                        url = ref_url = pg
-                    else:
-                        url = f"sqlite:///{tmp / f'project-{form}-{batch}-{in_flight}-{k}.db'}"
-                        ref_url = f"sqlite:///{tmp / f'reference-{form}-{batch}-{in_flight}-{k}.db'}"
-                    # Each run in a fresh process: nothing of an earlier run (heap, caches,
-                    # collector state) is left to slow or speed it.
-                    job = {"url": url, "ref_url": ref_url, "data": str(data), "workload": str(saved), "batch_max": max(256, batch),
-                           "group_max": args.group_max, "in_flight": in_flight}
-                    out = subprocess.run([sys.executable, __file__, "--run", json.dumps(job)], check=True, capture_output=True, text=True).stdout
-                    ours, ref, ncommits = json.loads(out.strip().splitlines()[-1])
-                    runs.append((ours, ref, ncommits))
-                    print(f"  {name} {form} batch {batch}, {in_flight} in flight, run {k + 1}: {ours:.2f} s, reference {ref:.2f} s", file=sys.stderr)
-                ours, ref = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
-                ratio = statistics.median(r[0] / r[1] for r in runs)
-                rows.append((name, form, batch, in_flight, runs[len(runs) // 2][2], args.entries, ours, ref, ratio, target))
+        # Engine by engine: the PostgreSQL server is started only after the SQLite rows,
+        # so its start-up writes do not share the disk with them.
+        for (name, target), form, batch, in_flight in [(e, f, b, n) for e in engines for (f, b) in workloads for n in args.in_flight]:
+            saved = workloads[form, batch]
+            if name == "PostgreSQL" and not pg:
+                pg, stop = start_postgres(tmp)
+            runs = []
+            for k in range(args.repeat):
+                if name == "PostgreSQL":
+                    reset_postgres(pg)
+                    url = ref_url = pg
+                else:
+                    url = f"sqlite:///{tmp / f'project-{form}-{batch}-{in_flight}-{k}.db'}"
+                    ref_url = f"sqlite:///{tmp / f'reference-{form}-{batch}-{in_flight}-{k}.db'}"
+                # Each run in a fresh process: nothing of an earlier run (heap, caches,
+                # collector state) is left to slow or speed it.
+                job = {"url": url, "ref_url": ref_url, "data": str(data), "workload": str(saved), "batch_max": max(256, batch),
+                       "group_max": args.group_max, "in_flight": in_flight}
+                out = subprocess.run([sys.executable, __file__, "--run", json.dumps(job)], check=True, capture_output=True, text=True).stdout
+                ours, ref, ncommits = json.loads(out.strip().splitlines()[-1])
+                runs.append((ours, ref, ncommits))
+                print(f"  {name} {form} batch {batch}, {in_flight} in flight, run {k + 1}: {ours:.2f} s, reference {ref:.2f} s", file=sys.stderr)
+            ours, ref = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            ratio = statistics.median(r[0] / r[1] for r in runs)
+            rows.append((name, form, batch, in_flight, runs[len(runs) // 2][2], args.entries, ours, ref, ratio, target))
     finally:
         if stop:
             stop()
