@@ -7,9 +7,11 @@ cosigns the checkpoint for the size it committed, each in a worker thread so
 the event loop keeps serving (and parsing the next submissions: the database
 half of an append runs without the GIL), and only then resolves the
 submitters' futures: an acknowledgement always means "committed and signed".
-One append runs at a time, and signatures follow in commit order; the next
-append may run while the previous checkpoint is being signed. When a full
-block is queued and no append is running, ``submit`` starts it at once.
+One append runs at a time, each signed before the next starts. Under a
+backlog, cosignatures are collected at most every ``COSIGN_EVERY`` seconds
+while the next append runs (one round covers several commits); a lone commit
+is cosigned before it is acknowledged. When a full block is queued and no
+append is running, ``submit`` starts it at once.
 
 When the queue already holds ``queue_max`` entries, ``submit`` raises
 PushbackError at once (HTTP 503 with Retry-After) instead of queueing more.
@@ -37,6 +39,9 @@ from ledger.errors import PushbackError
 from ledger.log import Log, Prepared, Receipt, Rejection
 
 log = logging.getLogger("eduledger.sequencer")
+
+#: Under a backlog, the longest a committed checkpoint waits for a cosignature round (seconds).
+COSIGN_EVERY = 0.5
 
 
 @dataclass
@@ -69,6 +74,7 @@ class Sequencer:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._last_cosign = 0.0
         # The append in progress (at most one): its submissions, the prepared blocks and the
         # worker thread's future that stores them.
         self._commit: tuple[list[list[_Pending]], Prepared, asyncio.Future[None]] | None = None
@@ -184,14 +190,30 @@ class Sequencer:
             finally:
                 self._commit = None
             results, size = self.log.finish_prepared(prepared)
-            # The next append may start now and run while this checkpoint is signed and
-            # cosigned (a few small durable writes); its own signature comes after this one.
-            if self._queued_entries >= self.batch_max or (self._stopping and self._queue):
-                self._start_commit()
+            # Sign the committed size before the next append starts: on SQLite the
+            # signature's small write would otherwise wait for that whole transaction
+            # (one writer at a time). Then start the next append, and cosign while it
+            # runs only if the last round is COSIGN_EVERY old: a later checkpoint, which
+            # extends this one, will be cosigned, so under a backlog one round covers
+            # several commits (as one transaction covers several blocks) and finality
+            # lags by at most that. Alone, a commit is cosigned before it is acknowledged.
+            # If the next append fails, the node's cosigning retry loop asks the
+            # witnesses for this checkpoint.
+            loop = asyncio.get_running_loop()
             try:
-                await asyncio.get_running_loop().run_in_executor(None, self._sign_and_cosign, size)
+                await loop.run_in_executor(None, self._sign, size)
             except Exception:  # entries are committed; a later block or restart signs them
                 log.exception("checkpoint signing failed after commit")
+            if self._commit is None and (self._queued_entries >= self.batch_max or (self._stopping and self._queue)):
+                self._start_commit()  # (submit may have started it while this signed)
+            if self._commit is None or time.monotonic() - self._last_cosign >= COSIGN_EVERY:
+                self._last_cosign = time.monotonic()
+                try:
+                    await loop.run_in_executor(None, self.log.collect_cosignatures)
+                except Exception:  # the retry loop asks again
+                    log.exception("collecting cosignatures failed after commit")
+            if self.after_commit is not None:
+                self.after_commit(size)
             self._acknowledge(groups, results)
 
     @staticmethod
@@ -205,10 +227,7 @@ class Sequencer:
                     p.future.set_result(mine)
                 pos += n
 
-    def _sign_and_cosign(self, size: int) -> None:
+    def _sign(self, size: int) -> None:
         latest = self.log.store.latest_checkpoint()
         if latest is None or latest[0] < size:
             self.log.sign_checkpoint(size)
-            self.log.collect_cosignatures()
-        if self.after_commit is not None:
-            self.after_commit(size)

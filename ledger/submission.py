@@ -44,7 +44,6 @@ __all__ = ["MAX_SUBMISSION", "batch_entries", "parse_submission", "results_from_
 MAX_SUBMISSION = 10_000
 
 _BATCH_FIELDS = frozenset({"v", "network", "institution", "key", "sig", "statements"})
-_STATEMENT_FIELDS = {"kind": None, "body": None}.keys()
 
 
 def parse_submission(payload: object, network: str) -> list[Entry]:
@@ -135,7 +134,7 @@ def batch_entries(j: object, network: str) -> list[Entry]:
     parsed: list[Statement] = []
     append = parsed.append
     for i, s in enumerate(statements):
-        if type(s) is not dict or s.keys() != _STATEMENT_FIELDS:
+        if type(s) is not dict or len(s) != 2 or "kind" not in s or "body" not in s:
             raise MalformedError(f"statement {i}: a statement is an object with exactly kind and body")
         try:
             statement = statement_fast(net, s["kind"], inst, s["body"])

@@ -161,3 +161,27 @@ def test_an_append_is_prepared_once_at_a_time(net):
 def test_a_checkpoint_is_signed_only_for_a_committed_size(net):
     with pytest.raises(ValueError):
         net.log.sign_checkpoint(net.log.store.size() + 1)
+
+
+def test_under_a_backlog_every_commit_is_signed_and_the_last_one_is_final(net):
+    """Cosignature rounds are coalesced under a backlog, but nothing is left unsigned and
+    the log ends final: the last commit, with nothing after it, is cosigned before its
+    submitters are acknowledged."""
+    signed: list[int] = []
+    original = net.log.sign_checkpoint
+    net.log.sign_checkpoint = lambda size=None: (signed.append(size), original(size))[1]  # type: ignore[method-assign]
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=2)
+        await seq.start()
+        results = await asyncio.gather(*(seq.submit(anchors(net, 4, 4 * k)) for k in range(12)))
+        await seq.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(r, Receipt) for rs in results for r in rs)
+    sizes = sorted({max(r.index for r in rs) + 1 for rs in results})
+    assert all(any(s >= size for s in signed) for size in sizes)  # every acknowledged entry is under a signed size
+    assert signed == sorted(signed) and signed[-1] == net.log.size  # in commit order, up to the end
+    final = net.log.store.latest_final()
+    assert final is not None and final[0] == net.log.size
