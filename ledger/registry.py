@@ -121,6 +121,8 @@ class Registry:
         self._key_owner: dict[bytes, str] = {}
         # Indices of each institution's key.* entries (for the key history in bundles).
         self.key_events: dict[str, list[int]] = {}
+        # (institution, key, now, Institution, KeyPeriod) of the last anchor's signer check.
+        self._signer_memo: tuple[str, bytes, int, Institution, KeyPeriod] | None = None
 
     # --- queries --------------------------------------------------------------------
 
@@ -149,13 +151,23 @@ class Registry:
         """Apply an entry that is (being) appended at ``index``, sequenced at ``now``.
 
         Runs every check of ``check`` first and changes nothing when one fails."""
-        if entry.statement.kind == "credential.anchor":  # most entries: skip the kind dispatch
-            inst, period = self._signer(entry, now)
-            self._anchor(entry.statement.body, inst, period, entry.auth.key, index, now, True)  # type: ignore[union-attr]
+        s, a = entry.statement, entry.auth
+        if s.kind == "credential.anchor" and a is not None:  # most entries: skip the kind dispatch
+            # A cohort is thousands of anchors by one institution with one key at one
+            # sequencing time: the signer check is remembered until any other kind of
+            # entry is applied (only those change institutions, keys or governance).
+            memo = self._signer_memo
+            if memo is not None and memo[0] == s.institution and memo[1] == a.key and memo[2] == now and s.network == self.network:
+                inst, period = memo[3], memo[4]
+            else:
+                inst, period = self._signer(entry, now)
+                self._signer_memo = (s.institution, a.key, now, inst, period)
+            self._anchor(s.body, inst, period, a.key, index, now, True)
             return
         self._apply(entry, index=index, now=now, commit=True)
 
     def apply_genesis(self, entry: Entry, index: int, created: int) -> None:
+        self._signer_memo = None
         s = entry.statement
         if entry.auth is not None or s.kind != "institution.register":
             raise MalformedError("genesis entries are unsigned institution registrations")
@@ -184,6 +196,7 @@ class Registry:
         return inst, period
 
     def _apply(self, entry: Entry, *, index: int, now: int, commit: bool) -> None:
+        self._signer_memo = None
         s, a = entry.statement, entry.auth
         inst, period = self._signer(entry, now)
         b = s.body
