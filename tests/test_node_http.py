@@ -33,6 +33,11 @@ NET = "http.example/net"
 
 @pytest.fixture
 def network(tmp_path: Path):
+    return make_network(tmp_path)
+
+
+def make_network(tmp_path: Path):
+    """A three-institution network (quorum 2) in ``tmp_path/node``: (data dir, genesis)."""
     data = tmp_path / "node"
     genesis = init_network(
         data,

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from keys.keyfile import load_signer
 from ledger import merkle
-from ledger.datadir import InstitutionSpec, init_network, load_keys
+from ledger.datadir import load_keys
 from ledger.encoding import b64e
 from ledger.entries import (
     KEY_REVOCATION_REASONS,
@@ -58,7 +58,8 @@ from ledger.tree import Tree
 from portfolio_api.app import create_app
 from portfolio_api.settings import Settings
 from tests.keyutil import RawSigner
-from tests.nodeproc import FAST_KDF, PASSPHRASE
+from tests.nodeproc import PASSPHRASE
+from tests.test_node_http import NET as NODE_NET, make_network
 
 NET = "edu.example/test"
 INST = "school-1"
@@ -629,26 +630,12 @@ def test_all_inclusion_proofs_of_an_empty_tree_is_a_programmer_mistake(n):
 
 # --- through HTTP on a real node ----------------------------------------------------------------
 
-HTTP_NET = "http.example/net"
+HTTP_NET = NODE_NET  # the three-institution node of tests/test_node_http.py
 
 
 @pytest.fixture
 def client(tmp_path: Path):
-    data = tmp_path / "node"
-    genesis = init_network(
-        data,
-        network=HTTP_NET,
-        institutions=[
-            InstitutionSpec("seq-inst", "Sequencer", "olympiad-organiser"),
-            InstitutionSpec("school-1", "School", "school"),
-            InstitutionSpec("uni-1", "University", "university"),
-        ],
-        sequencer="seq-inst",
-        quorum=2,
-        passphrase=PASSPHRASE.encode(),
-        created=int(time.time()) - 60,
-        kdf_params=FAST_KDF,
-    )
+    data, genesis = make_network(tmp_path)
     node = Node(open_store(f"sqlite:///{data / 'ledger.db'}"), genesis, load_keys(data, PASSPHRASE.encode()), options=NodeOptions(batch_ms=5))
     with TestClient(create_app(Settings(data_dir=data), node=node)) as c:
         c.node = node  # type: ignore[attr-defined]
