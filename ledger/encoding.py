@@ -11,7 +11,8 @@ import re
 
 from ledger.errors import MalformedError
 
-_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
+#: A SHA-256 digest's one accepted spelling: 64 lowercase hex characters.
+HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
 def b64e(data: bytes) -> str:
@@ -50,6 +51,6 @@ def b64d_memo(memo: dict[str, bytes], value: object, field: str, *, size: int) -
 
 def hex32(value: object, field: str) -> bytes:
     """A SHA-256 digest as 64 lowercase hex characters."""
-    if not isinstance(value, str) or not _HEX64.match(value):
+    if not isinstance(value, str) or not HEX64.match(value):
         raise MalformedError(f"{field} must be 64 lowercase hex characters (a SHA-256 digest)")
     return bytes.fromhex(value)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ledger import ed25519, merkle
 from ledger.canonical import canonical_bytes
-from ledger.encoding import b64d, b64d_memo, b64e, hex32
+from ledger.encoding import HEX64, b64d, b64d_memo, b64e, hex32
 from ledger.errors import MalformedError, RootMismatchError, SignatureError
 from ledger.timefmt import parse_time
 
@@ -189,7 +189,6 @@ class Statement:
         return merkle.leaf_hash(self.canonical)
 
 
-_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 _ANCHOR_CANONICAL = '{"body":{"digest":"%s","issued_at":"%s","type":"%s"},"institution":"%s","kind":"credential.anchor","network":"%s","v":1}'
 
 
@@ -219,7 +218,7 @@ def statement_fast(network: object, kind: object, institution: object, body: obj
         and _names_ok(network, institution)
     ):
         d, t, at = body["digest"], body["type"], body["issued_at"]
-        if type(d) is str and _HEX64.match(d) and type(t) is str and _CODE.match(t):
+        if type(d) is str and HEX64.match(d) and type(t) is str and _CODE.match(t):
             parse_time(at, "issued_at")
             st = object.__new__(Statement)
             st.__dict__.update(

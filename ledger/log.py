@@ -407,9 +407,8 @@ class Log:
     def sign_checkpoint(self, size: int | None = None) -> bytes:
         """Sign a committed size (default: all that is committed) with the log key and store the note (step 3).
 
-        The sequencer passes the size its append committed: the next append may be
-        running meanwhile (its leaves are in the tree before they are committed), and
-        what is signed must be committed."""
+        The sequencer passes the size its append committed: what is signed must be
+        committed, and a prepared append's leaves are in the tree before they are."""
         if self.log_signer is None:
             raise ConflictError("this node does not hold the log key")
         committed = self.store.size()

@@ -2,9 +2,10 @@
 
 Submissions wait in a bounded queue. The sequencer closes a block when it holds
 ``batch_max`` entries or ``batch_ms`` milliseconds have passed since the first
-waiting entry, appends it durably (``Log.append_blocks``), then signs and
-cosigns the checkpoint for the size it committed, each in a worker thread so
-the event loop keeps serving (and parsing the next submissions: the database
+waiting entry, prepares it in the event loop (``Log.prepare_blocks``: registry,
+tree, headers), stores it in a worker thread (``Log.store_prepared``), then
+signs and cosigns the checkpoint for the size it committed, also in worker
+threads, so the event loop keeps serving (and parsing the next submissions: the database
 half of an append runs without the GIL), and only then resolves the
 submitters' futures: an acknowledgement always means "committed and signed".
 One append runs at a time, each signed before the next starts. Under a
@@ -17,7 +18,7 @@ When the queue already holds ``queue_max`` entries, ``submit`` raises
 PushbackError at once (HTTP 503 with Retry-After) instead of queueing more.
 
 Group commit: when more than one block's worth is waiting, up to ``group_max``
-blocks are closed at once and stored in ONE transaction (``Log.append_blocks``),
+blocks are closed at once and stored in ONE transaction (``Log.store_prepared``),
 so a backlog costs one commit (one fsync) per group instead of one per block.
 Every block keeps its own header and size limit; every submitter is still
 acknowledged only after the commit that holds its entries; one checkpoint is
@@ -75,8 +76,8 @@ class Sequencer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_cosign = 0.0
-        # The append in progress (at most one): its submissions, the prepared blocks and the
-        # worker thread's future that stores them.
+        # The append in progress (at most one), from preparing until its checkpoint is
+        # signed: its submissions, the prepared blocks and the future that stores them.
         self._commit: tuple[list[list[_Pending]], Prepared, asyncio.Future[None]] | None = None
 
     @property
@@ -185,10 +186,9 @@ class Sequencer:
                 await stored
             except Exception as e:  # storage failure: every submitter in the group learns it
                 await asyncio.get_running_loop().run_in_executor(None, self.log.abandon)
+                self._commit = None
                 self._fail(groups, e)
                 continue
-            finally:
-                self._commit = None
             results, size = self.log.finish_prepared(prepared)
             # Sign the committed size before the next append starts: on SQLite the
             # signature's small write would otherwise wait for that whole transaction
@@ -204,8 +204,9 @@ class Sequencer:
                 await loop.run_in_executor(None, self._sign, size)
             except Exception:  # entries are committed; a later block or restart signs them
                 log.exception("checkpoint signing failed after commit")
-            if self._commit is None and (self._queued_entries >= self.batch_max or (self._stopping and self._queue)):
-                self._start_commit()  # (submit may have started it while this signed)
+            self._commit = None  # until here, submit does not start the next append
+            if self._queued_entries >= self.batch_max or (self._stopping and self._queue):
+                self._start_commit()
             if self._commit is None or time.monotonic() - self._last_cosign >= COSIGN_EVERY:
                 self._last_cosign = time.monotonic()
                 try:

@@ -130,7 +130,7 @@ def batch_entries(j: object, network: str) -> list[Entry]:
     key_s, sig_s = j["key"], j["sig"]
     key = ed25519.check_public_key(b64d(key_s, "key", size=ed25519.PUBLIC_KEY_SIZE))
     sig = b64d(sig_s, "sig", size=ed25519.SIGNATURE_SIZE)
-    # 2. Every statement (the institution's identifier is checked with the first).
+    # 2. Every statement, as Statement checks it (network and institution included).
     parsed: list[Statement] = []
     append = parsed.append
     for i, s in enumerate(statements):

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ledger.encoding import b64d, b64e
+from ledger.encoding import HEX64, b64d, b64e
 from ledger.entries import Statement
 from ledger.errors import MalformedError
 from ledger.note import SIG_COSIGNATURE_V1, SIG_ED25519, Verifier
@@ -50,7 +50,6 @@ __all__ = ["FORMAT", "KeyValidity", "RosterEntry", "TrustPolicy", "load_trust"]
 FORMAT = "eduledger-trust/v1"
 MAX_TRUST_BYTES = 4 << 20
 _ID = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]\Z")
-_HEX64 = re.compile(r"\A[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True)
@@ -202,7 +201,7 @@ class TrustPolicy:
             raise MalformedError(f"trust file is missing: {', '.join(missing)}")
         try:
             gh = j["genesis_hash"]
-            if not isinstance(gh, str) or not _HEX64.match(gh):
+            if not isinstance(gh, str) or not HEX64.match(gh):
                 raise MalformedError("genesis_hash must be 64 lowercase hex characters")
             if not isinstance(j["witnesses"], dict) or not isinstance(j["institutions"], list):
                 raise MalformedError("witnesses must be an object and institutions a list")
