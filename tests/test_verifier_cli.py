@@ -145,12 +145,14 @@ def test_a_fork_seen_by_two_pool_workers_is_rechecked_in_one_process(tmp_path):
     (tmp_path / "a.json").write_bytes(bundle_a)
     (tmp_path / "b.json").write_bytes(bundle_b)
     trust = net.trust()
-    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    paths = [str(tmp_path / "a.json"), str(tmp_path / "b.json")]
     # As if two workers each verified one file with its own cache: both pass alone.
-    alone = [cli.verify_path(p, trust, net.now, cli.CheckpointCache(trust)).to_json() for p in paths]
-    assert all(r["ok"] for r in alone)
-    rechecked = cli._recheck_forks(paths, alone, trust, net.now)
-    assert rechecked[0]["ok"] and rechecked[1]["status"] == "fork"
+    alone = [cli.outcome(p, cli.verify_path(p, trust, net.now, cli.CheckpointCache(trust)), True) for p in paths]
+    assert all(o.ok for o in alone)
+    rechecked = cli._recheck_forks(paths, alone, trust, net.now, True)
+    assert rechecked[0].ok and rechecked[1].shown["status"] == "fork" and rechecked[1].shown["file"] == paths[1]
+    lines = cli._recheck_forks(paths, [cli.outcome(p, cli.verify_path(p, trust, net.now, cli.CheckpointCache(trust)), False) for p in paths], trust, net.now, False)
+    assert lines[1].shown.startswith(f"{paths[1]}: FORK at step 5 (consistency)")
 
 
 def test_progress_is_shown_for_many_files(cohort, capsys, monkeypatch):

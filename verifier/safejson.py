@@ -60,6 +60,7 @@ def _parse_int(text: str) -> int:
 
 _seen = threading.local()  # floats met by the parse running in this thread (see loads_plain)
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_ASTRAL_LEADS = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")  # UTF-8 lead bytes of U+10000..U+10FFFF
 
 
 def _parse_float(text: str) -> float:
@@ -119,8 +120,9 @@ def loads_plain(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAUL
         raise MalformedError(f"file is {len(data)} bytes, larger than the limit of {max_bytes} bytes")
     if not data:
         raise MalformedError("file is empty")
+    data = bytes(data)  # no copy for bytes; memoryview and bytearray need it for the searches below
     try:
-        text = bytes(data).decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raise MalformedError(f"file is not valid UTF-8 (byte {e.start})") from None
     if text.startswith("\ufeff"):
@@ -135,7 +137,9 @@ def loads_plain(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAUL
         raise MalformedError("JSON is nested too deeply") from None
     except ValueError as e:
         raise MalformedError(f"not valid JSON: {e}") from None
-    escaped_surrogate = _SURROGATE_ESCAPE.search(text) is not None
+    # Both checks below look at the bytes first (memchr speed): most documents hold no "\\u"
+    # escape and no four-byte UTF-8 sequence (lead bytes F0-F4), so neither regex runs.
+    escaped_surrogate = b"\\u" in data and _SURROGATE_ESCAPE.search(text) is not None
     if escaped_surrogate:
         # Rare path: an escaped surrogate exists somewhere; refuse it unless paired.
         try:
@@ -144,6 +148,6 @@ def loads_plain(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAUL
             raise MalformedError("JSON contains an escaped lone surrogate (\\ud800-\\udfff), which is not text") from None
     # An escaped pair (\ud83d\ude00) decodes to an astral character too: look at the value's
     # text only when the document could hold one.
-    astral = not text.isascii() and _ASTRAL.search(text) is not None
+    astral = any(lead in data for lead in _ASTRAL_LEADS) and _ASTRAL.search(text) is not None
     plain = _seen.floats == 0 and not astral and not escaped_surrogate
     return value, plain
