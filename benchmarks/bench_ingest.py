@@ -95,7 +95,7 @@ def run_project(url: str, data: Path, genesis, bodies: list[bytes], total: int, 
         return original(groups)
 
     log.prepare_blocks = recording  # type: ignore[method-assign]
-    gcpolicy.tune_for_serving()  # as eduledger run does once the log is loaded
+    gcpolicy.tune_process()  # as eduledger run does once the log is loaded
     os.sync()  # start with nothing of earlier runs waiting to be written back (it would slow every fsync)
 
     async def go() -> float:

@@ -61,7 +61,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
         if settings.gc_tuning:
             from ledger import gcpolicy
 
-            gcpolicy.tune_for_serving()  # process-wide: only the eduledger run process asks for it
+            gcpolicy.tune_process()  # process-wide: only the eduledger run process asks for it
         try:
             yield
         finally:

@@ -34,6 +34,7 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 
+from ledger import gcpolicy
 from ledger.errors import EduledgerError
 from verifier.document import bundle_bytes, unreadable_report
 from verifier.report import WARNING, Report
@@ -132,6 +133,7 @@ def _init_worker(trust_bytes: bytes) -> None:
     global _worker
     trust = TrustPolicy.from_bytes(trust_bytes)
     _worker = (trust, CheckpointCache(trust))
+    gcpolicy.tune_process()  # a worker's whole life is this one job: its loaded state needs no collecting
 
 
 def _verify_chunk(paths: list[str], now: int, as_json: bool) -> list[Outcome]:

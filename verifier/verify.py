@@ -302,6 +302,10 @@ def verify(
     return _Run(bytes(bundle_bytes), trust, now, seen, refresh).run()
 
 
+#: (number, name, the _Run method that checks it, the steps it depends on), in order.
+_PLAN = tuple((number, name, "_" + name.replace("-", "_"), DEPENDS.get(number, ())) for number, name, _ in STEPS)
+
+
 class _Run:
     def __init__(self, data: bytes, trust: TrustPolicy, now: int, seen: CheckpointCache, refresh: StatusRefresh | None) -> None:
         self.data, self.trust, self.now, self.seen, self.refresh = data, trust, now, seen, refresh
@@ -316,21 +320,22 @@ class _Run:
         self.plain = False
 
     def run(self) -> Report:
-        outcome: dict[int, str] = {}
-        for number, name, _ in STEPS:
-            blocked = [d for d in DEPENDS.get(number, ()) if outcome.get(d) not in (PASSED, WARNING)]
-            if blocked:
-                d = blocked[0]
-                step = Step(number, name, SKIPPED, f"not checked because step {d} ({STEPS[d - 1][1]}) did not pass")
+        passed: set[int] = set()
+        steps = self.report.steps
+        for number, name, method, depends in _PLAN:
+            blocked = next((d for d in depends if d not in passed), None)
+            if blocked is not None:
+                step = Step(number, name, SKIPPED, f"not checked because step {blocked} ({STEPS[blocked - 1][1]}) did not pass")
             else:
-                step = self._step(number, name)
-            outcome[number] = step.status
-            self.report.steps.append(step)
+                step = self._step(number, name, method)
+            if step.status in (PASSED, WARNING):
+                passed.add(number)
+            steps.append(step)
         return self.report
 
-    def _step(self, number: int, name: str) -> Step:
+    def _step(self, number: int, name: str, method: str) -> Step:
         try:
-            status, message = getattr(self, "_" + name.replace("-", "_"))()
+            status, message = getattr(self, method)()
             return Step(number, name, status, message)
         except _Fail as f:
             return Step(number, name, FAILED, f.message, f.evidence)
