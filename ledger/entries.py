@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any
 
-from ledger import ed25519, merkle
+from ledger import _hashing, ed25519, merkle
 from ledger.canonical import canonical_bytes
 from ledger.encoding import HEX64, b64d, b64d_memo, b64e, hex32
 from ledger.errors import MalformedError, RootMismatchError, SignatureError
@@ -320,10 +320,9 @@ def _fold(leaf: bytes, index: int, size: int, proof: Sequence[bytes]) -> bytes:
     border = bin(index >> inner).count("1")
     if len(proof) != inner + border:
         raise MalformedError(f"batch proof has {len(proof)} hashes, want {inner + border}")
-    r = leaf
-    for i, p in enumerate(proof):
-        r = merkle.node_hash(r, p) if i < inner and not (index >> i) & 1 else merkle.node_hash(p, r)
-    return r
+    if not 0 <= index < size or len(leaf) != 32 or any(len(p) != 32 for p in proof):
+        raise MalformedError(f"batch index {index} of size {size} with a {len(leaf)}-byte leaf: not a batch proof")
+    return _hashing.fold_inclusion(leaf, index, size, proof)  # native when built: one call, no Python per level
 
 
 def batch_message(network: str, institution: str, batch_size: int, batch_root: bytes) -> bytes:

@@ -240,7 +240,7 @@ def verify_inclusion(leaf_hash: bytes, index: int, size: int, proof: Sequence[by
     :class:`RootMismatchError` when the proof folds to another root.
     """
     fast = _hashing.verify_inclusion_fast
-    if fast is not None and type(index) is int and type(size) is int and type(leaf_hash) is bytes and type(root) is bytes and type(proof) is list:
+    if fast is not None and type(index) is int and type(size) is int and type(leaf_hash) is bytes and type(root) is bytes and type(proof) in (list, tuple):
         try:
             calculated = fast(leaf_hash, index, size, proof, root)
         except (ValueError, TypeError, OverflowError):
