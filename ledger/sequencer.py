@@ -9,9 +9,11 @@ threads, so the event loop keeps serving (and parsing the next submissions: the 
 half of an append runs without the GIL), and only then resolves the
 submitters' futures: an acknowledgement always means "committed and signed".
 One append runs at a time, each signed before the next starts. Under a
-backlog, cosignatures are collected at most every ``COSIGN_EVERY`` seconds
-while the next append runs (one round covers several commits); a lone commit
-is cosigned before it is acknowledged. When a full block is queued and no
+backlog (the next append already started), submitters are acknowledged once
+their commit is signed, and cosignatures are collected at most every
+``COSIGN_EVERY`` seconds while the next append runs (one round covers several
+commits, and finality lags by at most that); a lone commit is cosigned before
+it is acknowledged. When a full block is queued and no
 append is running, ``submit`` starts it at once.
 
 When the queue already holds ``queue_max`` entries, ``submit`` raises
@@ -207,15 +209,25 @@ class Sequencer:
             self._commit = None  # until here, submit does not start the next append
             if self._queued_entries >= self.batch_max or (self._stopping and self._queue):
                 self._start_commit()
-            if self._commit is None or time.monotonic() - self._last_cosign >= COSIGN_EVERY:
+            backlog = self._commit is not None
+            if backlog:
+                # Committed and signed: acknowledge now. The cosignatures' writes would wait
+                # for the transaction just started (on SQLite one writer at a time), and
+                # these submitters, with room freed for the next, with them.
+                self._finish(groups, results, size)
+            if not backlog or time.monotonic() - self._last_cosign >= COSIGN_EVERY:
                 self._last_cosign = time.monotonic()
                 try:
                     await loop.run_in_executor(None, self.log.collect_cosignatures)
                 except Exception:  # the retry loop asks again
                     log.exception("collecting cosignatures failed after commit")
-            if self.after_commit is not None:
-                self.after_commit(size)
-            self._acknowledge(groups, results)
+            if not backlog:
+                self._finish(groups, results, size)
+
+    def _finish(self, groups: list[list[_Pending]], results: list[list[Receipt | Rejection]], size: int) -> None:
+        if self.after_commit is not None:
+            self.after_commit(size)
+        self._acknowledge(groups, results)
 
     @staticmethod
     def _acknowledge(groups: list[list[_Pending]], results: list[list[Receipt | Rejection]]) -> None:

@@ -185,3 +185,41 @@ def test_under_a_backlog_every_commit_is_signed_and_the_last_one_is_final(net):
     assert signed == sorted(signed) and signed[-1] == net.log.size  # in commit order, up to the end
     final = net.log.store.latest_final()
     assert final is not None and final[0] == net.log.size
+
+
+def test_under_a_backlog_submitters_are_acknowledged_before_the_cosignature_round(net):
+    """A commit with the next append already running is acknowledged once it is committed
+    and signed; its cosignature round (whose writes would wait for that append) runs after.
+    A lone commit is still cosigned before it is acknowledged."""
+    import threading
+
+    release = threading.Event()
+    rounds: list[int] = []
+    original = net.log.collect_cosignatures
+
+    def slow_round():
+        rounds.append(net.log.store.latest_checkpoint()[0])
+        release.wait(10)  # held until the test has seen the acknowledgement
+        return original()
+
+    net.log.collect_cosignatures = slow_round  # type: ignore[method-assign]
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=1)
+        first = [anchors(net, 4, 0), anchors(net, 4, 4)]  # two blocks: the second is a backlog behind the first
+        tasks = [asyncio.ensure_future(seq.submit(s)) for s in first]
+        await asyncio.sleep(0)
+        await seq.start()
+        done, _ = await asyncio.wait(tasks, timeout=5, return_when=asyncio.FIRST_COMPLETED)
+        acknowledged_during_round = bool(done) and bool(rounds) and not release.is_set()
+        release.set()
+        results = await asyncio.gather(*tasks)
+        lone = await seq.submit(anchors(net, 4, 8))
+        final_at_ack = net.log.store.latest_final()
+        await seq.stop()
+        return acknowledged_during_round, results, lone, final_at_ack
+
+    acknowledged_during_round, results, lone, final_at_ack = asyncio.run(scenario())
+    assert acknowledged_during_round
+    assert all(isinstance(r, Receipt) for rs in results + [lone] for r in rs)
+    assert final_at_ack is not None and final_at_ack[0] == lone[-1].index + 1 == net.log.size
