@@ -29,7 +29,7 @@ from ledger import merkle
 from ledger.blocks import BlockHeader, parse_header
 from ledger.checkpoint import Checkpoint, add_signatures, parse_checkpoint, verify_checkpoint
 from ledger.entries import Entry, parse_entry
-from ledger.errors import ConflictError, EduledgerError, MalformedError, NotFoundError
+from ledger.errors import ConflictError, EduledgerError, MalformedError, NotFoundError, StorageError
 from ledger.genesis import Genesis
 from ledger.note import NoteSignature, Verifier, sign_note, verify_note
 from ledger.registry import Registry
@@ -49,6 +49,10 @@ class Receipt(NamedTuple):
     duplicate: bool = False
 
 
+#: Prepared appends outstanding at once: the one being stored and the next (``Log.prepare_blocks``).
+MAX_OUTSTANDING = 2
+
+
 @dataclass(frozen=True)
 class Prepared:
     """An append whose blocks are built and checked but not yet stored (``Log.prepare_blocks``)."""
@@ -56,6 +60,7 @@ class Prepared:
     pending: list[tuple[StoredBlock, list[tuple[bytes, bytes]]]]
     results: list[list[int | Receipt | Rejection | None]]
     size: int
+    generation: int  # the log's state generation it was prepared on (see Log.abandon)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,9 @@ class Log:
         self.registry = Registry(genesis.network, genesis.sequencer, genesis.quorum)
         self._statement_index: dict[bytes, int] = {}
         self._last_block: StoredBlock | None = None
-        self._outstanding = False  # a prepared append not yet finished or abandoned
+        self._outstanding = 0  # prepared appends not yet finished or abandoned (at most MAX_OUTSTANDING)
+        self._generation = 0  # advanced by every rebuild from storage: older prepared appends are void
+        self._rebuild_due = False  # a prepare failed while another was outstanding: rebuild when it ends
         self._lock = threading.Lock()
         # One cosignature round at a time: the sequencer's and the retry loop's
         # would otherwise ask a witness twice and store two lines for one size.
@@ -292,21 +299,25 @@ class Log:
         """Registry checks, leaf hashes, tree and block headers for ``groups``; nothing is stored.
 
         The registry, the tree and the duplicate index advance at once
-        (optimistically: storage is the truth). Exactly one prepared append may
-        be outstanding: the caller stores it and then finishes or abandons it
-        before preparing the next."""
+        (optimistically: storage is the truth). Up to ``MAX_OUTSTANDING`` prepared
+        appends may be outstanding, so the sequencer prepares the next while the
+        current one is stored; they are stored in the order they were prepared,
+        each finished (or abandoned) before the next is stored."""
         with self._lock:
-            if self._outstanding:
-                raise RuntimeError("a prepared append is outstanding: store and finish or abandon it first")
+            if self._outstanding >= MAX_OUTSTANDING:
+                raise RuntimeError(f"{self._outstanding} prepared appends are outstanding: store and finish or abandon one first")
+            if self._rebuild_due:
+                raise RuntimeError("the state is rebuilt from storage once the outstanding append ends")
             now = int(self.clock())
             # Per entry: its new index (an int), a duplicate's Receipt, or a Rejection;
             # the Receipts of new entries are made once the append is finished.
             out: list[list[int | Receipt | Rejection | None]] = []
             pending: list[tuple[StoredBlock, list[tuple[bytes, bytes]]]] = []
             seen: dict[bytes, int] = {}
-            height = self.store.block_count()  # the previous append is finished: storage is current
+            # The last block prepared or stored: the next height (an outstanding append is not stored yet).
+            height = self._last_block.height + 1 if self._last_block is not None else self.store.block_count()
             prev = self._last_block.hash if self._last_block else self.genesis.hash()
-            self._outstanding = True
+            self._outstanding += 1
             try:
                 for entries in groups:
                     results: list[int | Receipt | Rejection | None] = [None] * len(entries)
@@ -347,24 +358,35 @@ class Log:
                     pending.append((block, list(zip(leaves, datas))))
                     height, prev = height + 1, block.hash
             except BaseException:
-                log.exception("preparing an append failed; reloading state from storage")
-                self._reload()
-                self._outstanding = False
+                self._outstanding -= 1
+                if self._outstanding:
+                    # The other append is being stored on top of this state: rebuild once it ends.
+                    log.exception("preparing an append failed; the state is rebuilt from storage when the outstanding one ends")
+                    self._rebuild_due = True
+                else:
+                    log.exception("preparing an append failed; reloading state from storage")
+                    self._rebuild()
                 raise
             self._statement_index.update(seen)
             if pending:
                 self._last_block = pending[-1][0]
-            return Prepared(pending, out, self.tree.size)
+            return Prepared(pending, out, self.tree.size, self._generation)
 
     def store_prepared(self, prepared: Prepared) -> None:
-        """Step 1's transaction for a prepared append: all of its blocks, or none (StorageError)."""
+        """Step 1's transaction for a prepared append: all of its blocks, or none (StorageError).
+
+        A prepared append made void by an earlier one's failure (see :meth:`abandon`) is refused."""
+        if prepared.generation != self._generation:
+            raise StorageError("not stored: an append prepared before it failed, and its state was rebuilt from storage")
         if prepared.pending:
             self.store.append_blocks(prepared.pending)
 
     def finish_prepared(self, prepared: Prepared) -> tuple[list[list[Receipt | Rejection]], int]:
         """After :meth:`store_prepared` returned: the receipts and the committed size."""
         with self._lock:
-            self._outstanding = False
+            self._outstanding -= 1
+            if self._rebuild_due and not self._outstanding:
+                self._rebuild()  # storage now holds this append: the receipts below read the rebuilt tree
             leaf_hashes = self.tree.levels[0]
             return [
                 [
@@ -375,13 +397,19 @@ class Log:
             ], prepared.size
 
     def abandon(self) -> None:
-        """After :meth:`store_prepared` failed: the caches advanced for nothing; rebuild them from storage."""
+        """After :meth:`store_prepared` failed: the caches advanced for nothing; rebuild them from
+        storage. Every outstanding prepared append is void with it (the next one was prepared on
+        top of the failed one): :meth:`store_prepared` refuses them."""
         with self._lock:
             log.warning("append failed; reloading state from storage")
-            try:
-                self._reload()
-            finally:
-                self._outstanding = False
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Under the lock: the state from storage, nothing outstanding, older prepared appends void."""
+        self._generation += 1
+        self._outstanding = 0
+        self._rebuild_due = False
+        self._reload()
 
     def apply_remote_block(self, stored: StoredBlock, datas: Sequence[bytes]) -> None:
         """Replica path: re-derive a block fetched from the sequencer, then store it unchanged.

@@ -8,7 +8,9 @@ signs and cosigns the checkpoint for the size it committed, also in worker
 threads, so the event loop keeps serving (and parsing the next submissions: the database
 half of an append runs without the GIL), and only then resolves the
 submitters' futures: an acknowledgement always means "committed and signed".
-One append runs at a time, each signed before the next starts. Under a
+One append is stored at a time, each signed before the next starts; while one is
+stored, a whole waiting group (``group_max`` blocks) is prepared as the next, so
+the event loop's part of it overlaps the database's. Under a
 backlog (the next append already started), submitters are acknowledged once
 their commit is signed, and cosignatures are collected at most every
 ``COSIGN_EVERY`` seconds while the next append runs (one round covers several
@@ -81,6 +83,8 @@ class Sequencer:
         # The append in progress (at most one), from preparing until its checkpoint is
         # signed: its submissions, the prepared blocks and the future that stores them.
         self._commit: tuple[list[list[_Pending]], Prepared, asyncio.Future[None]] | None = None
+        # The next append, prepared while that one is stored (a full group was waiting).
+        self._next: tuple[list[list[_Pending]], Prepared] | None = None
 
     @property
     def queued(self) -> int:
@@ -116,6 +120,8 @@ class Sequencer:
             # the commit (its database half runs without the GIL) would not overlap with
             # their parsing.
             self._start_commit()
+        else:
+            self._prepare_next()
         self._wakeup.set()
         return await fut
 
@@ -137,19 +143,37 @@ class Sequencer:
         return groups
 
     def _start_commit(self) -> None:
-        """Prepare the waiting blocks here, in the event loop (registry checks, leaf hashes, tree,
-        headers: Python work that would otherwise contend for the GIL), and store them in a
-        worker thread, where the database does its part without the GIL while this loop
-        parses the next submissions."""
+        """Store the next prepared append, or prepare the waiting blocks now, in a worker thread,
+        where the database does its part without the GIL while this loop parses the next
+        submissions (and prepares the append after this one)."""
+        if self._next is not None:
+            (groups, prepared), self._next = self._next, None
+        else:
+            taken = self._prepare()
+            if taken is None:
+                return
+            groups, prepared = taken
+        stored = asyncio.get_running_loop().run_in_executor(None, self.log.store_prepared, prepared)
+        self._commit = (groups, prepared, stored)
+
+    def _prepare_next(self) -> None:
+        """While an append is stored and a whole group waits, prepare it as the next append, so
+        that its Python work (registry checks, leaf hashes, tree, headers) overlaps the storing
+        instead of following it. A smaller backlog waits: it grows into a larger group."""
+        if self._commit is not None and self._next is None and self._queued_entries >= self.group_max * self.batch_max:
+            taken = self._prepare()
+            if taken is not None:
+                self._next = taken
+
+    def _prepare(self) -> tuple[list[list[_Pending]], Prepared] | None:
+        """The waiting blocks, prepared here in the event loop (``Log.prepare_blocks``)."""
         groups = self._take_groups()
         blocks = [[e for p in g for e in p.entries] for g in groups]
         try:
-            prepared = self.log.prepare_blocks(blocks)
-        except Exception as e:  # the log reloaded its state from storage; nothing was written
+            return groups, self.log.prepare_blocks(blocks)
+        except Exception as e:  # the log rebuilds its state from storage; nothing was written
             self._fail(groups, e)
-            return
-        stored = asyncio.get_running_loop().run_in_executor(None, self.log.store_prepared, prepared)
-        self._commit = (groups, prepared, stored)
+            return None
 
     @staticmethod
     def _fail(groups: list[list[_Pending]], error: BaseException) -> None:
@@ -181,6 +205,7 @@ class Sequencer:
                     if not self._queue:
                         continue
                     self._start_commit()
+                    self._prepare_next()
             if self._commit is None:
                 continue  # preparing failed; its submitters have the error
             groups, prepared, stored = self._commit
@@ -190,6 +215,9 @@ class Sequencer:
                 await asyncio.get_running_loop().run_in_executor(None, self.log.abandon)
                 self._commit = None
                 self._fail(groups, e)
+                if self._next is not None:  # prepared on top of the failed append: void with it
+                    self._fail(self._next[0], e)
+                    self._next = None
                 continue
             results, size = self.log.finish_prepared(prepared)
             # Sign the committed size before the next append starts: on SQLite the
@@ -207,8 +235,9 @@ class Sequencer:
             except Exception:  # entries are committed; a later block or restart signs them
                 log.exception("checkpoint signing failed after commit")
             self._commit = None  # until here, submit does not start the next append
-            if self._queued_entries >= self.batch_max or (self._stopping and self._queue):
+            if self._next is not None or self._queued_entries >= self.batch_max or (self._stopping and self._queue):
                 self._start_commit()
+                self._prepare_next()
             backlog = self._commit is not None
             if backlog:
                 # Committed and signed: acknowledge now. The cosignatures' writes would wait

@@ -11,6 +11,7 @@ from ledger.entries import Statement, sign_batch
 from ledger.errors import AuthorizationError, StorageError
 from ledger.log import Receipt, Rejection
 from ledger.audit import audit
+from ledger.blocks import parse_header
 from ledger.sequencer import Sequencer
 from ledger.storage.memory import FAIL_NOT_PERSISTED
 from ledger.timefmt import format_time
@@ -148,14 +149,63 @@ def test_a_storage_failure_under_the_sequencer_fails_only_its_submitters_and_the
     assert audit(store, net.genesis).entries == size + 8
 
 
-def test_an_append_is_prepared_once_at_a_time(net):
-    prepared = net.log.prepare_blocks([anchors(net, 2, 0)])
+def test_two_appends_may_be_prepared_and_are_stored_in_order(net):
+    """The sequencer prepares the next append while one is stored: the second is built on the
+    first's blocks (heights, prev hashes, indices), a third waits, and both store and audit."""
+    size = net.log.size
+    first = net.log.prepare_blocks([anchors(net, 2, 0)])
+    second = net.log.prepare_blocks([anchors(net, 3, 2)])
     with pytest.raises(RuntimeError):
+        net.log.prepare_blocks([anchors(net, 2, 5)])
+    (b1, _), (b2, _) = first.pending[0], second.pending[0]
+    assert (b2.height, b2.first_index, parse_header(b2.header).prev) == (b1.height + 1, size + 2, b1.hash)
+    net.log.store_prepared(first)
+    results, committed = net.log.finish_prepared(first)
+    assert committed == size + 2 and [r.index for r in results[0]] == [size, size + 1]
+    net.log.prepare_blocks([anchors(net, 2, 5)])  # one outstanding again: the next may be prepared
+    net.log.store_prepared(second)
+    results, committed = net.log.finish_prepared(second)
+    assert committed == size + 5 and [r.index for r in results[0]] == [size + 2, size + 3, size + 4]
+    assert net.log.store.size() == size + 5
+
+
+def test_when_an_append_fails_to_store_the_one_prepared_after_it_is_void(net):
+    store = net.log.store
+    size, root = net.log.size, net.log.tree.root()
+    first = net.log.prepare_blocks([anchors(net, 2, 0)])
+    second = net.log.prepare_blocks([anchors(net, 2, 2)])
+    store.inject_fault("append_block", FAIL_NOT_PERSISTED)
+    with pytest.raises(StorageError):
+        net.log.store_prepared(first)
+    net.log.abandon()
+    with pytest.raises(StorageError):
+        net.log.store_prepared(second)  # built on the failed append's state
+    assert (net.log.size, net.log.tree.root(), store.size()) == (size, root, size)
+    assert "2".zfill(64) not in net.log.registry.anchors
+    again, _ = net.log.append(anchors(net, 2, 2))
+    assert [r.index for r in again] == [size, size + 1]
+    assert audit(store, net.genesis).entries == size + 2
+
+
+def test_a_prepare_that_fails_beside_an_outstanding_append_rebuilds_after_it(net):
+    size = net.log.size
+    first = net.log.prepare_blocks([anchors(net, 2, 0)])
+    original = net.log.registry.apply
+
+    def broken(entry, index, now):
+        raise MemoryError("simulated")
+
+    net.log.registry.apply = broken  # type: ignore[method-assign]
+    with pytest.raises(MemoryError):
         net.log.prepare_blocks([anchors(net, 2, 2)])
-    net.log.store_prepared(prepared)
-    results, size = net.log.finish_prepared(prepared)
-    assert size == net.log.store.size() and [r.index for r in results[0]] == [size - 2, size - 1]
-    net.log.prepare_blocks([anchors(net, 2, 2)])  # the next one may be prepared now
+    net.log.registry.apply = original  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError):  # nothing is built on a half-applied state
+        net.log.prepare_blocks([anchors(net, 2, 4)])
+    net.log.store_prepared(first)  # the outstanding one is still good
+    results, committed = net.log.finish_prepared(first)
+    assert committed == size + 2 and [r.index for r in results[0]] == [size, size + 1]
+    assert net.log.tree.size == net.log.store.size() == size + 2  # rebuilt from storage
+    assert [r.index for r in net.log.append(anchors(net, 2, 2))[0]] == [size + 2, size + 3]
 
 
 def test_a_checkpoint_is_signed_only_for_a_committed_size(net):
@@ -223,3 +273,76 @@ def test_under_a_backlog_submitters_are_acknowledged_before_the_cosignature_roun
     assert acknowledged_during_round
     assert all(isinstance(r, Receipt) for rs in results + [lone] for r in rs)
     assert final_at_ack is not None and final_at_ack[0] == lone[-1].index + 1 == net.log.size
+
+
+def _recording(net, events: list):
+    """Wrap the log's prepare and store steps to record their order (stores take a moment)."""
+    import time as _time
+
+    prepare, store = net.log.prepare_blocks, net.log.store_prepared
+
+    def prepare_blocks(groups):
+        events.append(("prepare", sum(map(len, groups))))
+        return prepare(groups)
+
+    def store_prepared(prepared):
+        events.append(("store", prepared.size))
+        _time.sleep(0.05)
+        try:
+            return store(prepared)
+        finally:
+            events.append(("stored", prepared.size))
+
+    net.log.prepare_blocks = prepare_blocks  # type: ignore[method-assign]
+    net.log.store_prepared = store_prepared  # type: ignore[method-assign]
+
+
+def test_under_a_backlog_the_next_group_is_prepared_while_one_is_stored(net):
+    events: list = []
+    _recording(net, events)
+    size = net.log.size
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=2)
+        submissions = [anchors(net, 4, 4 * k) for k in range(6)]  # three whole groups
+        tasks = [asyncio.ensure_future(seq.submit(s)) for s in submissions]
+        await asyncio.sleep(0)
+        await seq.start()
+        results = await asyncio.gather(*tasks)
+        await seq.stop()
+        return submissions, results
+
+    submissions, results = asyncio.run(scenario())
+    stores = [e for e in events if e[0] != "prepare"]
+    ends = [size + 8, size + 16, size + 24]
+    assert stores == [(step, end) for end in ends for step in ("store", "stored")]  # one at a time, in order
+    prepared_at = [i for i, e in enumerate(events) if e == ("prepare", 8)]
+    # Each group after the first is prepared before the one ahead of it is stored.
+    assert len(prepared_at) == 3 and all(prepared_at[k + 1] < events.index(("stored", ends[k])) for k in range(2))
+    for entries, receipts in zip(submissions, results):
+        assert [net.log.store.entry(r.index) for r in receipts] == [e.to_bytes() for e in entries]
+    assert audit(net.log.store, net.genesis).entries == size + 24
+    assert net.log.store.latest_final()[0] == size + 24
+
+
+def test_a_failed_store_fails_the_append_prepared_after_it_and_the_queue_goes_on(net):
+    events: list = []
+    _recording(net, events)
+    size = net.log.size
+    net.log.store.inject_fault("append_block", FAIL_NOT_PERSISTED)
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=2)
+        submissions = [anchors(net, 4, 4 * k) for k in range(6)]
+        tasks = [asyncio.ensure_future(seq.submit(s)) for s in submissions]
+        await asyncio.sleep(0)
+        await seq.start()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        await seq.stop()
+        return results
+
+    results = asyncio.run(scenario())
+    assert [type(r).__name__ for r in results] == ["StorageError"] * 4 + ["list"] * 2
+    assert [r.index for rs in results[4:] for r in rs] == list(range(size, size + 8))
+    assert ("store", size + 16) not in events  # the void append was never given to the database
+    assert net.log.store.size() == size + 8 and audit(net.log.store, net.genesis).entries == size + 8
