@@ -37,7 +37,7 @@ import asyncio
 import collections
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 __all__ = [
@@ -163,8 +163,8 @@ class _Owner(Protocol):
 class _Connection(asyncio.Protocol):
     """One keep-alive connection: writes a request, parses its answer, reports it to its owner by callback."""
 
-    def __init__(self, run: _Owner) -> None:
-        self.run = run
+    def __init__(self, owner: _Owner) -> None:
+        self.owner = owner
         self.transport: asyncio.Transport | None = None
         self.in_flight = False
         self.since = 0.0  # the request's latency origin: its due time (open loop) or send time (closed loop)
@@ -186,11 +186,11 @@ class _Connection(asyncio.Protocol):
         try:
             response = self._parse(data)
         except ProtocolError as e:
-            self.run.fail(e)
+            self.owner.fail(e)
             return
         if response is not None:
             self.in_flight = False
-            self.run.answered(self, response, self._keep_alive)
+            self.owner.answered(self, response, self._keep_alive)
 
     def _parse(self, data: bytes) -> Response | None:
         if not self.in_flight:
@@ -215,7 +215,7 @@ class _Connection(asyncio.Protocol):
         return response
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.run.lost(self, exc)
+        self.owner.lost(self, exc)
 
 
 class _Driver:
@@ -242,8 +242,15 @@ class _Driver:
         self.closing = False
         self.on_answer: Callable[[float], None] | None = None  # the closed loop's resend
 
-    async def open(self) -> None:
-        self.opening += 1
+    def open(self) -> asyncio.Task[None]:
+        """Start opening one more connection; it serves a waiting request or joins the idle queue once open."""
+        self.opening += 1  # now, not when the task first runs: submissions before then must see it on its way
+        task = self.loop.create_task(self._connect())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def _connect(self) -> None:
         try:
             transport, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
         except OSError as e:
@@ -257,11 +264,6 @@ class _Driver:
         self.connections.add(conn)
         self.opened += 1
         self.ready(conn)
-
-    def _open_later(self) -> None:
-        task = self.loop.create_task(self.open())
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
 
     def submit(self, since: float) -> None:
         """Send one request now on an idle connection, or queue it (its latency still counts from ``since``)."""
@@ -277,7 +279,7 @@ class _Driver:
     def _replenish(self) -> None:
         """Open one more connection if a request waits with none on its way and the cap allows."""
         if len(self.waiting) > self.opening and len(self.connections) + self.opening < self.max_connections:
-            self._open_later()
+            self.open()
 
     def ready(self, conn: _Connection) -> None:
         if self.finished.done():
@@ -353,12 +355,13 @@ class Run:
     last answer; ``cpu`` is this process's CPU time over the same span, so ``cpu_share`` near 1.0 means the
     generator's one event-loop thread was saturated and the figures are the generator's, not the server's."""
 
-    latencies: tuple[float, ...]
+    latencies: tuple[float, ...] = field(repr=False)  # seconds, in order of the answers
     wall: float
     cpu: float
-    connections: int
+    connections: int  # opened during the run, warm ones included (a replacement for one the server closed counts again)
     target_rate: float | None = None  # open loop only: the schedule's rate
-    worst_lag: float = 0.0  # open loop only: the longest a request was handed over after its due time
+    worst_lag: float = 0.0  # open loop only: the scheduler's worst lateness in handing a request over (a wait for
+    # a connection comes after it: that is in the latencies, not here)
 
     @property
     def requests(self) -> int:

@@ -10,19 +10,23 @@ from ledger.node import Node
 from portfolio_api.settings import Settings
 
 
-def get_node(request: Request) -> Node:
+# Dependencies that only read app state are ``async def``: FastAPI calls them in the event
+# loop, where a plain ``def`` would cost a worker-thread round trip on every request.
+
+
+async def get_node(request: Request) -> Node:
     return request.app.state.node
 
 
 def get_serving_node(request: Request) -> Node:
     """The node, for routes that serve stored log data: refused with 503 (HaltedError)
     while its storage or fork alert is set, so tampered bytes are never served."""
-    node = get_node(request)
-    node.check_serving()
+    node: Node = request.app.state.node
+    node.check_serving()  # may ask the store: a plain def, so FastAPI runs it in a worker thread
     return node
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

@@ -52,7 +52,7 @@ class CsrfError(AuthorizationError):
     """The form's CSRF token is missing or does not match the cookie (403)."""
 
 
-def services(request: Request) -> Any:
+async def services(request: Request) -> Any:
     return request.app.state.portfolio
 
 

@@ -266,3 +266,14 @@ def test_open_loop_counts_the_wait_for_a_connection_as_latency():
         assert max(run.latencies) >= 0.3 - 0.19
 
     serve(test, service_time=0.03)
+
+
+def test_open_loop_never_opens_more_than_max_connections_even_for_a_batch():
+    # 100 requests due within 0.1 ms: all but the first few go out in one batch, as after a late wake-up.
+    async def test(server: TinyServer, port: int) -> None:
+        run = await open_loop("127.0.0.1", port, get("/ok"), rate=1_000_000, seconds=0.0001, check=MARKER,
+                              max_connections=3, warm_connections=0)
+        assert run.requests == server.count("/ok") == 100
+        assert run.connections == server.connections == 3
+
+    serve(test, service_time=0.01)

@@ -10,6 +10,7 @@ derives from its genesis file and replayed ledger: the same numbered report as
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -44,6 +45,10 @@ class CheckResult:
 class Documents:
     def __init__(self, ctx: Ctx, accounts: Accounts, credentials: Credentials) -> None:
         self.ctx, self.accounts, self.credentials = ctx, accounts, credentials
+        # The verifier's state for as long as the ledger does not grow: (log size, trust policy,
+        # checkpoint cache). One lock: the cache is one verifier's memory, used by one call at a time.
+        self._verifier: tuple[int, TrustPolicy, CheckpointCache] | None = None
+        self._verifying = threading.Lock()
 
     # --- bundles ---
 
@@ -117,11 +122,32 @@ class Documents:
     def verify_documents(self, datas: Sequence[bytes]) -> list[Report]:
         """The verifier's report on each bundle or diploma PDF, in order, as ``eduledger verify`` gives it.
 
-        One checkpoint cache for the whole call, like one CLI run: two documents
-        showing different roots for one log size are reported as a fork.
+        The node is one verifier: one trust policy and one checkpoint cache serve
+        every call until the ledger grows (then both are rebuilt from it). So a
+        checkpoint's signatures are verified once, not once per request, and two
+        documents showing different roots for one log size, in one call or in two,
+        are reported as a fork, with both checkpoints as evidence.
         """
-        trust, now = self.trust(), self.ctx.now()
-        seen = CheckpointCache(trust)
+        with self._verifying:
+            return self._verify(datas)
+
+    def verify_now(self, datas: Sequence[bytes]) -> list[Report] | None:
+        """:meth:`verify_documents` if the verifier is free this instant, else None (never waits:
+        the event loop calls this for a single bundle)."""
+        if not self._verifying.acquire(blocking=False):
+            return None
+        try:
+            return self._verify(datas)
+        finally:
+            self._verifying.release()
+
+    def _verify(self, datas: Sequence[bytes]) -> list[Report]:
+        now = self.ctx.now()
+        size = self.ctx.node.log.size
+        if self._verifier is None or self._verifier[0] != size:
+            trust = self.trust()
+            self._verifier = (size, trust, CheckpointCache(trust))
+        _, trust, seen = self._verifier
         return [verify_document(data, trust, now=now, seen=seen) for data in datas]
 
     def check_file(self, data: bytes) -> CheckResult:
