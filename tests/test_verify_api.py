@@ -111,6 +111,8 @@ def test_a_deeply_nested_body_or_file_is_a_4xx_or_a_failed_report_never_a_500(en
         (b'"a string"', "application/json", "must be a bundle"),
         (b"[]", "application/json", "the list is empty"),
         (b'{"a": 1, "a": 2}', "application/json", "duplicate key"),
+        (b'  {"format": "eduledger-bundle/v1"} trailing', "application/json", "not a bundle or a list of bundles"),
+        (b'{"format": ', "application/json", "not a bundle or a list of bundles"),
         (b"hello", "text/plain", "send a bundle"),
     ],
 )
@@ -149,3 +151,37 @@ def test_the_openapi_documents_the_report(env):
     assert set(op["requestBody"]["content"]) == {"application/json", "multipart/form-data", "application/pdf"}
     assert {"400", "413"} <= set(op["responses"])
     assert "ReportOut" in json.dumps(op["responses"]["200"]) and "StepOut" in spec["components"]["schemas"]
+
+
+def test_the_node_verifies_a_checkpoint_once_until_the_ledger_grows(env, issued):
+    """One verifier for the node: the second request reuses the first's checkpoint check; a new
+    ledger entry rebuilds the trust policy (and its cache) from the ledger."""
+    _, bundles = issued
+    docs = env.svc.documents
+    post = lambda b: env.client.post("/api/v1/verify", content=b, headers={"content-type": "application/json"})  # noqa: E731
+    assert post(bundles[0]).json()["ok"] and post(bundles[1]).json()["ok"]
+    size, _, seen = docs._verifier
+    assert seen.signature_checks == 1 and size == env.app.state.node.log.size
+    env.svc.credentials.issue(env.users["olymp"], IssueRequest("maria@example.org", "olympiad", "Призёр этапа", "2026-03-02"))
+    assert env.app.state.node.log.size > size
+    assert post(bundles[0]).json()["ok"]
+    assert docs._verifier[0] == env.app.state.node.log.size and docs._verifier[2] is not seen
+
+
+def test_a_single_bundle_waits_for_a_busy_verifier_in_a_worker_thread(env, issued):
+    """The event loop never waits for the verifier's lock: while another call holds it, one bundle
+    goes to a worker thread, and gets its report once the lock is free."""
+    import threading
+
+    _, bundles = issued
+    docs = env.svc.documents
+    assert docs.verify_now([bundles[0]])[0].ok
+    docs._verifying.acquire()
+    try:
+        assert docs.verify_now([bundles[0]]) is None
+        timer = threading.Timer(0.2, docs._verifying.release)
+        timer.start()
+        r = env.client.post("/api/v1/verify", content=bundles[0], headers={"content-type": "application/json"})
+    finally:
+        timer.join()
+    assert r.status_code == 200 and r.json()["status"] == "verified"
