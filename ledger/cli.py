@@ -76,7 +76,7 @@ def run(
     from ledger.datadir import demo_passphrase_file
 
     is_demo = demo and demo_passphrase_file(data_dir).exists()
-    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, port=port, demo_seed=is_demo, gc_tuning=True)
+    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, port=port, demo_seed=is_demo, gc_tuning=True, verify_process=True)
     application = create_app(settings, passphrase=passphrase)
     url = f"http://{host}:{port}/"
     typer.echo(f"eduledger node running at {url}  (API docs: {url}docs)", err=False)

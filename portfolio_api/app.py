@@ -58,6 +58,12 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 from portfolio_api.demo import seed_demo
 
                 app.state.demo_logins = await asyncio.to_thread(seed_demo, services)
+            if settings.verify_process:
+                from portfolio_api.services.verifier_process import VerifierProcess
+
+                documents = services.documents
+                app.state.verifier_process = VerifierProcess(lambda: n.log.size, lambda: documents.trust().to_bytes())
+                await app.state.verifier_process.start()
         if settings.gc_tuning:
             from ledger import gcpolicy
 
@@ -65,6 +71,8 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
         try:
             yield
         finally:
+            if getattr(app.state, "verifier_process", None) is not None:
+                await app.state.verifier_process.close()
             if services is not None:
                 await opportunity_suite.stop_sender(sender)
                 await services.close()

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, description="largest diploma file a holder may upload")
     demo_seed: bool = Field(default=False, description="seed demo people and credentials on first start (eduledger run on a demo network)")
     gc_tuning: bool = Field(default=False, description="once the node is loaded, freeze its state from the garbage collector (ledger/gcpolicy.py); eduledger run sets it")
+    verify_process: bool = Field(default=False, description="check POST /api/v1/verify documents in a process of their own, on another core (portfolio_api/services/verifier_process.py); eduledger run sets it")
     portfolio: bool = Field(default=True, description="serve the e-portfolio (web UI and /api/v1 portfolio routes)")
 
     smtp_host: str | None = Field(default=None, description="SMTP server for notification e-mails; unset: in-app notices only (e-mails stay queued)")
