@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_http_verify.py [--seconds 10] [--concurrency 16]
 
-One real node (``eduledger run`` on a fresh three-institution network, SQLite) and
-one load generator process on loopback (benchmarks/loadgen.py):
+One real node (``eduledger run`` on a fresh three-institution network, SQLite, with
+its verifier process: docs/architecture.md, "Verification at scale") and one load
+generator process on loopback (benchmarks/loadgen.py):
 
 1. closed loop, ``--concurrency`` keep-alive connections each sending its next
    request as soon as the previous answer is in: the highest rate the server
@@ -24,7 +25,9 @@ CPU per request where httpx cost about 1.4 ms, which made the earlier runs of
 this benchmark measure httpx (health capped near 700 req/s, the open loop
 seconds behind its schedule). It still shares the two cores with the server,
 as a real deployment's proxy would, so every row shows its CPU use ("gen CPU",
-process time over wall time): near 100 % the row measures the generator.
+process time over wall time): near 100 % the row measures the generator. Its
+cyclic garbage collector is off while a row runs: a collection's pause would
+show as the server's latency.
 
 The bundle is a real one: an olympiad diploma issued with ``eduledger credential
 issue`` and exported with ``eduledger credential export``. Every answer is

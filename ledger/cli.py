@@ -54,6 +54,9 @@ def run(
     host: Annotated[str, typer.Option(envvar="EDULEDGER_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="EDULEDGER_PORT")] = 8000,
     demo: Annotated[bool, typer.Option("--demo/--no-demo", help="create a demo network with demo data if the data directory is empty")] = True,
+    verify_process: Annotated[bool, typer.Option(
+        "--verify-process/--no-verify-process", envvar="EDULEDGER_VERIFY_PROCESS",
+        help="check POST /api/v1/verify documents in a process of their own, on another core")] = True,
 ) -> None:
     """Start a node (creating a demo network on first start) and print its URL."""
     import uvicorn
@@ -76,7 +79,7 @@ def run(
     from ledger.datadir import demo_passphrase_file
 
     is_demo = demo and demo_passphrase_file(data_dir).exists()
-    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, port=port, demo_seed=is_demo, gc_tuning=True, verify_process=True)
+    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, port=port, demo_seed=is_demo, gc_tuning=True, verify_process=verify_process)
     application = create_app(settings, passphrase=passphrase)
     url = f"http://{host}:{port}/"
     typer.echo(f"eduledger node running at {url}  (API docs: {url}docs)", err=False)

@@ -29,6 +29,21 @@ def net(tmp_path):
     return MiniNetwork(tmp_path)
 
 
+def run_backlog(net: MiniNetwork, submissions: list, *, return_exceptions: bool = False, **options) -> list:
+    """Queue every submission before the sequencer starts (one backlog), run it to the end; the results in order."""
+
+    async def scenario():
+        seq = Sequencer(net.log, **options)
+        tasks = [asyncio.ensure_future(seq.submit(s)) for s in submissions]
+        await asyncio.sleep(0)
+        await seq.start()
+        results = await asyncio.gather(*tasks, return_exceptions=return_exceptions)
+        await seq.stop()
+        return results
+
+    return asyncio.run(scenario())
+
+
 def test_append_blocks_makes_one_block_per_group_in_one_transaction(net):
     store = net.log.store
     commits = []
@@ -82,18 +97,8 @@ def test_the_sequencer_groups_a_backlog_and_acknowledges_each_submitter_with_its
 
     net.log.prepare_blocks = recording  # type: ignore[method-assign]
 
-    async def scenario():
-        seq = Sequencer(net.log, batch_max=4, batch_ms=50, group_max=3)
-        submissions = [anchors(net, 2, 2 * k) for k in range(8)]  # 16 entries: 4 blocks of 4
-        # all queued before the sequencer runs: one backlog
-        tasks = [asyncio.ensure_future(seq.submit(s)) for s in submissions]
-        await asyncio.sleep(0)
-        await seq.start()
-        results = await asyncio.gather(*tasks)
-        await seq.stop()
-        return submissions, results
-
-    submissions, results = asyncio.run(scenario())
+    submissions = [anchors(net, 2, 2 * k) for k in range(8)]  # 16 entries: 4 blocks of 4
+    results = run_backlog(net, submissions, batch_max=4, batch_ms=50, group_max=3)
     assert calls == [[4, 4, 4], [4]]  # three blocks in the first transaction, the rest in the next
     for entries, receipts in zip(submissions, results):
         assert [net.log.store.entry(r.index) for r in receipts] == [e.to_bytes() for e in entries]
@@ -302,17 +307,8 @@ def test_under_a_backlog_the_next_group_is_prepared_while_one_is_stored(net):
     _recording(net, events)
     size = net.log.size
 
-    async def scenario():
-        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=2)
-        submissions = [anchors(net, 4, 4 * k) for k in range(6)]  # three whole groups
-        tasks = [asyncio.ensure_future(seq.submit(s)) for s in submissions]
-        await asyncio.sleep(0)
-        await seq.start()
-        results = await asyncio.gather(*tasks)
-        await seq.stop()
-        return submissions, results
-
-    submissions, results = asyncio.run(scenario())
+    submissions = [anchors(net, 4, 4 * k) for k in range(6)]  # three whole groups
+    results = run_backlog(net, submissions, batch_max=4, batch_ms=5, group_max=2)
     stores = [e for e in events if e[0] != "prepare"]
     ends = [size + 8, size + 16, size + 24]
     assert stores == [(step, end) for end in ends for step in ("store", "stored")]  # one at a time, in order
@@ -331,17 +327,7 @@ def test_a_failed_store_fails_the_append_prepared_after_it_and_the_queue_goes_on
     size = net.log.size
     net.log.store.inject_fault("append_block", FAIL_NOT_PERSISTED)
 
-    async def scenario():
-        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=2)
-        submissions = [anchors(net, 4, 4 * k) for k in range(6)]
-        tasks = [asyncio.ensure_future(seq.submit(s)) for s in submissions]
-        await asyncio.sleep(0)
-        await seq.start()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-        await seq.stop()
-        return results
-
-    results = asyncio.run(scenario())
+    results = run_backlog(net, [anchors(net, 4, 4 * k) for k in range(6)], return_exceptions=True, batch_max=4, batch_ms=5, group_max=2)
     assert [type(r).__name__ for r in results] == ["StorageError"] * 4 + ["list"] * 2
     assert [r.index for rs in results[4:] for r in rs] == list(range(size, size + 8))
     assert ("store", size + 16) not in events  # the void append was never given to the database
