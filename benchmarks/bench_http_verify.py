@@ -13,7 +13,9 @@ generator process on loopback (benchmarks/loadgen.py):
    JSON, all nine verification steps against the node's trust policy);
 2. open loop at half the health rate: verify request ``i`` is due ``i / rate``
    after the start whatever the answers' speed; the scheduler hands it to an
-   idle connection or opens one (at most 512, then it waits), and its latency
+   idle connection of a pool of ``--connections`` (64) keep-alive connections,
+   all opened before the clock starts, as a reverse proxy's upstream pool or
+   wrk2's ``-c`` (when all are busy the request waits for one), and its latency
    counts from the due time, so a slow server shows as latency, not as a lower
    offered rate (no coordinated omission); p50/p99 of those latencies, and the
    rate achieved beside the target.
@@ -99,7 +101,8 @@ def row(name: str, run: Run) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--concurrency", type=int, default=16, help="connections of the closed loops")
+    ap.add_argument("--connections", type=int, default=64, help="the open loop's pool of keep-alive connections")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-http-"))
     data, bundle = make_bundle(tmp)
@@ -118,7 +121,8 @@ def main() -> None:
             asyncio.run(closed_loop(host, port, health, concurrency=args.concurrency, seconds=warm))
             health_run = asyncio.run(closed_loop(host, port, health, concurrency=args.concurrency, seconds=args.seconds))
             verify_run = asyncio.run(closed_loop(host, port, verify, concurrency=args.concurrency, seconds=args.seconds, check=verified))
-            open_run = asyncio.run(open_loop(host, port, verify, rate=health_run.rate / 2, seconds=args.seconds, check=verified))
+            open_run = asyncio.run(open_loop(host, port, verify, rate=health_run.rate / 2, seconds=args.seconds, check=verified,
+                                             max_connections=args.connections, warm_connections=args.connections))
         except LoadError as e:
             raise SystemExit(f"bench: {e}") from None
     finally:
