@@ -112,6 +112,17 @@ class Log:
         return self.tree.size
 
     @property
+    def state(self) -> tuple[int, int]:
+        """(generation, size): changes whenever what the log holds in memory may have changed,
+        including a rebuild from storage that comes back to the same size."""
+        return self._generation, self.tree.size
+
+    @property
+    def can_prepare(self) -> bool:
+        """Whether :meth:`prepare_blocks` would take another append now."""
+        return self._outstanding < MAX_OUTSTANDING and not (self._rebuild_due and self._outstanding)
+
+    @property
     def quorum(self) -> int:
         """The cosigning quorum in force: the genesis quorum until governance changes it."""
         return self.registry.governance.quorum
@@ -307,7 +318,9 @@ class Log:
             if self._outstanding >= MAX_OUTSTANDING:
                 raise RuntimeError(f"{self._outstanding} prepared appends are outstanding: store and finish or abandon one first")
             if self._rebuild_due:
-                raise RuntimeError("the state is rebuilt from storage once the outstanding append ends")
+                if self._outstanding:
+                    raise RuntimeError("the state is rebuilt from storage once the outstanding append ends")
+                self._rebuild()  # an earlier rebuild failed (storage unreadable): try again first
             now = int(self.clock())
             # Per entry: its new index (an int), a duplicate's Receipt, or a Rejection;
             # the Receipts of new entries are made once the append is finished.
@@ -385,16 +398,20 @@ class Log:
         """After :meth:`store_prepared` returned: the receipts and the committed size."""
         with self._lock:
             self._outstanding -= 1
-            if self._rebuild_due and not self._outstanding:
-                self._rebuild()  # storage now holds this append: the receipts below read the rebuilt tree
-            leaf_hashes = self.tree.levels[0]
-            return [
+            leaf_hashes = self.tree.levels[0]  # this append's leaves come before anything prepared after it
+            receipts = [
                 [
                     Receipt(r, leaf_hashes[r]) if type(r) is int else Receipt(r.index, leaf_hashes[r.index], True) if isinstance(r, Receipt) else r  # type: ignore[misc]
                     for r in results
                 ]
                 for results in prepared.results
-            ], prepared.size
+            ]
+            if self._rebuild_due and not self._outstanding:
+                try:
+                    self._rebuild()  # storage now holds this append
+                except Exception:  # still due: the next prepare tries again, and refuses until it succeeds
+                    log.exception("rebuilding the state from storage failed")
+            return receipts, prepared.size
 
     def abandon(self) -> None:
         """After :meth:`store_prepared` failed: the caches advanced for nothing; rebuild them from
@@ -405,11 +422,13 @@ class Log:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        """Under the lock: the state from storage, nothing outstanding, older prepared appends void."""
+        """Under the lock: the state from storage, nothing outstanding, older prepared appends void.
+        Until it has succeeded, a rebuild stays due (a failed one leaves a half-loaded state)."""
         self._generation += 1
         self._outstanding = 0
-        self._rebuild_due = False
+        self._rebuild_due = True
         self._reload()
+        self._rebuild_due = False
 
     def apply_remote_block(self, stored: StoredBlock, datas: Sequence[bytes]) -> None:
         """Replica path: re-derive a block fetched from the sequencer, then store it unchanged.

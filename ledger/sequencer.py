@@ -160,7 +160,13 @@ class Sequencer:
         """While an append is stored and a whole group waits, prepare it as the next append, so
         that its Python work (registry checks, leaf hashes, tree, headers) overlaps the storing
         instead of following it. A smaller backlog waits: it grows into a larger group."""
-        if self._commit is not None and self._next is None and self._queued_entries >= self.group_max * self.batch_max:
+        if (
+            self._commit is not None
+            and not self._commit[2].done()  # stored or failed: what follows (sign, or abandon) must not race a prepare
+            and self._next is None
+            and self._queued_entries >= self.group_max * self.batch_max
+            and self.log.can_prepare
+        ):
             taken = self._prepare()
             if taken is not None:
                 self._next = taken
@@ -184,6 +190,8 @@ class Sequencer:
 
     async def _run(self) -> None:
         while True:
+            if self._commit is None and self._next is not None:
+                self._start_commit()
             if self._commit is None:
                 if not self._queue:
                     if self._stopping:
@@ -215,8 +223,8 @@ class Sequencer:
                 await asyncio.get_running_loop().run_in_executor(None, self.log.abandon)
                 self._commit = None
                 self._fail(groups, e)
-                if self._next is not None:  # prepared on top of the failed append: void with it
-                    self._fail(self._next[0], e)
+                if self._next is not None and self._next[1].generation != self.log.state[0]:
+                    self._fail(self._next[0], e)  # prepared on top of the failed append: void with it
                     self._next = None
                 continue
             results, size = self.log.finish_prepared(prepared)

@@ -62,7 +62,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 from portfolio_api.services.verifier_process import VerifierProcess
 
                 documents = services.documents
-                app.state.verifier_process = VerifierProcess(lambda: n.log.size, lambda: documents.trust().to_bytes())
+                app.state.verifier_process = VerifierProcess(lambda: n.log.state, lambda: documents.trust().to_bytes())
                 await app.state.verifier_process.start()
         if settings.gc_tuning:
             from ledger import gcpolicy

@@ -332,3 +332,86 @@ def test_a_failed_store_fails_the_append_prepared_after_it_and_the_queue_goes_on
     assert [r.index for rs in results[4:] for r in rs] == list(range(size, size + 8))
     assert ("store", size + 16) not in events  # the void append was never given to the database
     assert net.log.store.size() == size + 8 and audit(net.log.store, net.genesis).entries == size + 8
+
+
+def test_nothing_is_prepared_while_a_failed_append_is_abandoned_and_nothing_is_left_half_done(net):
+    """A submission arriving while the log rebuilds after a failed store is neither built on the
+    failed state nor left prepared and unstored: it is stored after the rebuild, and its entries
+    are in storage, not only in memory."""
+    import time as _time
+
+    size = net.log.size
+    reload, store = net.log._reload, net.log.store_prepared
+
+    def slow_reload():
+        reload()
+        _time.sleep(0.3)
+
+    def slow_store(prepared):
+        _time.sleep(0.1)
+        return store(prepared)
+
+    net.log._reload = slow_reload  # type: ignore[method-assign]
+    net.log.store_prepared = slow_store  # type: ignore[method-assign]
+    net.log.store.inject_fault("append_block", FAIL_NOT_PERSISTED)
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=1)
+        await seq.start()
+        failing = asyncio.ensure_future(seq.submit(anchors(net, 4, 0)))
+        await asyncio.sleep(0.2)  # its store has failed; the log is rebuilding
+        later = await seq.submit(anchors(net, 4, 100))
+        again = await seq.submit(anchors(net, 4, 100))
+        await seq.stop()
+        return await asyncio.gather(failing, return_exceptions=True), later, again
+
+    (failed,), later, again = asyncio.run(scenario())
+    assert isinstance(failed, StorageError)
+    assert [r.index for r in later] == list(range(size, size + 4)) and not any(r.duplicate for r in later)
+    assert all(r.duplicate for r in again)
+    assert net.log.store.size() == net.log.size == size + 4 and net.log.can_prepare
+    assert audit(net.log.store, net.genesis).entries == size + 4
+
+
+def test_after_a_failed_prepare_beside_a_store_the_next_submissions_wait_and_go_through(net):
+    """A prepare that fails while another append is stored defers the rebuild; submissions meanwhile
+    are not taken off the queue to be refused, and are committed once the rebuild is done."""
+    import time as _time
+
+    store, prepare = net.log.store_prepared, net.log.prepare_blocks
+    calls = []
+
+    def slow_store(prepared):
+        _time.sleep(0.3)
+        return store(prepared)
+
+    def second_fails(groups):
+        calls.append(len(groups))
+        if len(calls) != 2:
+            return prepare(groups)
+        apply = net.log.registry.apply
+        net.log.registry.apply = lambda *a: (_ for _ in ()).throw(MemoryError("simulated"))  # type: ignore[method-assign]
+        try:
+            return prepare(groups)
+        finally:
+            net.log.registry.apply = apply  # type: ignore[method-assign]
+
+    net.log.store_prepared = slow_store  # type: ignore[method-assign]
+    net.log.prepare_blocks = second_fails  # type: ignore[method-assign]
+
+    async def scenario():
+        seq = Sequencer(net.log, batch_max=4, batch_ms=5, group_max=1)
+        await seq.start()
+        a = asyncio.ensure_future(seq.submit(anchors(net, 4, 0)))  # stored slowly
+        await asyncio.sleep(0.05)
+        b = asyncio.ensure_future(seq.submit(anchors(net, 4, 10)))  # prepared as the next one: fails
+        await asyncio.sleep(0.05)
+        c = asyncio.ensure_future(seq.submit(anchors(net, 4, 20)))  # must not be refused for it
+        results = await asyncio.gather(a, b, c, return_exceptions=True)
+        await seq.stop()
+        return results
+
+    a, b, c = asyncio.run(scenario())
+    assert isinstance(b, MemoryError)
+    assert all(isinstance(r, Receipt) for r in a + c)
+    assert net.log.store.size() == net.log.size and audit(net.log.store, net.genesis).entries == net.log.size

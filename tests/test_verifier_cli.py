@@ -231,3 +231,15 @@ def test_online_client_reports_http_errors_and_garbage_as_fetch_failures():
     client = NodeClient("http://node", client=httpx.Client(transport=httpx.MockTransport(lambda r: next(answers))))
     assert "HTTP 503" in client.refresh("0" * 64, 10).error
     assert "not a checkpoint" in client.refresh("0" * 64, 10).error
+
+
+def test_a_directory_is_verified_in_path_order_by_components(tmp_path, capsys):
+    """Nested directories come in the order of their path components (as pathlib sorts them):
+    a/b/c.json before a/b-c/x.json, although "/" sorts after "-" as a character."""
+    net = LedgerFixture()
+    cred = net.credential(holder_name="A")
+    bundle = net.bundle(cred, net.issue(cred))
+    for rel in ("a/b-c/x.json", "a/b/c.json", "a/a.json"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(bundle)
+    assert cli.collect_paths([tmp_path / "a"]) == [str(tmp_path / r) for r in ("a/a.json", "a/b/c.json", "a/b-c/x.json")]

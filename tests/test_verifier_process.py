@@ -89,3 +89,18 @@ def test_when_the_process_dies_requests_are_verified_in_process_and_it_is_starte
         time.sleep(0.6)
         assert _post(client, bundle).json()["status"] == "verified"
         assert process.running and process.pid != first_pid
+
+
+def test_a_process_that_hangs_is_killed_and_its_requests_are_verified_in_process(pair, monkeypatch):
+    from portfolio_api.services import verifier_process
+
+    env, app = pair
+    bundle = _issue(env, "Победитель олимпиады")
+    monkeypatch.setattr(verifier_process, "ANSWER_WITHIN", 0.5)
+    with TestClient(app) as client:
+        process = app.state.verifier_process
+        assert _post(client, bundle).json()["status"] == "verified"
+        os.kill(process.pid, signal.SIGSTOP)  # alive, but answers nothing
+        started = time.monotonic()
+        assert _post(client, bundle).json()["status"] == "verified"
+        assert time.monotonic() - started < 10 and not process.running

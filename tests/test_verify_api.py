@@ -161,11 +161,11 @@ def test_the_node_verifies_a_checkpoint_once_until_the_ledger_grows(env, issued)
     post = lambda b: env.client.post("/api/v1/verify", content=b, headers={"content-type": "application/json"})  # noqa: E731
     assert post(bundles[0]).json()["ok"] and post(bundles[1]).json()["ok"]
     size, _, seen = docs._verifier
-    assert seen.signature_checks == 1 and size == env.app.state.node.log.size
+    assert seen.signature_checks == 1 and size == env.app.state.node.log.state
     env.svc.credentials.issue(env.users["olymp"], IssueRequest("maria@example.org", "olympiad", "Призёр этапа", "2026-03-02"))
-    assert env.app.state.node.log.size > size
+    assert env.app.state.node.log.size > size[1]
     assert post(bundles[0]).json()["ok"]
-    assert docs._verifier[0] == env.app.state.node.log.size and docs._verifier[2] is not seen
+    assert docs._verifier[0] == env.app.state.node.log.state and docs._verifier[2] is not seen
 
 
 def test_a_single_bundle_waits_for_a_busy_verifier_in_a_worker_thread(env, issued):

@@ -63,12 +63,17 @@ def collect_paths(paths: Sequence[Path]) -> list[str]:
     out: list[str] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(_walk(p))
+            out += sorted(_walk(p), key=_parts)
         elif p.exists():
             out.append(os.fspath(p))
         else:
             raise FileNotFoundError(str(p))
     return out
+
+
+def _parts(path: str) -> list[str]:
+    """Sort key: by path components, as Path objects sort (a/b/c before a/b-c/x)."""
+    return path.split(os.sep)
 
 
 def _walk(top: Path) -> Iterator[str]:

@@ -39,6 +39,9 @@ from verifier.document import MAX_DOCUMENT_BYTES
 from verifier.report import FAILED
 from verifier.verify import MAX_DEPTH
 
+#: A single bundle up to this size may be verified in the event loop (an issued one is about 4 KiB).
+INLINE_MAX_BYTES = 16 * 1024
+
 # No CSRF check: verifying needs no account and changes nothing, so a forged cross-site request gains
 # nothing; and the check would parse a multipart body before the size limit below applies.
 router = APIRouter(prefix="/api/v1", tags=["verify"])
@@ -191,15 +194,16 @@ async def verify(request: Request) -> Any:
 
 async def _reports(request: Request, svc: Any, datas: list[bytes], single: bool) -> list[bytes]:
     """The reports on ``datas`` as JSON, in order: from the verifier process when the node runs
-    one (services/verifier_process.py), else here. One bundle (about 0.1 ms) is verified in the
-    event loop when the verifier is free; anything larger, or a busy verifier, in a worker thread."""
+    one (services/verifier_process.py), else here. One ordinary bundle (about 0.1 ms) is verified
+    in the event loop when the verifier is free; anything larger (a bundle may carry hundreds of
+    entries to check), or a busy verifier, in a worker thread."""
     process = getattr(request.app.state, "verifier_process", None)
     if process is not None:
         try:
             return await process.verify(datas, svc.ctx.now())
         except VerifierGone:
             pass
-    done = svc.documents.verify_now(datas) if single else None
+    done = svc.documents.verify_now(datas) if single and len(datas[0]) <= INLINE_MAX_BYTES else None
     if done is None:
         done = await run_in_threadpool(svc.documents.verify_documents, datas)
     return [report_json(r.to_json()) for r in done]

@@ -45,9 +45,9 @@ class CheckResult:
 class Documents:
     def __init__(self, ctx: Ctx, accounts: Accounts, credentials: Credentials) -> None:
         self.ctx, self.accounts, self.credentials = ctx, accounts, credentials
-        # The verifier's state for as long as the ledger does not grow: (log size, trust policy,
+        # The verifier's state for as long as the ledger does not change: (Log.state, trust policy,
         # checkpoint cache). One lock: the cache is one verifier's memory, used by one call at a time.
-        self._verifier: tuple[int, TrustPolicy, CheckpointCache] | None = None
+        self._verifier: tuple[tuple[int, int], TrustPolicy, CheckpointCache] | None = None
         self._verifying = threading.Lock()
 
     # --- bundles ---
@@ -143,10 +143,10 @@ class Documents:
 
     def _verify(self, datas: Sequence[bytes]) -> list[Report]:
         now = self.ctx.now()
-        size = self.ctx.node.log.size
-        if self._verifier is None or self._verifier[0] != size:
+        state = self.ctx.node.log.state
+        if self._verifier is None or self._verifier[0] != state:
             trust = self.trust()
-            self._verifier = (size, trust, CheckpointCache(trust))
+            self._verifier = (state, trust, CheckpointCache(trust))
         _, trust, seen = self._verifier
         return [verify_document(data, trust, now=now, seen=seen) for data in datas]
 

@@ -45,6 +45,8 @@ __all__ = ["RESTART_EVERY", "VerifierGone", "VerifierProcess", "report_json"]
 log = logging.getLogger("eduledger.verifier_process")
 
 RESTART_EVERY = 5.0
+#: Longest wait for the process's answer before it is taken for hung, killed, and the documents verified in process.
+ANSWER_WITHIN = 60.0
 _HEADER = struct.Struct("!I")
 
 
@@ -65,17 +67,17 @@ def report_json(report: dict) -> bytes:
 class VerifierProcess:
     """The node's side: start the process, send it documents, await the reports.
 
-    ``ledger_size`` and ``trust_file`` are read in the event loop: the size on every
-    request (cheap), the trust file (``TrustPolicy.to_bytes``) when the size changed."""
+    ``ledger_state`` and ``trust_file`` are read in the event loop: the state on every
+    request (cheap: ``Log.state``), the trust file (``TrustPolicy.to_bytes``) when it changed."""
 
-    def __init__(self, ledger_size: Callable[[], int], trust_file: Callable[[], bytes]) -> None:
-        self._ledger_size, self._trust_file = ledger_size, trust_file
+    def __init__(self, ledger_state: Callable[[], object], trust_file: Callable[[], bytes]) -> None:
+        self._ledger_state, self._trust_file = ledger_state, trust_file
         self._proc: subprocess.Popen[bytes] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[list[bytes] | None]] = {}
         self._ids = itertools.count()
-        self._sent_size: int | None = None
+        self._sent_state: object = None
         self._last_start = float("-inf")
         self.answered = 0  # requests the process answered (status, tests)
 
@@ -102,7 +104,7 @@ class VerifierProcess:
         finally:
             child.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=parent)
-        self._sent_size = None
+        self._sent_state = None
         self._reader = asyncio.create_task(self._read(reader), name="verifier-process-reader")
         log.info("verifier process %d started", self._proc.pid)
 
@@ -117,17 +119,26 @@ class VerifierProcess:
                 raise VerifierGone(f"the verifier process could not start: {e}") from None
         writer = self._writer
         assert writer is not None
-        size = self._ledger_size()
-        if size != self._sent_size:
+        state = self._ledger_state()
+        if state != self._sent_state:
             writer.write(_frame(("trust", self._trust_file())))
-            self._sent_size = size
+            self._sent_state = state
         request_id = next(self._ids)
         future: asyncio.Future[list[bytes] | None] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
-        writer.write(_frame(("verify", request_id, now, list(datas))))
-        if writer.transport.get_write_buffer_size() > 1 << 20:
-            await writer.drain()
-        reports = await future
+        try:
+            writer.write(_frame(("verify", request_id, now, list(datas))))
+            if writer.transport.get_write_buffer_size() > 1 << 20:
+                await writer.drain()
+            reports = await asyncio.wait_for(asyncio.shield(future), ANSWER_WITHIN)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            log.error("the verifier process gave no answer in %.0f s; killing it", ANSWER_WITHIN)
+            self._disconnect()  # fails every waiting request over to in-process verification
+            raise VerifierGone("the verifier process did not answer") from None
+        except (ConnectionError, OSError) as e:
+            self._pending.pop(request_id, None)
+            self._disconnect()
+            raise VerifierGone(f"the verifier process went away ({type(e).__name__})") from None
         if reports is None:
             raise VerifierGone("the verifier process could not check these documents")
         return reports
