@@ -123,7 +123,7 @@ class Documents:
         """The verifier's report on each bundle or diploma PDF, in order, as ``eduledger verify`` gives it.
 
         The node is one verifier: one trust policy and one checkpoint cache serve
-        every call until the ledger grows (then both are rebuilt from it). So a
+        every call until the ledger changes (``Log.state``; then both are rebuilt from it). So a
         checkpoint's signatures are verified once, not once per request, and two
         documents showing different roots for one log size, in one call or in two,
         are reported as a fork, with both checkpoints as evidence.
