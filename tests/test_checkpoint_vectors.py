@@ -1,4 +1,4 @@
-"""C2SP tlog-checkpoint against the published tessera test log (../shared/vectors/tlog-log):
+"""C2SP tlog-checkpoint against the published tessera test log (tests/vectors/tlog-log):
 every checkpoint verifies with the published vkey and commits to the published entries, and
 every single-byte change to any of them is refused with a domain error. Then strict body parsing."""
 
@@ -14,12 +14,13 @@ from ledger import merkle
 from ledger.checkpoint import MAX_TREE_SIZE, Checkpoint, parse_checkpoint, verify_checkpoint
 from ledger.errors import EduledgerError, MalformedError
 from ledger.note import Verifier, key_id, parse_note
+from tests import vectors
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared/vectors/tlog-log"
+VECTORS = vectors.directory(vectors.TLOG_LOG)
 VKEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx"
 ORIGIN = "example.com/log/testdata"
 LOG = Verifier.from_vkey(VKEY)
-FILES = sorted(VECTORS.glob("checkpoint*")) if VECTORS.is_dir() else []
+FILES = sorted(VECTORS.glob("checkpoint*"))
 WORDS = b"one two three four five six seven eit nain ten ileven twelf threeten fourten fivten".split()
 
 
@@ -35,7 +36,7 @@ def read_bundle(data: bytes) -> list[bytes]:
     return out
 
 
-ENTRIES = read_bundle((VECTORS / "tile/entries/000.p/15").read_bytes()) if FILES else []
+ENTRIES = read_bundle((VECTORS / "tile/entries/000.p/15").read_bytes())
 
 
 def expected_size(path: Path) -> int:

@@ -1,6 +1,6 @@
 """ledger.merkle against the published transparency-dev/merkle proof vectors, one test per file.
 
-The vectors live in ``../shared/vectors/merkle`` (see its README): ``inclusion/`` and
+The vectors live in ``tests/vectors/merkle`` (provenance in tests/vectors/README.md): ``inclusion/`` and
 ``consistency/``, trees ``0..4`` and ``additional/`` edge cases. ``wantErr`` only says
 *that* verification must fail; which error it must be follows from ledger.merkle's
 contract, so each rejected vector also names the exact subclass:
@@ -25,10 +25,9 @@ import pytest
 
 from ledger import merkle
 from ledger.errors import EduledgerError, MalformedError, RootMismatchError
+from tests import vectors
 
-VECTORS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "vectors"
-MERKLE_DIR = VECTORS_DIR / "merkle"
-MISSING = "vectors-missing"
+MERKLE_DIR = vectors.directory(vectors.MERKLE)
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
@@ -43,24 +42,16 @@ EXPECTED_DEVIATIONS: dict[str, tuple[type[EduledgerError], str]] = {
 }
 
 
-def _vector_files(kind: str) -> list[Path | str]:
-    """Every JSON file under merkle/<kind>/ (all subfolders), or a marker that fails loudly."""
-    base = MERKLE_DIR / kind
-    if not base.is_dir():
-        return [MISSING]
-    return sorted(base.rglob("*.json"))
+def _vector_files(kind: str) -> list[Path]:
+    """Every JSON file under merkle/<kind>/ (all subfolders)."""
+    return sorted((MERKLE_DIR / kind).rglob("*.json"))
 
 
-def _id(path: Path | str) -> str:
-    return path if isinstance(path, str) else path.relative_to(MERKLE_DIR).as_posix()
+def _id(path: Path) -> str:
+    return path.relative_to(MERKLE_DIR).as_posix()
 
 
-def _load(path: Path | str) -> dict:
-    if isinstance(path, str):
-        pytest.fail(
-            f"test vectors not found at {MERKLE_DIR}: the shared/ checkout must sit beside the repository "
-            f"(expected {VECTORS_DIR})"
-        )
+def _load(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -162,10 +153,7 @@ def test_consistency_vector(path):
 
 def test_vector_set_is_complete():
     """A partial checkout must not pass as a green run: both kinds, every tree, the edge cases."""
-    inclusion = [p for p in _vector_files("inclusion") if p != MISSING]
-    consistency = [p for p in _vector_files("consistency") if p != MISSING]
-    if not inclusion or not consistency:
-        pytest.fail(f"test vectors not found under {MERKLE_DIR}")
+    inclusion, consistency = _vector_files("inclusion"), _vector_files("consistency")
     assert len(inclusion) >= 98 and len(consistency) >= 98, (len(inclusion), len(consistency))
     folders = {p.relative_to(MERKLE_DIR).parts[:2] for p in inclusion + consistency}
     for kind in ("inclusion", "consistency"):
@@ -187,11 +175,8 @@ def test_expected_deviations_name_existing_vectors_that_expect_success():
 # --- old_size == 0, spelling 1: the transparency-dev vectors are refused --------------------------
 
 
-def _size1_zero_vectors() -> list[Path | str]:
-    files = _vector_files("consistency")
-    if files == [MISSING]:
-        return files
-    return [p for p in files if _load(p)["size1"] == 0]
+def _size1_zero_vectors() -> list[Path]:
+    return [p for p in _vector_files("consistency") if _load(p)["size1"] == 0]
 
 
 @pytest.mark.parametrize("path", _size1_zero_vectors(), ids=_id)
@@ -207,7 +192,7 @@ def test_transparency_dev_vectors_with_old_size_zero_are_all_refused(path):
 
 
 def test_there_are_transparency_dev_vectors_with_old_size_zero():
-    assert len([p for p in _size1_zero_vectors() if p != MISSING]) >= 7
+    assert len(_size1_zero_vectors()) >= 7
 
 
 # --- old_size == 0, spelling 2: C2SP tlog-witness semantics ---------------------------------------

@@ -27,7 +27,7 @@ from ledger.note import (
 )
 from tests.keyutil import RawSigner
 
-# Published vectors: the tessera test log (../shared/vectors/tlog-log/README.md) and
+# Published vectors: the tessera test log (tests/vectors/README.md) and
 # the example in golang.org/x/mod/sumdb/note's package documentation.
 LOG_VKEY = "example.com/log/testdata+33d7b496+AeHTu4Q3hEIMHNqc6fASMsq3rKNx280NI+oO5xCFkkSx"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"

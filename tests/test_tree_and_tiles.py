@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from ledger import merkle, tiles
 from ledger.errors import MalformedError
 from ledger.tree import Tree
+from tests import vectors
 
-VECTORS = Path(__file__).resolve().parents[1].parent / "shared" / "vectors" / "tlog-log"
+VECTORS = vectors.directory(vectors.TLOG_LOG)
 
 
 @settings(max_examples=60, deadline=None)
