@@ -15,14 +15,16 @@ $(STAMP): pyproject.toml $(wildcard setup.py)
 run: $(STAMP)
 	$(BIN)/eduledger run --data-dir data
 
+# make test AREA=network runs one folder of tests/ (tlog, model, storage, node, network, keys, verifier,
+# cli, portfolio, web, layout, benchmarks); plain pytest paths work too: .venv/bin/python -m pytest tests/tlog
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(AREA),tests/$(AREA))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 examples: $(STAMP)
-	$(BIN)/python -m verifier.examples examples
+	$(BIN)/python -m ledger.cli.examples examples
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

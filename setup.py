@@ -1,8 +1,10 @@
-"""Builds the optional native hashing core, ledger/_native.c, linked against OpenSSL's libcrypto.
+"""Builds the optional native core: the toolkit's hashing kernels, ledger/tlog/_native.c, linked against
+OpenSSL's libcrypto, and the model's batch composer, ledger/model/_compose.c, which hashes through them
+(ledger/tlog/_native_api.h).
 
-Project metadata lives in pyproject.toml; this file only adds the extension. The extension is
+Project metadata lives in pyproject.toml; this file only adds the extensions. They are
 optional: when there is no C compiler, no Python or OpenSSL headers, or no libcrypto to link,
-the build prints a warning and the install goes on without it, and ledger/_hashing.py uses its
+the build prints a warning and the install goes on without it, and ledger/tlog/_hashing.py uses its
 pure-Python twin (same results, slower). ``EDULEDGER_NO_NATIVE=1`` at build time skips the
 build; at run time it makes an installed extension go unused.
 """
@@ -35,7 +37,7 @@ class OptionalBuildExt(build_ext):
     @staticmethod
     def _warn(reason):
         print(
-            f"WARNING: eduledger's native hashing core (ledger/_native.c) was not built: {reason}. "
+            f"WARNING: eduledger's native hashing core (ledger/tlog/_native.c) was not built: {reason}. "
             "Installing without it; the pure-Python core is used (same results, slower). "
             "To build it, install a C compiler and the OpenSSL headers (Debian: gcc libssl-dev) and reinstall.",
             file=sys.stderr,
@@ -45,13 +47,22 @@ class OptionalBuildExt(build_ext):
 setup(
     ext_modules=[
         Extension(
-            "ledger._native",
-            ["ledger/_native.c"],
+            "ledger.tlog._native",
+            ["ledger/tlog/_native.c"],
+            depends=["ledger/tlog/_native_api.h"],
             libraries=["crypto"],
             extra_compile_args=["-O2"],
             # optional: setuptools then also skips copying a missing module in editable installs
             optional=True,
-        )
+        ),
+        # The model layer's batch composer hashes through the toolkit's kernels (a capsule, no link).
+        Extension(
+            "ledger.model._compose",
+            ["ledger/model/_compose.c"],
+            depends=["ledger/tlog/_native_api.h"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

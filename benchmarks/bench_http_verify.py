@@ -54,10 +54,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.loadgen import BadResponse, LoadError, Response, Run, closed_loop, encode_request, fetch, open_loop  # noqa: E402
-from ledger.cli import main as cli  # noqa: E402
-from ledger.datadir import init_network  # noqa: E402
+from ledger.cli.main import main as cli  # noqa: E402
+from ledger.cli.sample_network import FIELDS, INSTITUTIONS, NETWORK  # noqa: E402
+from ledger.node.datadir import init_network  # noqa: E402
 from tests.nodeproc import FAST_KDF, PASSPHRASE, NodeProcess  # noqa: E402
-from verifier.sample_network import FIELDS, INSTITUTIONS, NETWORK  # noqa: E402
 
 
 def make_bundle(tmp: Path) -> tuple[Path, bytes]:
@@ -71,7 +71,7 @@ def make_bundle(tmp: Path) -> tuple[Path, bytes]:
     os.chdir(tmp)
     try:
         out = subprocess.run(
-            [sys.executable, "-m", "ledger.cli", "credential", "issue", "--data-dir", str(data), "--institution", "olymp-1",
+            [sys.executable, "-m", "ledger.cli.main", "credential", "issue", "--data-dir", str(data), "--institution", "olymp-1",
              "--kind", "olympiad-diploma", "--holder", "Иванова Мария Петровна", "--title", "Диплом победителя", *fields],
             capture_output=True, text=True, check=True, env=os.environ,
         ).stdout

@@ -32,13 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import sqlalchemy as sa  # noqa: E402
 
-from ledger import gcpolicy  # noqa: E402
-from ledger.datadir import InstitutionSpec, init_network, load_keys  # noqa: E402
-from ledger.entries import Statement, sign_batch  # noqa: E402
-from ledger.log import Log, Receipt  # noqa: E402
+from ledger.model.entries import Statement, sign_batch  # noqa: E402
+from ledger.model.receipts import Receipt  # noqa: E402
 from ledger.node import Node, NodeOptions  # noqa: E402
+from ledger.node.datadir import InstitutionSpec, init_network, load_keys  # noqa: E402
+from ledger.node.log import Log  # noqa: E402
 from ledger.storage import open_store  # noqa: E402
-from ledger.timefmt import format_time  # noqa: E402
+from ledger.tlog.timefmt import format_time  # noqa: E402
+from verifier import gcpolicy  # noqa: E402
 
 PASS = b"bench"
 KDF = {"time_cost": 1, "memory_cost": 8 * 1024, "parallelism": 1}
@@ -63,7 +64,7 @@ def workload(n: int, batch: int, network: str, signer, form: str) -> tuple[list[
     before anything is timed, so neither side pays for the harness's garbage."""
     import json
 
-    from ledger.submission import to_submission
+    from ledger.model.submission import to_submission
 
     bodies, rows = [], []
     for entries in make_entries(n, batch, network, signer):
@@ -264,7 +265,7 @@ def main() -> None:
 
 def one_run(job: dict) -> None:
     """The project's run and the reference's, in this (fresh) process; prints [project s, reference s, commits]."""
-    from ledger.datadir import load_genesis
+    from ledger.node.datadir import load_genesis
 
     bodies, entry_rows = pickle.loads(Path(job["workload"]).read_bytes())
     data = Path(job["data"])

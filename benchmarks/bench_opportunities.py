@@ -24,7 +24,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from portfolio_api.db import create_engine, migrate, tables as t  # noqa: E402
+from portfolio_api.db import create_engine, migrate  # noqa: E402
+from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import User  # noqa: E402
 from portfolio_api.services.context import Ctx  # noqa: E402
 from portfolio_api.services.discovery import Discovery  # noqa: E402

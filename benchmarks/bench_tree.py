@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger import _hashing, merkle  # noqa: E402
-from ledger.tree import Tree  # noqa: E402
+from ledger.tlog import _hashing, merkle  # noqa: E402
+from ledger.tlog.tree import Tree  # noqa: E402
 
 
 def best(fn, repeat: int = 3) -> float:
@@ -93,7 +93,7 @@ def main() -> None:
     tree_rows(f"{backend}, 2 cores", lambda: merkle.root_of_entries(items, workers=2))
     tree_rows(f"{backend}, leaf list", lambda: merkle.root(merkle.hash_leaves(items)))
     if _hashing.BACKEND == "native" and _hashing.kernel() != "libcrypto":
-        from ledger import _native
+        from ledger.tlog import _native
 
         previous = _native._set_kernel("libcrypto")
         try:

@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ledger.timefmt import format_time  # noqa: E402
+from ledger.tlog.timefmt import format_time  # noqa: E402
 from tests.fixtures_network import LedgerFixture  # noqa: E402
 from verifier import CheckpointCache, verify  # noqa: E402
 
@@ -78,7 +78,7 @@ def bench_cli(bundles: list[bytes], trust_bytes: bytes, now: int) -> tuple[float
         trust_path = Path(tmp) / "trust.json"
         trust_path.write_bytes(trust_bytes)
         exe = Path(sys.executable).with_name("eduledger")
-        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli"]
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "ledger.cli.main"]
         started = time.perf_counter()
         proc = subprocess.run([*cmd, "verify", str(d), "--trust", str(trust_path), "--at", format_time(now)], capture_output=True, text=True)
         cli = time.perf_counter() - started

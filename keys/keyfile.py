@@ -10,7 +10,7 @@
 
 * The AEAD key is Argon2id(passphrase, salt, params) (argon2-cffi), 32 bytes.
 * The associated data is the RFC 8785 canonical JSON of every field but
-  ``ciphertext`` (``ledger.canonical``), so the name, kind, public key and KDF
+  ``ciphertext`` (``ledger.tlog.canonical``), so the name, kind, public key and KDF
   parameters cannot be changed without the file failing to open. After
   decryption the public key is recomputed from the seed and compared as well.
 * ``kind`` (``signing``, ``witness`` or ``log``) is optional: it tells
@@ -43,10 +43,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from keys.signer import SEED_SIZE, Signer
-from ledger.canonical import canonical_bytes
-from ledger.encoding import b64d, b64e
 from ledger.errors import KeyFileError, MalformedError
-from ledger.note import is_valid_key_name
+from ledger.tlog.canonical import canonical_bytes
+from ledger.tlog.encoding import b64d, b64e
+from ledger.tlog.note import is_valid_key_name
 
 __all__ = ["DEFAULT_KDF", "KINDS", "VERSION", "KeyFile", "load_key_file", "load_signer", "save_signer"]
 

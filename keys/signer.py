@@ -1,6 +1,6 @@
 """Ed25519 signing keys (pyca/cryptography). With keys/keyfile.py, the only code that touches private keys.
 
-A :class:`Signer` satisfies ``ledger.note.NoteSigner`` (``public_key`` and
+A :class:`Signer` satisfies ``ledger.tlog.note.NoteSigner`` (``public_key`` and
 ``sign``). It never shows its seed: its ``repr`` names the public key only, and
 it refuses to be pickled or copied, so it cannot end up in a log line, a cache
 or a crash dump by accident. Persist it with :func:`keys.keyfile.save_signer`.

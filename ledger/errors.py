@@ -18,6 +18,7 @@ instead, never one of these.
     │   └── PolicyError           valid data that the trust policy forbids
     ├── AuthorizationError        submitter not registered / key not valid (→ 403)
     ├── ConflictError             state changed underneath (CAS lost, duplicate) (→ 409)
+    │   └── SizeConflict          a witness's old size is not the request's (carries current_size)
     ├── NotFoundError             asked-for index / block / object absent (→ 404)
     ├── PushbackError             queue full, try later; has ``retry_after`` (→ 503)
     ├── HaltedError               the node stopped serving log data and cosigning: its
@@ -85,6 +86,14 @@ class AuthorizationError(EduledgerError):
 
 class ConflictError(EduledgerError):
     """The state changed underneath the caller, or the request repeats a unique one."""
+
+
+class SizeConflict(ConflictError):
+    """The request's old size is not the witness's current size for the log (C2SP tlog-witness: 409)."""
+
+    def __init__(self, message: str, current_size: int) -> None:
+        super().__init__(message)
+        self.current_size = current_size
 
 
 class NotFoundError(EduledgerError):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 app.state.verifier_process = VerifierProcess(lambda: n.log.state, lambda: documents.trust().to_bytes())
                 await app.state.verifier_process.start()
         if settings.gc_tuning:
-            from ledger import gcpolicy
+            from verifier import gcpolicy
 
             gcpolicy.tune_process()  # process-wide: only the eduledger run process asks for it
         try:
@@ -105,7 +105,14 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
         from fastapi.staticfiles import StaticFiles
 
         from portfolio_api.routers import (
-            opportunities_api, portfolio_api, web_admin, web_auth, web_network, web_opportunities, web_portfolio, web_staff,
+            opportunities_api,
+            portfolio_api,
+            web_admin,
+            web_auth,
+            web_network,
+            web_opportunities,
+            web_portfolio,
+            web_staff,
             web_verify,
         )
         from portfolio_api.web import ErrorPages

@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ledger.datadir import InstitutionSpec, init_network, write_demo_passphrase
-from ledger.genesis import Genesis
+from ledger.model.genesis import Genesis
+from ledger.node.datadir import InstitutionSpec, init_network, write_demo_passphrase
 
 DEMO_NETWORK = "demo.eduledger.example/network"
 DEMO_INSTITUTIONS = (

@@ -9,7 +9,6 @@ from fastapi import Depends, Request
 from ledger.node import Node
 from portfolio_api.settings import Settings
 
-
 # Dependencies that only read app state are ``async def``: FastAPI calls them in the event
 # loop, where a plain ``def`` would cost a worker-thread round trip on every request.
 

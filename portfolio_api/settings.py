@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     verify_max_documents: int = Field(default=100, description="most bundles or files in one POST /api/v1/verify request")
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, description="largest diploma file a holder may upload")
     demo_seed: bool = Field(default=False, description="seed demo people and credentials on first start (eduledger run on a demo network)")
-    gc_tuning: bool = Field(default=False, description="once the node is loaded, freeze its state from the garbage collector (ledger/gcpolicy.py); eduledger run sets it")
+    gc_tuning: bool = Field(default=False, description="once the node is loaded, freeze its state from the garbage collector (verifier/gcpolicy.py); eduledger run sets it")
     verify_process: bool = Field(default=False, description="check POST /api/v1/verify documents in a process of their own, on another core (portfolio_api/services/verifier_process.py); eduledger run sets it")
     portfolio: bool = Field(default=True, description="serve the e-portfolio (web UI and /api/v1 portfolio routes)")
 

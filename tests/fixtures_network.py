@@ -1,6 +1,6 @@
 """Networks for tests, built with the production code (reusable by the node and e-portfolio tests).
 
-* :class:`LedgerFixture` — :class:`verifier.sample_network.SampleNetwork`: pure
+* :class:`LedgerFixture` — :class:`ledger.cli.sample_network.SampleNetwork`: pure
   and fast, keys in memory, explicit time, adversarial appends (``check=False``).
 * :class:`MiniNetwork` — a real node (init_network, Node, Log.append, local
   witnesses) on an in-memory store: the node's own write and bundle path.
@@ -12,23 +12,23 @@ import json
 import time
 from pathlib import Path
 
-from ledger.bundles import build_bundle
-from ledger.canonical import canonical_digest
-from ledger.datadir import init_network, load_keys
-from ledger.entries import Statement, sign_batch
+from ledger.cli.sample_network import FIELDS, INSTITUTIONS, NETWORK, T0, TITLES, SampleNetwork
 from ledger.errors import EduledgerError
-from ledger.log import Receipt
+from ledger.model.bundles import build_bundle
+from ledger.model.entries import Statement, sign_batch
+from ledger.model.receipts import Receipt
 from ledger.node import Node
+from ledger.node.datadir import init_network, load_keys
 from ledger.storage import open_store
-from ledger.timefmt import format_time, parse_time
+from ledger.tlog.canonical import canonical_digest
+from ledger.tlog.timefmt import format_time, parse_time
 from tests.nodeproc import FAST_KDF, PASSPHRASE
 from verifier.credentials import build_credential
-from verifier.sample_network import FIELDS, INSTITUTIONS, NETWORK, T0, TITLES, SampleNetwork
 from verifier.trust import TrustPolicy
 
 __all__ = ["FIELDS", "INSTITUTIONS", "NETWORK", "T0", "TITLES", "LedgerFixture", "MiniNetwork"]
 
-#: The pure in-memory network moved to verifier/sample_network.py (``make examples`` builds with it);
+#: The pure in-memory network moved to ledger/cli/sample_network.py (``make examples`` builds with it);
 #: the tests keep calling it LedgerFixture.
 LedgerFixture = SampleNetwork
 

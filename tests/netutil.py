@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 
 from keys.keyfile import load_signer
-from ledger.checkpoint import verify_checkpoint
-from ledger.datadir import InstitutionSpec, init_network, load_genesis, split_network
-from ledger.encoding import b64d
-from ledger.entries import Statement, sign_batch
-from ledger.genesis import Genesis
-from ledger.note import Verifier
-from ledger.timefmt import format_time
+from ledger.model.entries import Statement, sign_batch
+from ledger.model.genesis import Genesis
+from ledger.node.datadir import InstitutionSpec, init_network, load_genesis, split_network
+from ledger.tlog.checkpoint import verify_checkpoint
+from ledger.tlog.encoding import b64d
+from ledger.tlog.note import Verifier
+from ledger.tlog.timefmt import format_time
 from tests.nodeproc import FAST_KDF, PASSPHRASE, NodeProcess, free_port
 
 NETWORK = "net.eduledger.example/test"
@@ -119,7 +119,7 @@ class Network:
         )
 
     def leaf_hash_at(self, inst: str, index: int) -> bytes:
-        from ledger import merkle
+        from ledger.tlog import merkle
 
         r = httpx.get(self.urls[inst] + f"/api/v1/ledger/entries/{index}", timeout=5)
         r.raise_for_status()
@@ -199,7 +199,7 @@ class Load:
 
 
 def audit(data_dir: Path, database_url: str | None = None) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-m", "ledger.cli", "ledger", "audit", "--data-dir", str(data_dir)]
+    args = [sys.executable, "-m", "ledger.cli.main", "ledger", "audit", "--data-dir", str(data_dir)]
     if database_url:
         args += ["--database-url", database_url]
     return subprocess.run(args, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "EDULEDGER_KEY_PASSPHRASE": PASSPHRASE})
@@ -207,7 +207,7 @@ def audit(data_dir: Path, database_url: str | None = None) -> subprocess.Complet
 
 def all_leaf_hashes(url: str) -> list[bytes]:
     """Every leaf hash of a node's log, from its hash tiles at level 0 (C2SP tlog-tiles)."""
-    from ledger import tiles
+    from ledger.tlog import tiles
 
     size = httpx.get(url + "/api/v1/ledger/status", timeout=5).json()["size"]
     out: list[bytes] = []

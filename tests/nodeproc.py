@@ -36,7 +36,7 @@ class NodeProcess:
 
     def start(self, timeout: float = 60) -> "NodeProcess":
         env = {**os.environ, "EDULEDGER_KEY_PASSPHRASE": PASSPHRASE, **self.extra_env}
-        args = [sys.executable, "-m", "ledger.cli", "run", "--no-demo", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        args = [sys.executable, "-m", "ledger.cli.main", "run", "--no-demo", "--data-dir", str(self.data_dir), "--port", str(self.port)]
         if self.database_url:
             args += ["--database-url", self.database_url]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime

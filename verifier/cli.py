@@ -1,4 +1,4 @@
-"""``eduledger verify`` and ``eduledger network export-trust``: thin I/O around the pure verifier.
+"""``eduledger verify``: thin I/O around the pure verifier.
 
 ::
 
@@ -17,8 +17,7 @@ malformed, truncated or unreadable bundle file included); **2** usage errors:
 missing, unreadable or invalid trust file, no files, a path that does not
 exist, bad flags or a bad ``--at`` time.
 
-``eduledger network export-trust --data-dir DIR [--out FILE]`` writes the
-network's trust file from a node's genesis file and replayed ledger.
+The trust file comes from a node: ``eduledger network export-trust`` (ledger/cli/network.py).
 """
 
 from __future__ import annotations
@@ -34,14 +33,14 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 
-from ledger import gcpolicy
 from ledger.errors import EduledgerError
+from verifier import gcpolicy
 from verifier.document import bundle_bytes, unreadable_report
 from verifier.report import WARNING, Report
 from verifier.trust import MAX_TRUST_BYTES, TrustPolicy
 from verifier.verify import MAX_BUNDLE_BYTES, CheckpointCache, verify
 
-__all__ = ["Outcome", "export_trust_command", "main", "register", "verify_command", "verify_paths"]
+__all__ = ["Outcome", "main", "register", "verify_command", "verify_paths"]
 
 PARALLEL_THRESHOLD = 2000
 MAX_PDF_BYTES = 20 << 20
@@ -272,49 +271,14 @@ def verify_command(
 
 
 def _parse_at(value: str) -> int:
-    from ledger.timefmt import parse_time
+    from ledger.tlog.timefmt import parse_time
 
     return parse_time(value, "time")
 
 
-def export_trust_command(
-    data_dir: Annotated[Path, typer.Option("--data-dir", envvar="EDULEDGER_DATA_DIR", help="node data directory")] = Path("data"),
-    database_url: Annotated[str | None, typer.Option("--database-url", envvar="EDULEDGER_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the data directory)")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="write the trust file here instead of standard output")] = None,
-) -> None:
-    """Write the network's trust file: log key, witness keys, quorum and the institutions' key history."""
-    from ledger.datadir import load_genesis
-    from ledger.log import Log
-    from ledger.storage import open_store
-
-    try:
-        genesis = load_genesis(data_dir)
-        store = open_store(database_url or f"sqlite:///{(data_dir / 'ledger.db').resolve()}")
-    except EduledgerError as e:
-        raise _fail(str(e)) from None
-    try:
-        if store.block_count() == 0:
-            raise _fail(f"the ledger in {data_dir} is empty; start the node once ('eduledger run') before exporting")
-        log = Log(store, genesis, log_signer=None, clock=time.time)
-        log.open()  # no log key: reads and replays only
-        data = TrustPolicy.from_genesis(genesis, log.registry, roster_size=log.size).to_bytes()
-    except EduledgerError as e:
-        raise _fail(f"cannot read the ledger: {e}") from None
-    finally:
-        store.close()
-    if out is None:
-        sys.stdout.write(data.decode("utf-8"))
-        return
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)  # a reader never sees half a trust file
-    typer.echo(f"trust file of {genesis.network} written to {out}", err=True)
-
-
-def register(app: typer.Typer, network_app: typer.Typer) -> None:
-    """Mount ``verify`` on the ``eduledger`` app and ``export-trust`` on its ``network`` group."""
+def register(app: typer.Typer) -> None:
+    """Mount ``verify`` on the ``eduledger`` app."""
     app.command("verify")(verify_command)
-    network_app.command("export-trust")(export_trust_command)
 
 
 def main(argv: list[str] | None = None) -> int:

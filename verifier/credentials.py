@@ -60,9 +60,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ledger.canonical import canonical_digest
 from ledger.errors import MalformedError
-from ledger.timefmt import format_time, parse_time
+from ledger.tlog.canonical import canonical_digest
+from ledger.tlog.timefmt import format_time, parse_time
 
 __all__ = [
     "CONTEXTS",

@@ -22,11 +22,11 @@ from typing import Any
 
 import httpx
 
-from ledger.checkpoint import parse_checkpoint
-from ledger.encoding import b64d
 from ledger.errors import EduledgerError, FetchError, MalformedError
-from ledger.note import parse_note
-from ledger.tlog_proof import TlogProof
+from ledger.tlog.checkpoint import parse_checkpoint
+from ledger.tlog.encoding import b64d
+from ledger.tlog.note import parse_note
+from ledger.tlog.tlog_proof import TlogProof
 from verifier.verify import StatusRefresh
 
 __all__ = ["NodeClient"]

@@ -112,7 +112,7 @@ def loads(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_
 def loads_plain(data: bytes | bytearray | memoryview, *, max_bytes: int = DEFAULT_MAX_BYTES, max_depth: int = DEFAULT_MAX_DEPTH) -> tuple[Any, bool]:
     """:func:`loads`, and whether the value holds no number with a fraction or exponent and no
     character beyond U+FFFF: then every part of it may be given to
-    ``ledger.canonical.canonical_bytes(..., validated=True)`` (safe integers, strings,
+    ``ledger.tlog.canonical.canonical_bytes(..., validated=True)`` (safe integers, strings,
     booleans, null, lists and objects are all this parser lets through otherwise)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"loads takes bytes, not {type(data).__name__}")

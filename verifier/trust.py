@@ -15,7 +15,7 @@ A trust file (``eduledger-trust/v1``, written by ``eduledger network export-trus
                                  "valid_until": "<RFC 3339>" | null}]}]}
 
 The roster is the institutions' key history as the exporting node's
-:class:`~ledger.registry.Registry` derived it. A verifier seeds a Registry with
+:class:`~ledger.model.registry.Registry` derived it. A verifier seeds a Registry with
 it (:meth:`TrustPolicy.registry_for`) and replays the key entries a bundle
 proves on top, so the node and the verifier apply one implementation of the
 rules. A bundle can add proven key history for a rostered institution; it can
@@ -37,12 +37,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ledger.encoding import HEX64, b64d, b64e
-from ledger.entries import Statement
 from ledger.errors import MalformedError
-from ledger.note import SIG_COSIGNATURE_V1, SIG_ED25519, Verifier
-from ledger.registry import Institution, KeyPeriod, Registry
-from ledger.timefmt import format_time, parse_time
+from ledger.model.entries import Statement
+from ledger.model.registry import Institution, KeyPeriod, Registry
+from ledger.tlog.encoding import HEX64, b64d, b64e
+from ledger.tlog.note import SIG_COSIGNATURE_V1, SIG_ED25519, Verifier
+from ledger.tlog.timefmt import format_time, parse_time
 from verifier import safejson
 
 __all__ = ["FORMAT", "KeyValidity", "RosterEntry", "TrustPolicy", "load_trust"]
@@ -250,7 +250,7 @@ class TrustPolicy:
         ``from_registry(genesis, registry)`` (the e-portfolio's spelling) is
         :meth:`from_genesis`.
         """
-        from ledger.genesis import Genesis
+        from ledger.model.genesis import Genesis
 
         if isinstance(registry, Genesis):
             return cls.from_genesis(registry, *args, as_of=as_of, roster_size=roster_size)

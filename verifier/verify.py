@@ -7,7 +7,7 @@ failed step with a sentence (see :mod:`verifier.report` for the nine steps).
 What each step relies on, and why in this order:
 
 1. **well-formed** — :func:`verifier.safejson.loads` (size, depth, duplicate
-   keys, safe numbers), :func:`ledger.bundles.parse_bundle` (fields, C2SP
+   keys, safe numbers), :func:`ledger.model.bundles.parse_bundle` (fields, C2SP
    tlog-proofs carrying canonical entries), :func:`verifier.credentials.parse_credential`.
 2. **digest** — SHA-256 of the RFC 8785 credential equals the anchor entry's
    ``digest`` (the credential is exactly as issued).
@@ -25,7 +25,7 @@ What each step relies on, and why in this order:
    bundle carries, is in the verified tree (RFC 9162 §2.1.3.2).
 7. **issuer** — the credential's issuer is the anchor's institution, which is
    in the trust roster; the entry's batch signature verifies; a
-   :class:`~ledger.registry.Registry` seeded from the roster replays the
+   :class:`~ledger.model.registry.Registry` seeded from the roster replays the
    issuer's proven key entries and then the anchor, so the node's rules decide
    whether the key was valid at the issue time. A key rotated or revoked later
    keeps earlier credentials valid; a key revoked back to a compromise time
@@ -44,17 +44,11 @@ credential digest and the inclusion proofs.
 from __future__ import annotations
 
 from collections import OrderedDict
-from functools import lru_cache
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from ledger import merkle
-from ledger.bundles import Bundle, ProvenEntry, parse_bundle
-from ledger.canonical import canonical_digest
-from ledger.checkpoint import Checkpoint, VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
-from ledger.encoding import b64d, b64e
-from ledger.entries import Entry, parse_entry, verify_entry_signature
 from ledger.errors import (
     AuthorizationError,
     ConflictError,
@@ -66,11 +60,17 @@ from ledger.errors import (
     RootMismatchError,
     SignatureError,
 )
-from ledger.note import parse_note, verify_note
-from ledger.registry import Registry
-from ledger.timefmt import format_time as _format_time
-from ledger.timefmt import parse_time
-from ledger.tlog_proof import TlogProof
+from ledger.model.bundles import Bundle, ProvenEntry, parse_bundle
+from ledger.model.entries import Entry, parse_entry, verify_entry_signature
+from ledger.model.registry import Registry
+from ledger.tlog import merkle
+from ledger.tlog.canonical import canonical_digest
+from ledger.tlog.checkpoint import Checkpoint, VerifiedCheckpoint, parse_checkpoint, verify_checkpoint
+from ledger.tlog.encoding import b64d, b64e
+from ledger.tlog.note import parse_note, verify_note
+from ledger.tlog.timefmt import format_time as _format_time
+from ledger.tlog.timefmt import parse_time
+from ledger.tlog.tlog_proof import TlogProof
 from verifier import safejson
 from verifier.credentials import ParsedCredential, parse_credential
 from verifier.report import DEPENDS, FAILED, PASSED, SKIPPED, STEPS, WARNING, Report, Step
@@ -186,7 +186,7 @@ class CheckpointCache:
         self._batches.add(key)
 
     def b64_memo(self) -> dict[str, bytes]:
-        """The shared base64 memo (ledger.encoding.b64d_memo), emptied when it reaches the limit."""
+        """The shared base64 memo (ledger.tlog.encoding.b64d_memo), emptied when it reaches the limit."""
         if len(self._b64) >= self.limit:
             self._b64.clear()
         return self._b64

@@ -2,7 +2,7 @@
 
 Every backend (``sql.py`` for SQLite and PostgreSQL, ``memory.py`` for tests)
 implements :class:`LedgerStore` with the same semantics; the tests in
-``tests/test_storage.py`` run the same assertions against each.
+``tests/storage/test_storage.py`` run the same assertions against each.
 
 Two kinds of tables live behind it:
 
@@ -129,7 +129,7 @@ class LedgerStore(Protocol):
         Each ``(block, entries)`` pair obeys ``append_block``'s preconditions as if the
         blocks before it were already stored. When this returns, every block is committed
         and durable; on any error none is stored. One commit (one fsync) for several
-        blocks is what lets a busy sequencer keep up: see ledger/sequencer.py.
+        blocks is what lets a busy sequencer keep up: see ledger/node/sequencer.py.
         """
         ...
 

@@ -1,7 +1,7 @@
 """The ledger's tables as SQLAlchemy Core objects (used by ``sql.py`` for queries).
 
 The database itself is created by the Alembic migrations in ``migrations/``;
-``tests/test_storage.py`` checks that a migrated database matches this
+``tests/storage/test_storage.py`` checks that a migrated database matches this
 metadata exactly, so the two cannot drift apart silently.
 
 Indices are BIGINT on PostgreSQL and INTEGER on SQLite, where an

@@ -7,7 +7,7 @@ Deleting a person destroys the row in ``data_keys``: everything encrypted under
 it becomes unreadable (crypto-shredding) while digests and statuses remain.
 
 The migration ``migrations/versions/0001_portfolio.py`` writes the same tables
-out by hand; ``tests/test_portfolio_db.py`` compares the two.
+out by hand; ``tests/portfolio/test_portfolio_db.py`` compares the two.
 """
 
 from __future__ import annotations

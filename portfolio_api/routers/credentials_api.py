@@ -21,9 +21,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.canonical import canonical_digest
 from ledger.errors import MalformedError, NotFoundError
-from ledger.issuance import final_bundle
+from ledger.model.issuance import final_bundle
+from ledger.tlog.canonical import canonical_digest
 from portfolio_api.deps import NodeDep
 from verifier import safejson
 from verifier.trust import TrustPolicy

@@ -12,11 +12,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from ledger.blocks import parse_header
-from ledger.encoding import b64d, b64e, hex32
-from ledger.entries import parse_entry
 from ledger.errors import MalformedError, NotFoundError
-from ledger.log import Receipt, Rejection
+from ledger.model.entries import parse_entry
+from ledger.model.receipts import Receipt, Rejection
+from ledger.tlog.encoding import b64d, b64e, hex32
 from portfolio_api.deps import NodeDep, ServingNodeDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
@@ -164,7 +163,7 @@ def inclusion(
 @router.get("/proof/consistency", response_model=ConsistencyOut, summary="RFC 9162 consistency proof")
 def consistency(node: NodeDep, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> ConsistencyOut:
     """The roots let a node compare two signed checkpoints of different sizes
-    (ledger.splitview): the proof is checked against the larger signed root."""
+    (ledger.network.splitview): the proof is checked against the larger signed root."""
     proof = node.log.consistency_proof(old, new)
     tree = node.log.tree
     return ConsistencyOut(old_size=old, new_size=new, old_root=b64e(tree.root(old)), new_root=b64e(tree.root(new)), proof=[b64e(h) for h in proof])

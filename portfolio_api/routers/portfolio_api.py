@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from portfolio_api.services.accounts import User
 from portfolio_api.services.credentials import IssueRequest
-from portfolio_api.web import LoginRequired, Forbidden, Holder, ServicesDep, csrf_protect_api, current_user
+from portfolio_api.web import Forbidden, Holder, LoginRequired, ServicesDep, csrf_protect_api, current_user
 
 router = APIRouter(prefix="/api/v1", tags=["portfolio"], dependencies=[Depends(csrf_protect_api)])
 

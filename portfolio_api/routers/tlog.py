@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from ledger import tiles
 from ledger.errors import MalformedError, NotFoundError
+from ledger.tlog import tiles
 from portfolio_api.deps import NodeDep, ServingNodeDep
 
 router = APIRouter(tags=["tlog-tiles"])

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from ledger.entries import INSTITUTION_TYPES
 from ledger.errors import EduledgerError
+from ledger.model.entries import INSTITUTION_TYPES
 from portfolio_api.routers.web_portfolio import fmt
 from portfolio_api.web import InstAdmin, NetAdmin, ServicesDep, csrf_protect, redirect, render
 

@@ -10,10 +10,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from ledger.checkpoint import parse_checkpoint, verify_checkpoint
 from ledger.errors import EduledgerError
-from ledger.note import parse_note
-from ledger.timefmt import format_time
+from ledger.tlog.checkpoint import parse_checkpoint, verify_checkpoint
+from ledger.tlog.note import parse_note
+from ledger.tlog.timefmt import format_time
 from portfolio_api.deps import NodeDep
 from portfolio_api.routers.network import gather_status
 from portfolio_api.web import render

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from ledger.errors import EduledgerError, MalformedError
-from ledger.timefmt import format_time
+from ledger.tlog.timefmt import format_time
 from portfolio_api.services.credentials import KINDS
 from portfolio_api.services.idempotency import new_key
 from portfolio_api.web import Holder, ServicesDep, csrf_protect, redirect, render

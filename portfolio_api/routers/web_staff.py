@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.entries import REVOCATION_REASONS
 from ledger.errors import EduledgerError
+from ledger.model.entries import REVOCATION_REASONS
 from portfolio_api.routers.web_portfolio import _quote, fmt
 from portfolio_api.services.credentials import KINDS, IssueRequest
 from portfolio_api.web import ServicesDep, Staff, csrf_protect, redirect, render

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from ledger.errors import MalformedError
-from ledger.witness import SizeConflict
+from ledger.errors import MalformedError, SizeConflict
 from portfolio_api.deps import NodeDep
 
 router = APIRouter(tags=["tlog-witness"])

@@ -13,7 +13,7 @@ Suspension goes on the ledger, through the existing entry kinds, so that every
 node and every offline verifier replaying the log sees it:
 
 * a member institution (a founder or one added by governance) is suspended by
-  governance (ledger/governance.py): this node's own member institution (the
+  governance (ledger/model/governance.py): this node's own member institution (the
   sequencing one if its key is here) proposes ``institution.suspend`` — or, if
   another node proposed it already, approves it. It takes effect on the ledger
   at the approval that reaches the quorum in force: every key of the
@@ -41,11 +41,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from ledger.encoding import b64e
-from ledger.entries import INSTITUTION_TYPES, Statement
 from ledger.errors import AuthorizationError, ConflictError, MalformedError, NotFoundError
-from ledger.log import Rejection
-from ledger.timefmt import format_time
+from ledger.model.entries import INSTITUTION_TYPES, Statement
+from ledger.model.receipts import Rejection
+from ledger.tlog.encoding import b64e
+from ledger.tlog.timefmt import format_time
 from portfolio_api.db import tables as t
 from portfolio_api.services import audit
 from portfolio_api.services.accounts import Accounts, User
@@ -146,8 +146,8 @@ class Admin:
     def onboard(self, admin: User, *, institution_id: str, name: str, type_: str, admin_email: str, admin_password: str, admin_name: str = "") -> User:
         from keys.keyfile import save_signer
         from keys.signer import Signer
-        from ledger.datadir import witness_name
-        from ledger.note import Verifier
+        from ledger.node.datadir import witness_name
+        from ledger.tlog.note import Verifier
 
         if admin.role != "net_admin":
             raise AuthorizationError("only the network administrator onboards institutions")

@@ -18,7 +18,7 @@ from portfolio_api.vault import Vault
 class Ctx:
     engine: sa.Engine
     vault: Vault
-    node: Any  # ledger.node.Node (typed loosely: tests and the demo pass the real one)
+    node: Any  # ledger.node.node.Node (typed loosely: tests and the demo pass the real one)
     clock: Callable[[], float] = time.time
     loop: asyncio.AbstractEventLoop | None = None
     upload_max_bytes: int = 5 * 1024 * 1024

@@ -25,11 +25,11 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from ledger.canonical import canonical_digest
 from ledger.errors import AuthorizationError, ConflictError, EduledgerError, MalformedError, NotFoundError
-from ledger.issuance import anchor_statement, receipts, revoke_statement, supersede_statement
-from ledger.log import Rejection
-from ledger.timefmt import format_time
+from ledger.model.issuance import anchor_statement, receipts, revoke_statement, supersede_statement
+from ledger.model.receipts import Rejection
+from ledger.tlog.canonical import canonical_digest
+from ledger.tlog.timefmt import format_time
 from portfolio_api.db import tables as t
 from portfolio_api.services import audit
 from portfolio_api.services.accounts import Accounts, User

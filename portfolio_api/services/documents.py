@@ -1,6 +1,6 @@
 """Downloadable documents of a verified credential: its bundle and its PDF, and checking them.
 
-Bundles are built by ``ledger.bundles.build_bundle`` once a final (cosigned)
+Bundles are built by ``ledger.model.bundles.build_bundle`` once a final (cosigned)
 checkpoint covers the anchor. Checking runs the verifier library
 (:func:`verifier.document.verify_document`) against the trust policy this node
 derives from its genesis file and replayed ledger: the same numbered report as
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from ledger.errors import MalformedError, NotFoundError
-from ledger.issuance import final_bundle
+from ledger.model.issuance import final_bundle
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx

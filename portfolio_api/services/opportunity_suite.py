@@ -10,7 +10,7 @@ from typing import Any
 
 from portfolio_api.services.discovery import Discovery
 from portfolio_api.services.follows import Follows
-from portfolio_api.services.notify import MailSettings, Mailer
+from portfolio_api.services.notify import Mailer, MailSettings
 from portfolio_api.services.opportunities import Opportunities
 
 

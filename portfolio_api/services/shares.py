@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from ledger.canonical import canonical_digest
 from ledger.errors import AuthorizationError, MalformedError, NotFoundError
+from ledger.tlog.canonical import canonical_digest
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx

@@ -187,7 +187,7 @@ class VerifierProcess:
 
 def serve(sock: socket.socket) -> None:
     """Answer frames until the node closes the socket."""
-    from ledger import gcpolicy
+    from verifier import gcpolicy
     from verifier.document import verify_document
     from verifier.trust import TrustPolicy
     from verifier.verify import CheckpointCache

@@ -6,7 +6,7 @@ Create Date: 2026-11-22
 
 Written out (generated once from portfolio_api/db/tables.py, then frozen): a
 migration describes the database at this revision and must not follow later
-edits of the Python module. tests/test_portfolio_db.py compares the two.
+edits of the Python module. tests/portfolio/test_portfolio_db.py compares the two.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Create Date: 2024-11-22
 The column definitions are written out here rather than imported from
 ``ledger.storage.schema``: a migration describes the database as it was at
 this revision, and must not change when the Python module does.
-``tests/test_storage.py`` compares the migrated database with ``schema.py``.
+``tests/storage/test_storage.py`` compares the migrated database with ``schema.py``.
 
 Append-only is enforced by the database too, so that even a bug (or a
 hand-typed UPDATE) in a process holding ordinary write access cannot rewrite

@@ -1,0 +1,34 @@
+"""What every ``eduledger`` command shares: the data-directory options, error exit, database URL and key passphrase."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DataDir = Annotated[Path, typer.Option("--data-dir", envvar="EDULEDGER_DATA_DIR", help="node data directory")]
+DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="EDULEDGER_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the data directory)")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"eduledger: {message}", err=True)
+    return typer.Exit(code)
+
+
+def db_url(data_dir: Path, url: str | None) -> str:
+    return url or f"sqlite:///{(data_dir / 'ledger.db').resolve()}"
+
+
+def passphrase(data_dir: Path) -> bytes:
+    from keys.passphrase import resolve_passphrase
+    from ledger.node.datadir import demo_passphrase_file
+
+    demo = demo_passphrase_file(data_dir)
+    if demo.exists() and not os.environ.get("EDULEDGER_KEY_PASSPHRASE") and not os.environ.get("EDULEDGER_KEY_PASSPHRASE_FILE"):
+        os.environ["EDULEDGER_KEY_PASSPHRASE_FILE"] = str(demo)
+    return resolve_passphrase(prompt=sys.stdin.isatty())
+
+
