@@ -10,7 +10,9 @@ from fastapi import FastAPI
 
 from ledger.node import Node, NodeOptions
 from portfolio_api import errors
+from portfolio_api.bodylimit import BodyLimit
 from portfolio_api.routers import credentials_api, health, ledger, network, tlog, witness
+from portfolio_api.security_headers import SecurityHeaders
 from portfolio_api.settings import Settings
 
 log = logging.getLogger("eduledger.app")
@@ -50,6 +52,11 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 upload_max_bytes=settings.upload_max_bytes, loop=asyncio.get_running_loop(),
             )
             app.state.portfolio = services
+            # After a crash or a restore the e-portfolio follows the ledger: in the background, since
+            # anchoring may wait for a sequencer (services/credentials.py, reconcile).
+            reconciling = asyncio.ensure_future(asyncio.to_thread(services.credentials.reconcile))
+            services.background.add(reconciling)
+            reconciling.add_done_callback(services.background.discard)
             from portfolio_api.services import opportunity_suite
 
             opportunity_suite.attach(services, settings.mail_settings)
@@ -87,6 +94,9 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
     )
     app.state.settings = settings
     errors.install(app)
+    # Outside routing, CSRF checks and multipart parsing: no body is read past its route's limit.
+    app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(SecurityHeaders)
     # Routes are matched in the order they are included, at a few microseconds each: the
     # endpoints a load balancer or a university's bulk checks call most come first.
     app.include_router(health.router)

@@ -1,8 +1,8 @@
 """The demo network that ``make run`` creates on first start.
 
-Three founding institutions (an olympiad organiser, a teacher-training
-institute, a university), quorum 2, all keys in one data directory so a single
-process can show the whole flow. ``eduledger demo`` runs them as separate
+Four founding institutions (an olympiad organiser that sequences, a teacher-training
+institute, a university, a lyceum), quorum 2 of the three witnesses besides the
+sequencer's, all keys in one data directory so a single process can show the whole flow. ``eduledger demo`` runs them as separate
 processes instead.
 """
 
@@ -19,6 +19,9 @@ DEMO_INSTITUTIONS = (
     InstitutionSpec("olymp-centre", "Региональный центр олимпиад «Перспектива»", "olympiad-organiser"),
     InstitutionSpec("ipk-teachers", "Институт повышения квалификации учителей", "training-institute"),
     InstitutionSpec("state-university", "Государственный университет", "university"),
+    # A fourth institution, so that quorum 2 counts 2 of the 3 witnesses besides the sequencer's
+    # (it never counts for itself): one stopped witness node does not stop finality.
+    InstitutionSpec("lyceum-57", "Лицей № 57", "school"),
 )
 
 

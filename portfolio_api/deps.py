@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from ledger.node import Node
 from portfolio_api.settings import Settings
@@ -32,3 +32,7 @@ async def get_settings(request: Request) -> Settings:
 NodeDep = Annotated[Node, Depends(get_node)]
 ServingNodeDep = Annotated[Node, Depends(get_serving_node)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+#: An integer in a URL path (a row id, a block height, an entry index): out of 0..2^63-1 it names
+#: nothing, and the validation handler answers 404 (portfolio_api/errors.py), never a database overflow.
+PathInt = Annotated[int, Path(ge=0, le=2**63 - 1)]

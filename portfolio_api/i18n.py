@@ -246,6 +246,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ru": "Сохранённые записи больше не совпадают с проверенным реестром. Узел не отдаёт данные реестра и не подтверждает контрольные точки, пока администратор его не восстановит.",
         "en": "Stored entries no longer match the verified ledger. The node serves no ledger data and cosigns nothing until an operator restores it.",
     },
+    "alert.sequencer.title": {"ru": "Узел-секвенсор остановил запись.", "en": "The sequencer stopped writing."},
+    "alert.sequencer.text": {
+        "ru": "Свидетель другой организации подтвердил больше записей, чем есть в журнале этого узла, или видел другое состояние реестра. Узел ничего не подписывает и не принимает новых записей, пока администратор не восстановит журнал с реплики.",
+        "en": "Another institution's witness has cosigned more of the log than this node holds, or saw another state of it. The node signs nothing and accepts no new entries until an operator restores its log from a replica.",
+    },
     "alert.details": {"ru": "Подробности и доказательства", "en": "Details and evidence"},
     "h.network": {"ru": "Сеть организаций", "en": "Institution network"},
     "net.alerts": {"ru": "Тревоги", "en": "Alerts"},

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     verify_max_bytes: int = Field(default=24 * 1024 * 1024, description="largest POST /api/v1/verify request (one 20 MB PDF fits)")
     verify_max_documents: int = Field(default=100, description="most bundles or files in one POST /api/v1/verify request")
     upload_max_bytes: int = Field(default=5 * 1024 * 1024, description="largest diploma file a holder may upload")
+    bulk_max_bytes: int = Field(default=40 * 1024 * 1024, description="largest POST /verify/bulk request, every file together")
+    batch_max_bytes: int = Field(default=2 * 1024 * 1024, description="largest CSV or JSON file of a staff batch (POST /batch)")
     demo_seed: bool = Field(default=False, description="seed demo people and credentials on first start (eduledger run on a demo network)")
     gc_tuning: bool = Field(default=False, description="once the node is loaded, freeze its state from the garbage collector (verifier/gcpolicy.py); eduledger run sets it")
     verify_process: bool = Field(default=False, description="check POST /api/v1/verify documents in a process of their own, on another core (portfolio_api/services/verifier_process.py); eduledger run sets it")
@@ -34,17 +36,31 @@ class Settings(BaseSettings):
     smtp_host: str | None = Field(default=None, description="SMTP server for notification e-mails; unset: in-app notices only (e-mails stay queued)")
     smtp_port: int = 25
     smtp_sender: str = "eduledger@localhost"
-    public_base_url: str = Field(default="http://127.0.0.1:8000", description="base of links in e-mails (unsubscribe, announcement)")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="EDULEDGER_FORWARDED_ALLOW_IPS: comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are trusted; empty (default): none, the client address is the connection's",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="EDULEDGER_PUBLIC_URL: the base of every absolute link the node makes (share links, QR codes, PDFs, "
+        "e-mails), never taken from a request's Host header; default http://<host>:<port>",
+    )
     notify_rate_per_second: float = Field(default=50.0, description="at most this many notification e-mails per second")
     notify_batch: int = 200
     notify_retry_base_seconds: int = 30
     notify_poll_seconds: float = 5.0
 
     @property
+    def effective_public_url(self) -> str:
+        """``public_url`` without a trailing slash, or the address the node listens on."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
     def mail_settings(self):  # -> portfolio_api.services.notify.MailSettings
         from portfolio_api.services.notify import MailSettings
 
-        return MailSettings(host=self.smtp_host, port=self.smtp_port, sender=self.smtp_sender, base_url=self.public_base_url,
+        return MailSettings(host=self.smtp_host, port=self.smtp_port, sender=self.smtp_sender, base_url=self.effective_public_url,
                             rate_per_second=self.notify_rate_per_second, batch=self.notify_batch, retry_base=self.notify_retry_base_seconds,
                             poll_seconds=self.notify_poll_seconds)
 

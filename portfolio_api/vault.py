@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import os
@@ -57,6 +58,12 @@ class Vault:
             raise ValueError("master key must be 32 bytes")
         self._wrap = AESGCM(hashlib.sha256(b"eduledger/portfolio/wrap\x00" + master_key).digest())
         self._index_key = hashlib.sha256(b"eduledger/portfolio/index\x00" + master_key).digest()
+        self._csrf_key = hashlib.sha256(b"eduledger/portfolio/csrf\x00" + master_key).digest()
+
+    def csrf_for_session(self, session_token: str) -> str:
+        """The CSRF token of a signed-in session: bound to it, so a token planted without it is useless."""
+        mac = hmac.new(self._csrf_key, session_token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
     # --- data keys ---
 

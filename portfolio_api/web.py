@@ -64,15 +64,30 @@ def lang_of(request: Request) -> str:
     return lang if lang in LANGS else DEFAULT_LANG
 
 
+def _bound_csrf(request: Request) -> str | None:
+    """With a session cookie, the CSRF token is derived from it (Vault.csrf_for_session); else None."""
+    session = request.cookies.get(SESSION_COOKIE)
+    portfolio = getattr(request.app.state, "portfolio", None)
+    if not session or portfolio is None:
+        return None
+    return portfolio.ctx.vault.csrf_for_session(session)
+
+
 def csrf_token(request: Request) -> str:
+    """The double-submit token of this browser: a random one before sign-in, one bound to the session after."""
     tok = getattr(request.state, "csrf", None)
     if tok is None:
-        tok = request.cookies.get(CSRF_COOKIE) or ""
-        if len(tok) < 32:
-            tok = secrets.token_urlsafe(32)
-            request.state.csrf_new = True
+        cookie = request.cookies.get(CSRF_COOKIE) or ""
+        tok = _bound_csrf(request) or (cookie if len(cookie) >= 32 else secrets.token_urlsafe(32))
+        request.state.csrf_new = tok != cookie
         request.state.csrf = tok
     return tok
+
+
+def set_session_csrf(response: Response, request: Request, session_token: str) -> None:
+    """At sign-in: the CSRF cookie of the new session (the anonymous token stops working with it)."""
+    token = request.app.state.portfolio.ctx.vault.csrf_for_session(session_token)
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
 
 
 async def csrf_protect(request: Request) -> None:
@@ -80,6 +95,9 @@ async def csrf_protect(request: Request) -> None:
     if request.method not in UNSAFE or request.headers.get("authorization", "").lower().startswith("bearer "):
         return
     cookie = request.cookies.get(CSRF_COOKIE, "")
+    bound = _bound_csrf(request)
+    if bound is not None and not hmac.compare_digest(cookie.encode(), bound.encode()):
+        cookie = ""  # a token that is not this session's: planted, or from before sign-in
     sent = request.headers.get("x-csrf-token", "")
     if not sent and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         form = await request.form()  # cached by Starlette: the endpoint reads the same form
@@ -143,7 +161,7 @@ def node_alerts(request: Request) -> list[dict[str, Any]]:
     if node is None:
         return []
     try:
-        alerts = [("storage", node.storage_alert()), ("fork", node.fork_alert())]
+        alerts = [("storage", node.storage_alert()), ("fork", node.fork_alert()), ("sequencer", node.sequencer_alert())]
     except EduledgerError:
         return []
     return [{"kind": kind, **alert} for kind, alert in alerts if alert]
@@ -200,3 +218,9 @@ class ErrorPages:
 
     def __call__(self, request: Request, exc: EduledgerError, status: int) -> Response:
         return render_error(request, exc, status)
+
+
+def public_base(request: Request) -> str:
+    """The base of absolute links, ending in ``/``: the node's configured public URL (EDULEDGER_PUBLIC_URL),
+    never the request's Host header, which any client can set (a share link or QR code pointing elsewhere)."""
+    return request.app.state.settings.effective_public_url + "/"

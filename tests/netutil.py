@@ -29,6 +29,7 @@ INSTITUTIONS = (
     InstitutionSpec("olymp", "Olympiad organiser", "olympiad-organiser"),
     InstitutionSpec("ipk", "Teacher-training institute", "training-institute"),
     InstitutionSpec("uni", "University", "university"),
+    InstitutionSpec("lyc", "Lyceum", "school"),
 )
 SEQ = "olymp"
 
@@ -52,7 +53,8 @@ def wait_until(what: str, predicate: Callable[[], Any], timeout: float = 60, int
 
 
 class Network:
-    """Three institutions (quorum 2 by default), each node a separate process with its own SQLite."""
+    """Four institutions (quorum 2 of the three witnesses besides the sequencer's, by default), each node a
+    separate process with its own SQLite."""
 
     def __init__(self, root: Path, *, quorum: int = 2, institutions=INSTITUTIONS, env: dict[str, str] | None = None) -> None:
         self.root = root

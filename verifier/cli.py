@@ -12,10 +12,24 @@ per file with the first failed step's reason; ``--json`` prints every report.
 Many files show a progress bar (on a terminal); more than 2,000 are verified by
 a process pool in chunks, each worker with its own checkpoint cache.
 
-Exit status: **0** every file verifies; **1** any file fails verification (a
-malformed, truncated or unreadable bundle file included); **2** usage errors:
-missing, unreadable or invalid trust file, no files, a path that does not
-exist, bad flags or a bad ``--at`` time.
+Exit status:
+
+* **0** — every file verifies, and with ``--online`` the node's newest
+  checkpoint provably extends each bundle's and the status it proves was checked;
+* **1** — any file fails verification: a malformed, truncated or unreadable
+  bundle file included, and with ``--online`` a fork the node's proof shows, a
+  consistency proof the node refuses or that does not verify, a node checkpoint
+  the trust file does not vouch for, or a revocation or supersession learned
+  from the node (the failed step and its reason are printed);
+* **2** — usage errors (missing, unreadable or invalid trust file, no files, a
+  path that does not exist, bad flags or a bad ``--at`` time), and with
+  ``--online`` a node that could not give its view: unreachable, halted (HTTP
+  503 after a storage or fork alert), lagging behind a bundle, or answering HTTP
+  errors. ``eduledger: ...`` on stderr names the node and what to do; each such
+  file's report is ``incomplete`` (never ``verified``).
+
+1 wins over 2: a file that fails verification fails whatever the node says.
+A failed online check is never a warning with exit 0 (see :mod:`verifier.online`).
 
 The trust file comes from a node: ``eduledger network export-trust`` (ledger/cli/network.py).
 """
@@ -26,6 +40,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -36,7 +51,7 @@ import typer
 from ledger.errors import EduledgerError
 from verifier import gcpolicy
 from verifier.document import bundle_bytes, unreadable_report
-from verifier.report import WARNING, Report
+from verifier.report import HALTED, LAGGING, NOT_CHECKED, SKIPPED, UNAVAILABLE, UNREACHABLE, WARNING, OnlineCheck, Report
 from verifier.trust import MAX_TRUST_BYTES, TrustPolicy
 from verifier.verify import MAX_BUNDLE_BYTES, CheckpointCache, verify
 
@@ -108,6 +123,8 @@ def verify_path(path: str | Path, trust: TrustPolicy, now: int, seen: Checkpoint
     if online is not None and report.digest and report.checkpoint_size is not None:
         refresh = online.refresh(report.digest, report.checkpoint_size)
         report = verify(data, trust, now=now, seen=seen, refresh=refresh)
+    elif online is not None:
+        report.online = OnlineCheck(online.base, SKIPPED, NOT_CHECKED, "the node was not asked because the bundle's checkpoint could not be read")
     return report
 
 
@@ -122,12 +139,15 @@ class Outcome(NamedTuple):
     ok: bool
     checkpoint: tuple[int, str] | None  # (size, root) of the checkpoint it verified against
     shown: Any
+    failed: bool = False  # a step failed (exit 1)
+    online_error: tuple[str, str] | None = None  # (code, message): the node's view could not be had (exit 2)
 
 
 def outcome(path: str, report: Report, as_json: bool) -> Outcome:
     checkpoint = (report.checkpoint_size, report.checkpoint_root) if report.checkpoint_size is not None else None
     shown = {"file": path, **report.to_json()} if as_json else _line(path, report)
-    return Outcome(report.ok, checkpoint, shown)  # type: ignore[arg-type]
+    online_error = (report.online.code, report.online.message) if report.incomplete else None  # type: ignore[union-attr]
+    return Outcome(report.ok, checkpoint, shown, report.first_failure is not None or not report.steps, online_error)  # type: ignore[arg-type]
 
 
 _worker: tuple[TrustPolicy, CheckpointCache] | None = None
@@ -196,12 +216,23 @@ def _recheck_forks(paths: Sequence[str], outcomes: list[Outcome], trust: TrustPo
 # --- output -------------------------------------------------------------------------------
 
 
+#: What to do about a node whose view could not be had, by OnlineCheck.code.
+NODE_HINTS = {
+    UNREACHABLE: "check the URL and the network, or verify offline without --online",
+    HALTED: "ask its operator, or verify against another node of the network",
+    LAGGING: "try again once it has caught up, or verify against another node of the network",
+    UNAVAILABLE: "check that the URL is an eduledger node's, or try again later",
+}
+
+
 def _line(path: str, r: Report) -> str:
+    what = "; ".join(x for x in (r.title, r.holder, r.issuer) if x)
     if r.ok:
-        what = "; ".join(x for x in (r.title, r.holder, r.issuer) if x)
         warning = next((s for s in r.steps if s.status == WARNING), None)
         note = f" — warning at step {warning.number} ({warning.name}): {warning.message}" if warning else ""
         return f"{path}: verified ({what}){note}"
+    if r.incomplete and r.first_failure is None:
+        return f"{path}: INCOMPLETE: no step failed ({what}), but the online check could not be made: {r.online.message}"  # type: ignore[union-attr]
     first = r.first_failure
     assert first is not None
     return f"{path}: {r.status.upper()} at step {first.number} ({first.name}): {first.message}"
@@ -259,15 +290,40 @@ def verify_command(
     finally:
         if client is not None:
             client.close()
-    failed = sum(not o.ok for o in outcomes)
+    failed = sum(o.failed for o in outcomes)
+    incomplete = sum(o.online_error is not None and not o.failed for o in outcomes)
+    verified = sum(o.ok for o in outcomes)
+    code = 1 if failed else 2 if any(o.online_error for o in outcomes) else 0
     if as_json:
-        out = {"ok": failed == 0, "verified": len(outcomes) - failed, "failed": failed, "files": [o.shown for o in outcomes]}
+        out = {
+            "ok": code == 0,
+            "verified": verified,
+            "failed": failed,
+            "incomplete": incomplete,  # no step failed, but the online check could not be made
+            "exit_status": code,
+            "files": [o.shown for o in outcomes],
+        }
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
     else:
         typer.echo("\n".join(o.shown for o in outcomes))
         if len(paths) > 1:
-            typer.echo(f"{len(paths) - failed} of {len(paths)} verified")
-    raise typer.Exit(1 if failed else 0)
+            typer.echo(f"{verified} of {len(paths)} verified" + (f"; {incomplete} not checked online" if incomplete else ""))
+    for message in _node_errors(outcomes):
+        typer.echo(f"eduledger: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _node_errors(outcomes: Sequence[Outcome]) -> list[str]:
+    """One line per kind of node problem, with its first message (a cohort against a dead node
+    is one line, not 10,000)."""
+    counts: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for o in outcomes:
+        if o.online_error is not None:
+            kind, message = o.online_error
+            counts[kind] += 1
+            first.setdefault(kind, message)
+    return [f"{first[k]}{f' ({n} files)' if n > 1 else ''}: {NODE_HINTS.get(k, 'try again later')}" for k, n in counts.items()]
 
 
 def _parse_at(value: str) -> int:

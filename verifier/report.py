@@ -19,6 +19,14 @@ inclusion proof is folded only against a root the trust file vouches for:
 A failed step skips the steps that depend on it (``DEPENDS``); independent
 steps still run, so a report can say "the receipt is genuine, the credential was
 altered" or "expired, and also revoked".
+
+With ``--online`` the report also says what the node's check came to
+(:class:`OnlineCheck`, ``Report.online``): ``passed``; ``failed`` — the node's
+answers prove or show something wrong, and the step they concern (5 or 8) has
+failed; ``error`` — the node's view could not be had (unreachable, halted,
+lagging, unavailable), no step is blamed, and the report is not ok (its status is
+``incomplete``); ``skipped`` — an earlier step failed, so the node's answers were
+not checked.
 """
 
 from __future__ import annotations
@@ -28,6 +36,23 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 PASSED, FAILED, SKIPPED, WARNING = "passed", "failed", "skipped", "warning"
+#: OnlineCheck.status when the node's view could not be had: not the bundle's fault, yet no verdict.
+ERROR = "error"
+
+# OnlineCheck.code, by the status it goes with.
+CONSISTENT = "consistent"  # passed: the node's newest checkpoint extends the bundle's
+FORK = "fork"  # failed (5): a proof verified against the node's signed root shows another root
+REFUSED = "refused"  # failed (5): the node would not give the consistency proof
+INVALID_PROOF = "invalid-proof"  # failed (5): the node's consistency proof does not verify
+INVALID_CHECKPOINT = "invalid-checkpoint"  # failed (5): the trust file does not vouch for the node's checkpoint
+INVALID_STATUS = "invalid-status"  # failed (8): the node's status entries or answers do not verify
+UNREACHABLE = "unreachable"  # error: no answer (connection, timeout, TLS)
+HALTED = "halted"  # error: HTTP 503, the node stopped serving log data (storage or fork alert)
+LAGGING = "lagging"  # error: the node's newest checkpoint is smaller than the bundle's
+UNAVAILABLE = "unavailable"  # error: any other HTTP error (not a node, busy, a proxy's error page)
+NOT_CHECKED = "not-checked"  # skipped
+#: The codes that mean "the node's view could not be had" (status ERROR).
+ENVIRONMENT = frozenset({UNREACHABLE, HALTED, LAGGING, UNAVAILABLE})
 
 STEPS: tuple[tuple[int, str, str], ...] = (
     (1, "well-formed", "the file is a well-formed credential bundle"),
@@ -59,9 +84,23 @@ class Step(NamedTuple):  # a tuple: a cohort of 100,000 bundles makes 900,000 of
         return out
 
 
+class OnlineCheck(NamedTuple):
+    """What ``--online`` came to: ``status`` is passed, failed, error or skipped, ``code`` says
+    why (the constants above), ``message`` in a sentence; ``node`` is the node's URL."""
+
+    node: str
+    status: str
+    code: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node": self.node, "status": self.status, "code": self.code, "message": self.message}
+
+
 @dataclass
 class Report:
-    """What ``verify`` found. ``ok`` is True when no step failed (warnings allowed)."""
+    """What ``verify`` found. ``ok`` is True when no step failed (warnings allowed) and an
+    online check, if one was asked for, could be made."""
 
     steps: list[Step] = field(default_factory=list)
     kind: str | None = None
@@ -75,10 +114,16 @@ class Report:
     checkpoint_root: str | None = None
     status_as_of: int | None = None
     superseded_by: str | None = None
+    online: OnlineCheck | None = None  # None: no online check was asked for
 
     @property
     def ok(self) -> bool:
-        return bool(self.steps) and all(s.status in (PASSED, WARNING) for s in self.steps)
+        return bool(self.steps) and all(s.status in (PASSED, WARNING) for s in self.steps) and not self.incomplete
+
+    @property
+    def incomplete(self) -> bool:
+        """An online check was asked for and the node's view could not be had."""
+        return self.online is not None and self.online.status == ERROR
 
     @property
     def first_failure(self) -> Step | None:
@@ -89,10 +134,18 @@ class Report:
 
     @property
     def status(self) -> str:
-        """verified, revoked, superseded, expired, not-yet-valid, fork or failed (after the first failed step)."""
+        """verified, revoked, superseded, expired, not-yet-valid, fork or failed (after the first failed
+        step), or incomplete (no step failed, but the online check asked for could not be made)."""
         f = self.first_failure
         if f is None:
-            return "verified" if self.steps else "failed"
+            if not self.steps:
+                return "failed"
+            return "incomplete" if self.incomplete else "verified"
+        # What the node's answers did, when they are what failed: only evidence is a fork; a node
+        # that refuses or garbles an answer has proved nothing about the credential.
+        blamed = self.online.code if self.online is not None and self.online.status == FAILED else None
+        if blamed is not None and f.name in ("consistency", "status"):
+            return "fork" if blamed == FORK else "failed"
         if f.name == "status":
             return "superseded" if self.superseded_by else "revoked"
         if f.name == "validity":
@@ -102,7 +155,9 @@ class Report:
         return "failed"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The report as JSON; ``online`` only when an online check was asked for (the node's
+        ``POST /api/v1/verify`` reports, made offline, keep their shape)."""
+        out = {
             "ok": self.ok,
             "status": self.status,
             "kind": self.kind,
@@ -117,9 +172,14 @@ class Report:
             "superseded_by": self.superseded_by,
             "steps": [s.to_json() for s in self.steps],
         }
+        if self.online is not None:
+            out["online"] = self.online.to_json()
+        return out
 
     def __str__(self) -> str:
         f = self.first_failure
         if f is None:
+            if self.incomplete:
+                return f"not verified: the online check could not be made ({self.online.message})"  # type: ignore[union-attr]
             return "verified" if self.steps else "not verified"
         return f"step {f.number} ({f.name}) failed: {f.message}"

@@ -7,6 +7,7 @@ A trust file (``eduledger-trust/v1``, written by ``eduledger network export-trus
      "genesis_hash": "<64 hex: SHA-256 of the canonical genesis file>",
      "log": "<C2SP vkey of the log key, Ed25519 (0x01)>",
      "sequencer": "olymp-centre",
+     "sequencers": [{"from_size": 0, "institution": "olymp-centre"}, ...],   only after a handover
      "witnesses": {"<institution id>": "<C2SP vkey, cosignature/v1 (0x04)>", ...},
      "quorum": 2,                                       cosignatures needed, 1 <= quorum <= witnesses
      "as_of": "2026-11-22T18:00:00Z", "roster_size": 1234,   when / at which log size the roster was read
@@ -20,6 +21,12 @@ it (:meth:`TrustPolicy.registry_for`) and replays the key entries a bundle
 proves on top, so the node and the verifier apply one implementation of the
 rules. A bundle can add proven key history for a rostered institution; it can
 never add an institution, a witness, or change the quorum.
+
+Finality (docs/network.md): a checkpoint of tree size ``n`` counts towards the quorum only the
+cosignatures of witnesses *other than the institution that sequenced at size n*
+(:meth:`TrustPolicy.finality_witnesses`): the log's signer never supplies its own quorum.
+``sequencers`` names the sequencing institution for each range of sizes, so checkpoints
+before and after a handover verify; without it the ``sequencer`` held the role from size 0.
 
 Constructing a policy with impossible values (quorum above the number of
 witnesses, a quorum of 0 — the "empty AllOf" that would trust the log alone —,
@@ -106,6 +113,8 @@ class TrustPolicy:
     roster: Mapping[str, RosterEntry]
     as_of: int | None = None
     roster_size: int | None = None
+    #: (first tree size, sequencing institution), from size 0, sizes increasing; () means ((0, sequencer),)
+    sequencers: tuple[tuple[int, str], ...] = ()
     _key_owner: Mapping[bytes, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,6 +134,14 @@ class TrustPolicy:
             raise ValueError(f"witness(es) {', '.join(unknown)} are not institutions of the roster")
         if self.sequencer not in roster:
             raise ValueError(f"the sequencer {self.sequencer!r} is not an institution of the roster")
+        sequencers = tuple((int(n), str(i)) for n, i in self.sequencers) or ((0, self.sequencer),)
+        if sequencers[0][0] != 0 or any(b[0] <= a[0] for a, b in zip(sequencers, sequencers[1:])):
+            raise ValueError("sequencers must start at size 0 with strictly increasing sizes")
+        if unknown := sorted({i for _, i in sequencers} - set(roster)):
+            raise ValueError(f"sequencer(s) {', '.join(unknown)} are not institutions of the roster")
+        if sequencers[-1][1] != self.sequencer:
+            raise ValueError(f"the last sequencer of the history is {sequencers[-1][1]!r}, not {self.sequencer!r}")
+        object.__setattr__(self, "sequencers", sequencers)
         owners: dict[bytes, str] = {}
         for inst_id, entry in roster.items():
             if inst_id != entry.id or not _ID.match(entry.id):
@@ -144,6 +161,20 @@ class TrustPolicy:
     @property
     def witness_verifiers(self) -> tuple[Verifier, ...]:
         return tuple(self.witnesses.values())
+
+    def sequencer_at(self, size: int) -> str:
+        """The institution that sequenced the log at tree size ``size`` (and signed its checkpoint)."""
+        current = self.sequencers[0][1]
+        for first, institution in self.sequencers:
+            if first > size:
+                break
+            current = institution
+        return current
+
+    def finality_witnesses(self, size: int) -> tuple[Verifier, ...]:
+        """The witnesses whose cosignatures count for a checkpoint of ``size``: all but the sequencer's."""
+        signer = self.sequencer_at(size)
+        return tuple(w for inst, w in self.witnesses.items() if inst != signer)
 
     def institution(self, institution_id: str) -> RosterEntry | None:
         return self.roster.get(institution_id)
@@ -165,6 +196,7 @@ class TrustPolicy:
             "sequencer": self.sequencer,
             "witnesses": {i: w.vkey for i, w in sorted(self.witnesses.items())},
             "quorum": self.quorum,
+            **({"sequencers": [{"from_size": n, "institution": i} for n, i in self.sequencers]} if len(self.sequencers) > 1 else {}),
             "as_of": format_time(self.as_of) if self.as_of is not None else None,
             "roster_size": self.roster_size,
             "institutions": [
@@ -194,10 +226,10 @@ class TrustPolicy:
         j = safejson.loads(data, max_bytes=MAX_TRUST_BYTES)
         if not isinstance(j, dict) or j.get("format") != FORMAT:
             raise MalformedError(f"not a trust file (format must be {FORMAT})")
-        fields = {"format", "network", "genesis_hash", "log", "sequencer", "witnesses", "quorum", "as_of", "roster_size", "institutions"}
+        fields = {"format", "network", "genesis_hash", "log", "sequencer", "sequencers", "witnesses", "quorum", "as_of", "roster_size", "institutions"}
         if extra := sorted(set(j) - fields):
             raise MalformedError(f"trust file has unknown field(s): {', '.join(extra)}")
-        if missing := sorted(fields - {"as_of", "roster_size"} - set(j)):
+        if missing := sorted(fields - {"as_of", "roster_size", "sequencers"} - set(j)):
             raise MalformedError(f"trust file is missing: {', '.join(missing)}")
         try:
             gh = j["genesis_hash"]
@@ -211,6 +243,12 @@ class TrustPolicy:
                 if entry.id in roster:
                     raise MalformedError(f"institution {entry.id} is listed twice")
                 roster[entry.id] = entry
+            history = j.get("sequencers", [])
+            if not isinstance(history, list) or not all(
+                isinstance(h, dict) and set(h) == {"from_size", "institution"} and type(h["from_size"]) is int and h["from_size"] >= 0
+                for h in history
+            ):
+                raise MalformedError("sequencers must be a list of {from_size, institution}")
             size = j.get("roster_size")
             if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
                 raise MalformedError("roster_size must be a log size")
@@ -221,6 +259,7 @@ class TrustPolicy:
                 witnesses={_str(k, "witness institution"): Verifier.from_vkey(v) for k, v in j["witnesses"].items()},
                 quorum=j["quorum"],
                 sequencer=_str(j["sequencer"], "sequencer"),
+                sequencers=tuple((h["from_size"], _str(h["institution"], "sequencer")) for h in history),
                 roster=roster,
                 as_of=parse_time(j["as_of"], "as_of") if j.get("as_of") is not None else None,
                 roster_size=size,
@@ -272,6 +311,7 @@ class TrustPolicy:
             witnesses={i: Verifier.from_vkey(v) for i, v in chosen.items()},
             quorum=quorum,
             sequencer=registry.sequencer,
+            sequencers=tuple(getattr(registry, "sequencer_history", ())),
             roster={
                 i: RosterEntry(inst.id, inst.name, inst.type, tuple(KeyValidity(k.key, k.valid_from, k.valid_until) for k in inst.keys))
                 for i, inst in insts.items()

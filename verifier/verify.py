@@ -20,7 +20,9 @@ What each step relies on, and why in this order:
 5. **consistency** — no checkpoint of the same size with another root has been
    seen by this verifier (``CheckpointCache``); with an online refresh, the
    node's newest checkpoint provably extends this one (RFC 9162 §2.1.4.2).
-   A fork fails with both checkpoints as evidence.
+   A fork fails with both checkpoints as evidence; so does, without evidence, a
+   node whose checkpoint the trust file does not vouch for, or that refuses the
+   consistency proof, or whose proof does not verify (``StatusRefresh``).
 6. **inclusion** — the anchor, and every key-history and status entry the
    bundle carries, is in the verified tree (RFC 9162 §2.1.3.2).
 7. **issuer** — the credential's issuer is the anchor's institution, which is
@@ -32,7 +34,10 @@ What each step relies on, and why in this order:
    invalidates what it signed after that time.
 8. **status** — the proven revocation and supersession entries (the bundle's,
    plus an online refresh's) are replayed through the same Registry: revoked or
-   superseded fails, with the replacing credential's digest.
+   superseded fails, with the replacing credential's digest. A node's status
+   entry that does not verify fails too. When the node's view could not be had
+   (unreachable, halted, lagging) the step warns and the report is *incomplete*:
+   not ok, and no step is blamed (``Report.online``).
 9. **validity** — ``validFrom <= now < validUntil``.
 
 Costs are paid once per distinct thing (``CheckpointCache``): a checkpoint's
@@ -73,7 +78,28 @@ from ledger.tlog.timefmt import parse_time
 from ledger.tlog.tlog_proof import TlogProof
 from verifier import safejson
 from verifier.credentials import ParsedCredential, parse_credential
-from verifier.report import DEPENDS, FAILED, PASSED, SKIPPED, STEPS, WARNING, Report, Step
+from verifier.report import (
+    CONSISTENT,
+    DEPENDS,
+    ENVIRONMENT,
+    ERROR,
+    FAILED,
+    FORK,
+    INVALID_CHECKPOINT,
+    INVALID_PROOF,
+    INVALID_STATUS,
+    LAGGING,
+    NOT_CHECKED,
+    PASSED,
+    REFUSED,
+    SKIPPED,
+    STEPS,
+    UNREACHABLE,
+    WARNING,
+    OnlineCheck,
+    Report,
+    Step,
+)
 from verifier.trust import TrustPolicy
 
 __all__ = ["MAX_BUNDLE_BYTES", "CheckpointCache", "StatusRefresh", "verify", "verify_consistency_of"]
@@ -110,7 +136,8 @@ class CheckpointCache:
         self.trust = trust
         self.limit = limit
         self._signed: dict[bytes, Checkpoint | tuple[type[EduledgerError], str]] = {}
-        self._cosigned: dict[bytes, VerifiedCheckpoint | tuple[type[EduledgerError], str]] = {}
+        # note -> (checkpoint, the witnesses that count under the current rule, met only the old rule?)
+        self._cosigned: dict[bytes, tuple[VerifiedCheckpoint, frozenset[str], bool] | tuple[type[EduledgerError], str]] = {}
         self._roots: dict[int, tuple[bytes, bytes]] = {}
         self._batches: set[tuple[bytes, ...]] = set()
         self._entries: OrderedDict[bytes, Entry] = OrderedDict()
@@ -144,18 +171,39 @@ class CheckpointCache:
         return hit  # type: ignore[return-value]
 
     def cosigned(self, note: bytes) -> VerifiedCheckpoint:
-        """Step 4: the full C2SP check with the trust file's witnesses and quorum."""
+        """Step 4: the full C2SP check with the trust file's witnesses and quorum, counting only the
+        institutions other than the one that sequenced at the checkpoint's size (the log's signer never
+        supplies its own quorum). A checkpoint that reaches the quorum only with the sequencer's own
+        cosignature (the rule before 2026-12) passes here; :meth:`counted` tells it apart."""
+        return self._cosigned_hit(note)[0]
+
+    def counted(self, note: bytes) -> tuple[frozenset[str], bool]:
+        """(witness names that count under the current rule, met the quorum only under the old rule)."""
+        hit = self._cosigned_hit(note)
+        return hit[1], hit[2]
+
+    def _cosigned_hit(self, note: bytes) -> tuple[VerifiedCheckpoint, frozenset[str], bool]:
         hit = self._cosigned.get(note)
         if hit is None:
             try:
-                hit = verify_checkpoint(
-                    note, log=self.trust.log, witnesses=self.trust.witness_verifiers, quorum=self.trust.quorum, origin=self.trust.network
-                )
+                vc = verify_checkpoint(note, log=self.trust.log, witnesses=self.trust.witness_verifiers, quorum=0, origin=self.trust.network)
+                sequencer = self.trust.sequencer_at(vc.checkpoint.size)
+                own = self.trust.witnesses.get(sequencer)
+                counted = frozenset(vc.cosigners - ({own.name} if own is not None else set()))
+                if len(counted) >= self.trust.quorum:
+                    hit = (vc, counted, False)
+                elif len(vc.cosigners) >= self.trust.quorum:
+                    hit = (vc, counted, True)
+                else:
+                    raise QuorumError(
+                        f"checkpoint has {len(counted)} valid cosignatures from trusted institutions other than the "
+                        f"sequencer {sequencer}, need {self.trust.quorum}"
+                    )
             except (SignatureError, PolicyError, MalformedError, QuorumError) as e:
                 hit = (type(e), str(e))
             self._put(self._cosigned, note, hit)
-        if isinstance(hit, tuple):
-            self._raise(hit)
+        if isinstance(hit[0], type):
+            self._raise(hit)  # type: ignore[arg-type]
         return hit  # type: ignore[return-value]
 
     def observe(self, cp: Checkpoint, note: bytes) -> int:
@@ -210,25 +258,58 @@ class StatusRefresh:
 
     ``checkpoint``: the node's newest checkpoint note; ``consistency``: the RFC
     9162 proof between the bundle's checkpoint and it (smaller size first);
+    ``old_root``: the node's root at the bundle's size, as its consistency
+    endpoint states it (with it, a proof is checked against the node's signed
+    root alone, so a fork is told apart from a proof that proves nothing);
     ``entries``: tlog-proofs (entry bytes in ``extra``) of the status entries for
-    the digest, against ``checkpoint``. ``error``: why nothing could be fetched
-    (a network failure is not the bundle's fault: the status step warns).
+    the digest, against ``checkpoint``. ``node``: the node's URL, for the report.
+
+    ``problem`` (a code of :mod:`verifier.report`) and ``error`` (a sentence) say
+    what went wrong while fetching. ``unreachable``, ``halted``, ``lagging`` and
+    ``unavailable`` are the environment's fault: no step is blamed, but the report
+    is incomplete (not ok), and whatever did arrive (a checkpoint and its
+    consistency proof) is still checked, so a proven fork is never lost.
+    ``refused`` and ``invalid-proof`` fail step 5, ``invalid-status`` step 8 (a
+    checkpoint the trust file does not vouch for fails step 5 too:
+    ``invalid-checkpoint``). An ``error`` without a ``problem`` is ``unreachable``.
     """
 
     checkpoint: bytes = b""
     consistency: tuple[bytes, ...] = ()
     entries: tuple[TlogProof, ...] = ()
     error: str | None = None
+    node: str = ""
+    old_root: bytes | None = None
+    problem: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        """``problem``, or ``unreachable`` for an ``error`` without one; None when nothing went wrong."""
+        return self.problem or (UNREACHABLE if self.error is not None else None)
 
 
 def verify_consistency_of(
-    seen_checkpoint: bytes, new_checkpoint: bytes, proof: Sequence[bytes], *, trust: TrustPolicy | None = None
+    seen_checkpoint: bytes,
+    new_checkpoint: bytes,
+    proof: Sequence[bytes],
+    *,
+    trust: TrustPolicy | None = None,
+    prefix_root: bytes | None = None,
 ) -> None:
     """Raise InconsistencyError, with both checkpoints and the proof as evidence, unless
     the larger checkpoint extends the smaller one (RFC 9162 §2.1.4.2).
 
     With ``trust``, both notes' log signatures are verified first (SignatureError);
     without, the caller vouches that they were (e.g. through a CheckpointCache).
+
+    ``prefix_root`` is the larger tree's root at the smaller size, as the proof's
+    supplier states it. The proof is then checked against the larger checkpoint's
+    signed root alone: if it does not verify it proves nothing, and
+    RootMismatchError or MalformedError is raised (never a fork: anyone can send
+    garbage); if it verifies and ``prefix_root`` is not the smaller checkpoint's
+    root, the two signed trees cannot both be the log (InconsistencyError, its
+    ``proof`` the prefix root followed by the consistency proof). Without it, any
+    proof that fails to connect the two roots is reported as a fork.
     """
     checkpoints = []
     for note in (seen_checkpoint, new_checkpoint):
@@ -241,6 +322,17 @@ def verify_consistency_of(
     if a.origin != b.origin:
         raise PolicyError(f"the checkpoints belong to two logs, {a.origin!r} and {b.origin!r}")
     (old, old_note), (new, new_note) = sorted([(a, seen_checkpoint), (b, new_checkpoint)], key=lambda x: x[0].size)
+    if prefix_root is not None and old.size < new.size:
+        merkle.verify_consistency(old.size, new.size, prefix_root, new.root, list(proof))  # authenticates prefix_root
+        if prefix_root != old.root:
+            raise InconsistencyError(
+                f"the checkpoint of log size {new.size} has root {b64e(prefix_root)} at size {old.size}, "
+                f"the checkpoint of size {old.size} has root {b64e(old.root)}: the log has forked",
+                old=old_note.decode("utf-8", "replace"),
+                new=new_note.decode("utf-8", "replace"),
+                proof=[prefix_root, *proof],
+            )
+        return
     try:
         merkle.verify_consistency(old.size, new.size, old.root, new.root, list(proof))
     except (RootMismatchError, MalformedError) as e:
@@ -256,10 +348,13 @@ def verify_consistency_of(
 
 
 class _Fail(Exception):
-    def __init__(self, message: str, evidence: dict[str, Any] | None = None) -> None:
+    """A failed step; ``online``: the OnlineCheck code when the node's answer is what failed it."""
+
+    def __init__(self, message: str, evidence: dict[str, Any] | None = None, *, online: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.evidence = evidence
+        self.online = online
 
 
 _FAILURE_PREFIX = {
@@ -315,7 +410,10 @@ class _Run:
         self.cp: Checkpoint
         self.vc: VerifiedCheckpoint
         self.fresh: VerifiedCheckpoint | None = None
-        self.fresh_problem: str | None = refresh.error if refresh is not None else None
+        # What --online came to, once decided; an environment problem is decided before any step.
+        self.online: OnlineCheck | None = None
+        if refresh is not None and refresh.code in ENVIRONMENT:
+            self.online = OnlineCheck(refresh.node, ERROR, refresh.code, refresh.error or refresh.code)  # type: ignore[arg-type]
         self.registry: Registry
         self.plain = False
 
@@ -331,13 +429,24 @@ class _Run:
             if step.status in (PASSED, WARNING):
                 passed.add(number)
             steps.append(step)
+        if self.refresh is not None:
+            self.report.online = self.online or self._online_outcome()
         return self.report
+
+    def _online_outcome(self) -> OnlineCheck:
+        node = self.refresh.node  # type: ignore[union-attr]
+        if self.fresh is not None:
+            size = self.fresh.checkpoint.size
+            return OnlineCheck(node, PASSED, CONSISTENT, f"the node's newest checkpoint (log size {size}) extends the bundle's")
+        return OnlineCheck(node, SKIPPED, NOT_CHECKED, "the node's answers were not checked because an earlier step did not pass")
 
     def _step(self, number: int, name: str, method: str) -> Step:
         try:
             status, message = getattr(self, method)()
             return Step(number, name, status, message)
         except _Fail as f:
+            if f.online is not None:
+                self.online = OnlineCheck(self.refresh.node, FAILED, f.online, f.message)  # type: ignore[union-attr]
             return Step(number, name, FAILED, f.message, f.evidence)
         except EduledgerError as e:
             return Step(number, name, FAILED, f"{_FAILURE_PREFIX[name]}: {e}")
@@ -401,10 +510,23 @@ class _Run:
             raise _Fail(f"too few institutions cosigned the checkpoint: {e}") from None
         except SignatureError as e:
             raise _Fail(f"a trusted institution's cosignature does not verify: {e}") from None
-        names = sorted(i for i, w in self.trust.witnesses.items() if w.name in vc.cosigners)
+        counted, legacy = self.seen.counted(self.bundle.checkpoint)
+        names = sorted(i for i, w in self.trust.witnesses.items() if w.name in counted)
+        sequencer = self.trust.sequencer_at(vc.checkpoint.size)
         if vc.cosigned_at:
             self.report.status_as_of = max(vc.cosigned_at.values())
-        return PASSED, f"{len(names)} of {len(self.trust.witnesses)} institutions cosigned it ({', '.join(names)}); the trust file requires {self.trust.quorum}"
+        others = len(self.trust.witnesses) - (sequencer in self.trust.witnesses)
+        if legacy:
+            return WARNING, (
+                f"only {len(names)} of the {others} institutions besides the sequencer {sequencer} cosigned it"
+                f"{' (' + ', '.join(names) + ')' if names else ''}; the trust file requires {self.trust.quorum}: it met the quorum "
+                "only by counting the sequencer's own cosignature (the rule before 2026-12); verify with --online for a "
+                "checkpoint that meets today's rule"
+            )
+        return PASSED, (
+            f"{len(names)} of the {others} institutions besides the sequencer {sequencer} cosigned it ({', '.join(names)}); "
+            f"the trust file requires {self.trust.quorum}"
+        )
 
     def _consistency(self) -> tuple[str, str]:
         note = self.bundle.checkpoint
@@ -412,19 +534,43 @@ class _Run:
             sizes = self.seen.observe(self.cp, note)
         except InconsistencyError as e:
             raise _Fail(f"fork: {e}", {"old": e.old, "new": e.new}) from None
-        if self.refresh is None or self.fresh_problem is not None:
-            return PASSED, f"no conflicting checkpoint of this log seen ({sizes} distinct log sizes seen by this verifier)"
+        offline = f"no conflicting checkpoint of this log seen ({sizes} distinct log sizes seen by this verifier)"
+        r = self.refresh
+        if r is None or not r.checkpoint:  # offline, or the node's checkpoint never came (self.online says why)
+            return PASSED, offline
+        who = f"the node {r.node}" if r.node else "the node"
         try:
-            fresh = self.seen.cosigned(self.refresh.checkpoint)
-            self.seen.observe(fresh.checkpoint, self.refresh.checkpoint)
-            verify_consistency_of(note, self.refresh.checkpoint, self.refresh.consistency)
-        except InconsistencyError as e:
-            raise _Fail(f"fork: {e}", {"old": e.old, "new": e.new, "proof": [b64e(h) for h in e.proof]}) from None
+            fresh = self.seen.cosigned(r.checkpoint)
+            if self.seen.counted(r.checkpoint)[1]:
+                raise QuorumError("its cosignatures meet the quorum only by counting the sequencer's own")
         except EduledgerError as e:
-            self.fresh_problem = f"the node's checkpoint does not verify ({e})"
-            return WARNING, f"no conflicting checkpoint seen, but {self.fresh_problem}"
+            raise _Fail(
+                f"the newest checkpoint of {who} is not one the trust file vouches for ({e}), so it shows nothing about this one",
+                {"node": r.node},
+                online=INVALID_CHECKPOINT,
+            ) from None
+        size = fresh.checkpoint.size
+        if size < self.cp.size:  # nothing to prove against: the environment's fault, not the bundle's
+            message = f"{who} is behind this bundle: its newest checkpoint is of log size {size}, the bundle's of log size {self.cp.size}"
+            self.online = OnlineCheck(r.node, ERROR, LAGGING, message)
+            return PASSED, offline
+        evidence = {"node": r.node, "new": r.checkpoint.decode("utf-8", "replace")}
+        if r.code in (REFUSED, INVALID_PROOF):
+            raise _Fail(f"{who} did not prove that its newest checkpoint (log size {size}) extends this one: {r.error}", evidence, online=r.code)
+        try:
+            self.seen.observe(fresh.checkpoint, r.checkpoint)
+            verify_consistency_of(note, r.checkpoint, r.consistency, prefix_root=r.old_root)
+        except InconsistencyError as e:
+            raise _Fail(f"fork: {e}", {"old": e.old, "new": e.new, "proof": [b64e(h) for h in e.proof]}, online=FORK) from None
+        except EduledgerError as e:  # the proof does not verify against the node's own signed root: no evidence either way
+            raise _Fail(
+                f"the consistency proof of {who} from log size {self.cp.size} to {size} does not verify against its own signed "
+                f"checkpoint ({e}): the node has not shown that its log extends this checkpoint",
+                {**evidence, "proof": [b64e(h) for h in r.consistency]},
+                online=INVALID_PROOF,
+            ) from None
         self.fresh = fresh
-        return PASSED, f"the node's newest checkpoint (log size {fresh.checkpoint.size}) is consistent with this one"
+        return PASSED, f"the node's newest checkpoint (log size {size}) is consistent with this one"
 
     # --- 6 -------------------------------------------------------------------------------
 
@@ -474,11 +620,11 @@ class _Run:
         self.report.issuer = roster.name
         return PASSED, f"issued by {roster.name} ({inst}) on {format_time(issued_at)} with a signing key valid from {since}{until}"
 
-    def _signed(self, entry: Entry, what: str) -> None:
+    def _signed(self, entry: Entry, what: str, *, online: str | None = None) -> None:
         try:
             self.seen.entry_signature(entry)
         except (SignatureError, MalformedError) as e:
-            raise _Fail(f"{what} does not verify: {e}") from None
+            raise _Fail(f"{what} does not verify: {e}", online=online) from None
 
     # --- 8 -------------------------------------------------------------------------------
 
@@ -487,13 +633,21 @@ class _Run:
         inst = self.bundle.receipt.entry.statement.institution
         entries: dict[int, ProvenEntry] = {p.index: p for p in self.bundle.status}
         as_of_size, as_of_time = self.cp.size, self.report.status_as_of
-        if self.fresh is not None and self.refresh is not None:
+        from_node: set[int] = set()
+        if self.fresh is not None and self.refresh is not None and self.online is None:
             fresh = self.fresh.checkpoint
+            if self.refresh.code == INVALID_STATUS:
+                raise _Fail(f"the node's status answers do not verify: {self.refresh.error}", online=INVALID_STATUS)
             for t in self.refresh.entries:
-                p = _fresh_entry(t, fresh, self.refresh.checkpoint, self.seen)
+                try:
+                    p = _fresh_entry(t, fresh, self.refresh.checkpoint, self.seen)
+                except (_Fail, EduledgerError) as e:
+                    raise _Fail(f"a status entry from the node does not verify: {getattr(e, 'message', e)}", online=INVALID_STATUS) from None
                 prior = entries.get(p.index)
                 if prior is not None and prior.data != p.data:
-                    raise _Fail(f"the node's entry {p.index} differs from the bundle's: the log has forked", {"index": p.index})
+                    raise _Fail(f"the node's entry {p.index} differs from the bundle's: the log has forked", {"index": p.index}, online=FORK)
+                if prior is None:
+                    from_node.add(p.index)
                 entries[p.index] = p
             as_of_size = fresh.size
             as_of_time = max(self.fresh.cosigned_at.values()) if self.fresh.cosigned_at else as_of_time
@@ -504,11 +658,12 @@ class _Run:
         }
         for p in entries.values():
             s = p.entry.statement
+            blame = INVALID_STATUS if p.index in from_node else None  # the node's entry, not the bundle's
             if not ((s.kind != "credential.anchor" and s.body["digest"] == digest) or (s.kind == "credential.anchor" and s.body["digest"] in replaced)):
-                raise _Fail(f"status entry {p.index} does not concern this credential")
+                raise _Fail(f"status entry {p.index} does not concern this credential", online=blame)
             if s.institution != inst:
-                raise _Fail(f"status entry {p.index} was made by {s.institution}, not by the issuer {inst}")
-            self._signed(p.entry, f"the signature on status entry {p.index}")
+                raise _Fail(f"status entry {p.index} was made by {s.institution}, not by the issuer {inst}", online=blame)
+            self._signed(p.entry, f"the signature on status entry {p.index}", online=blame)
         reg = self.registry
         for index in sorted(entries):
             e = entries[index].entry
@@ -516,7 +671,8 @@ class _Run:
             try:
                 reg.apply(e, index, now)
             except (AuthorizationError, ConflictError) as err:
-                raise _Fail(f"status entry {index} ({e.statement.kind}) breaks a ledger rule: {err}") from None
+                blame = INVALID_STATUS if index in from_node else None
+                raise _Fail(f"status entry {index} ({e.statement.kind}) breaks a ledger rule: {err}", online=blame) from None
         self.report.status_as_of = as_of_time
         when = f", cosigned {format_time(as_of_time)}" if as_of_time is not None else ""
         state = reg.status(digest)  # type: ignore[arg-type]
@@ -534,8 +690,9 @@ class _Run:
                 {"superseded_by": sup.by, "supersession_index": sup.index},
             )
         message = f"not revoked or superseded as of log size {as_of_size}{when}"
-        if self.fresh_problem is not None:
-            return WARNING, f"{message}; the online check failed: {self.fresh_problem}"
+        if self.online is not None and self.online.status == ERROR:
+            # Not a pass: the report is incomplete (not ok) and eduledger verify exits 2.
+            return WARNING, f"{message}; the online check could not be made: {self.online.message}"
         if self.fresh is None and as_of_time is not None and self.now - as_of_time > STATUS_MAX_AGE:
             days = (self.now - as_of_time) // 86400
             return WARNING, f"{message}, {days} days ago: a later revocation would not be in this bundle; check online for newer status"

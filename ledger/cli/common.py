@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -32,3 +32,13 @@ def passphrase(data_dir: Path) -> bytes:
     return resolve_passphrase(prompt=sys.stdin.isatty())
 
 
+def open_ledger(data_dir: Path, database_url: str | None) -> tuple[Any, Any]:
+    """(genesis, store) of a node's data directory, or exit 2 with the reason; the caller closes the store."""
+    from ledger.errors import EduledgerError
+    from ledger.node.datadir import load_genesis
+    from ledger.storage import open_store
+
+    try:
+        return load_genesis(data_dir), open_store(db_url(data_dir, database_url))
+    except EduledgerError as e:
+        raise fail(str(e)) from None

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ledger.cli import demo, network
-from ledger.cli.common import DataDir, DbUrl, db_url, fail
+from ledger.cli.common import DataDir, DbUrl, db_url, fail, open_ledger
 from ledger.cli.common import passphrase as key_passphrase
 from ledger.errors import EduledgerError
 
@@ -52,6 +52,7 @@ def run(
 
         typer.echo(f"eduledger: creating a demo network in {data_dir}", err=True)
         create_demo(data_dir, db_url(data_dir, database_url))
+    _refuse_rollback(data_dir, database_url)
     try:
         passphrase = key_passphrase(data_dir)
     except EduledgerError as e:
@@ -61,7 +62,7 @@ def run(
     is_demo = demo and demo_passphrase_file(data_dir).exists()
     settings = Settings(data_dir=data_dir, database_url=database_url, host=host, port=port, demo_seed=is_demo, gc_tuning=True, verify_process=verify_process)
     application = create_app(settings, passphrase=passphrase)
-    url = f"http://{host}:{port}/"
+    url = settings.effective_public_url + "/"
     typer.echo(f"eduledger node running at {url}  (API docs: {url}docs)", err=False)
     if is_demo:
         from portfolio_api.demo import demo_logins
@@ -70,24 +71,45 @@ def run(
         for role, email, password in demo_logins():
             typer.echo(f"  {role:<11} {email:<46} {password}")
     sys.stdout.flush()
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    # X-Forwarded-For / -Proto are trusted only from the proxies named in EDULEDGER_FORWARDED_ALLOW_IPS
+    # (none by default: a client could otherwise pick the address its rate limits and logs see).
+    forwarded = settings.forwarded_allow_ips
+    uvicorn.run(
+        application, host=host, port=port, log_level="warning", proxy_headers=bool(forwarded), forwarded_allow_ips=forwarded or "",
+        timeout_graceful_shutdown=10,  # a peer's idle keep-alive connection must not hold a stop for ever
+    )
+
+
+def _refuse_rollback(data_dir: Path, database_url: str | None) -> None:
+    """Exit 1 with the reason, before the server starts, if the database was rolled back.
+
+    The node checks the same at start-up (``Roles.start``), but there the refusal
+    would reach the operator as a traceback from the server's start-up hook."""
+    from ledger.node.rollback import RollbackError, check_store, holds_log_key
+
+    genesis, store = open_ledger(data_dir, database_url)
+    try:
+        check_store(store, genesis, holds_log_key=holds_log_key(data_dir))
+    except RollbackError as e:
+        raise fail(f"this node refuses to start: {e.problem}", 1) from None
+    finally:
+        store.close()
 
 
 @ledger_app.command("audit")
 def audit_cmd(data_dir: DataDir = Path("data"), database_url: DbUrl = None) -> None:
-    """Re-derive every leaf hash, block hash, tree root and signature from storage."""
-    from ledger.node.audit import AuditFailure, audit
-    from ledger.node.datadir import load_genesis
-    from ledger.storage import open_store
+    """Re-derive every leaf hash, block hash, tree root and signature from storage; a rollback fails it.
 
-    try:
-        genesis = load_genesis(data_dir)
-        store = open_store(db_url(data_dir, database_url))
-    except EduledgerError as e:
-        raise fail(str(e)) from None
+    The log is also compared with what the same database says it reached (witness
+    states, checkpoints, cosignatures, final checkpoint): a shorter log was rolled
+    back. Exit codes: 0 passed, 1 a discrepancy, 2 usage or storage errors."""
+    from ledger.node.audit import AuditFailure, audit
+    from ledger.node.rollback import holds_log_key
+
+    genesis, store = open_ledger(data_dir, database_url)
     try:
         started = time.perf_counter()
-        result = audit(store, genesis)
+        result = audit(store, genesis, holds_log_key=holds_log_key(data_dir))
     except AuditFailure as e:
         typer.echo(f"eduledger: audit failed at {e.where}: {e.problem}", err=True)
         raise typer.Exit(1) from None
@@ -97,6 +119,58 @@ def audit_cmd(data_dir: DataDir = Path("data"), database_url: DbUrl = None) -> N
         f"audit passed: {result.entries} entries in {result.blocks} blocks, {result.checkpoints} checkpoints, "
         f"final size {result.final_size}, root {result.root.hex()} ({time.perf_counter() - started:.2f}s)"
     )
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+
+
+@ledger_app.command("recover")
+def recover_cmd(
+    from_url: Annotated[str, typer.Option("--from", help="base URL of a replica or any peer node of this network")],
+    data_dir: DataDir = Path("data"),
+    database_url: DbUrl = None,
+) -> None:
+    """Re-mirror the tail a rolled-back database lost from a replica or any peer, proven before it is stored.
+
+    The tail is proven against the peer's final checkpoint and against what this
+    database says the log reached (its witnesses' cosigned checkpoints first),
+    stored block by block as a replica mirrors, then the cross-check runs again.
+    Run it with the node stopped. Exit codes: 0 recovered (or nothing was missing),
+    1 the tail cannot be proven from that peer (nothing unproven is stored),
+    2 usage, storage or network errors."""
+    from ledger.errors import FetchError, MalformedError, VerificationError
+    from ledger.network.mirror import HttpPeer
+    from ledger.node.rollback import holds_log_key, load_log, recover
+
+    if not from_url.startswith(("http://", "https://")):
+        raise fail(f"--from must be a node's http:// or https:// URL, got {from_url!r}")
+    genesis, store = open_ledger(data_dir, database_url)
+    peer = HttpPeer(from_url, timeout=30)
+    try:
+        try:
+            log = load_log(store, genesis, clock=time.time)
+        except VerificationError as e:
+            raise fail(f"recover: the stored log does not re-derive ({e}); run 'eduledger ledger audit'", 1) from None
+        done = recover(log, peer, holds_log_key=holds_log_key(data_dir))
+    except FetchError as e:
+        raise fail(f"recover: {e}; check the URL and that the peer is running") from None
+    except (VerificationError, MalformedError) as e:  # the peer's data, not the network
+        raise fail(f"recover: cannot prove the missing tail from {from_url}: {e}", 1) from None
+    except EduledgerError as e:  # storage: e.g. the node is running and appended meanwhile
+        raise fail(f"recover: {e}") from None
+    finally:
+        peer.client.close()
+        store.close()
+    if done.size == done.before:
+        typer.echo(f"nothing to recover: the log holds {done.size} entries ({from_url} is final at {done.peer_final}); the cross-check passes")
+    else:
+        witnessed = sum(1 for c in done.checked.claims if c.what.startswith("witness "))
+        typer.echo(
+            f"recovered {done.size - done.before} entries in {done.blocks} block{'s' if done.blocks != 1 else ''} from {from_url}: "
+            f"the log holds {done.size} entries (was {done.before}), proven against its final checkpoint of size {done.peer_final} "
+            f"and the checkpoints this node's {witnessed} witness keys cosigned; the cross-check passes"
+        )
+    for note in done.checked.notes():
+        typer.echo(f"note: {note}")
 
 
 def _mount_optional() -> None:

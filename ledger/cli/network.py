@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from ledger.cli.common import DataDir, DbUrl, db_url, fail
+from ledger.cli.common import DataDir, DbUrl, fail, open_ledger
 from ledger.errors import EduledgerError
 
 app = typer.Typer(no_args_is_help=True, help="create and inspect the institution network")
@@ -21,7 +21,10 @@ def network_status(
     url: Annotated[str, typer.Option(help="a node of the network")] = "http://127.0.0.1:8000",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show a node's view of the network: size, finality, peers, and any fork alert."""
+    """Show a node's view of the network: size, finality, peers, and any alert.
+
+    Exit codes: 0 no alert; 1 a storage, fork or sequencer alert (evidence on standard error);
+    2 the node could not be asked."""
     import json
 
     import httpx
@@ -41,6 +44,8 @@ def network_status(
             typer.echo(f"  {p['institution']:<20} {p['url']:<28} {p['state']}")
         for pending in status.get("split_view_pending") or []:
             typer.echo(f"  not yet proved consistent: {pending}")
+        if status.get("sequencing_refused") and not status.get("sequencer_alert"):
+            typer.echo(f"  sequencing paused: {status['sequencing_refused']}")
     bad = False
     if status.get("storage_alert"):
         typer.echo(f"STORAGE ALERT: {status['storage_alert']['reason']}; the node serves no log data and cosigns nothing", err=True)
@@ -53,6 +58,12 @@ def network_status(
         if alert.get("proof"):
             typer.echo("evidence (the larger tree's root at the smaller size, then the consistency proof):\n" + "\n".join(alert["proof"]), err=True)
         bad = True
+    if status.get("sequencer_alert"):
+        alert = status["sequencer_alert"]
+        typer.echo(f"SEQUENCER ALERT: {alert['reason']}; the sequencer signs and sequences nothing", err=True)
+        typer.echo("evidence (the checkpoint shown to the witness):\n" + alert["checkpoint"], err=True)
+        typer.echo(f"evidence (witness {alert['witness']}'s answer):\n" + alert["answer"], err=True)
+        bad = True
     if bad:
         raise typer.Exit(1)
 
@@ -62,7 +73,10 @@ def network_init(
     data_dir: DataDir = Path("data"),
     network: Annotated[str, typer.Option(help="network name, also the checkpoint origin")] = "edu.example/network",
     institution: Annotated[list[str], typer.Option(help="id:type:name, repeatable; the first is the sequencer")] = [],  # noqa: B006
-    quorum: Annotated[int, typer.Option(help="cosignatures needed for a final checkpoint")] = 1,
+    quorum: Annotated[
+        int | None,
+        typer.Option(help="cosignatures of institutions besides the sequencer needed for a final checkpoint (default: a majority of them)"),
+    ] = None,
 ) -> None:
     """Create a new network: keys for every founding institution and the genesis file."""
     from keys.passphrase import resolve_passphrase
@@ -73,15 +87,21 @@ def network_init(
         parts = item.split(":", 2)
         if len(parts) != 3:
             raise fail(f"--institution must be id:type:name, got {item!r}")
-        specs.append(InstitutionSpec(*parts))
+        inst_id, inst_type, name = parts
+        specs.append(InstitutionSpec(inst_id, name, inst_type))
     if not specs:
         raise fail("give at least one --institution id:type:name")
+    if quorum is None:  # a majority of the witnesses besides the sequencer's, which never counts for itself
+        quorum = (len(specs) - 1) // 2 + 1 if len(specs) > 1 else 0
     try:
         pw = resolve_passphrase(prompt=sys.stdin.isatty())
         g = init_network(data_dir, network=network, institutions=specs, sequencer=specs[0].id, quorum=quorum, passphrase=pw, created=int(time.time()))
     except (EduledgerError, FileExistsError) as e:
         raise fail(str(e)) from None
-    typer.echo(f"network {g.network} created in {data_dir} with {len(specs)} institutions, quorum {g.quorum}")
+    typer.echo(
+        f"network {g.network} created in {data_dir} with {len(specs)} institutions, quorum {g.quorum} of the "
+        f"{len(specs) - 1} besides the sequencer {g.sequencer}"
+    )
 
 
 @app.command("export-trust")
@@ -91,16 +111,10 @@ def export_trust(
     out: Annotated[Path | None, typer.Option("--out", help="write the trust file here instead of standard output")] = None,
 ) -> None:
     """Write the network's trust file: log key, witness keys, quorum and the institutions' key history."""
-    from ledger.node.datadir import load_genesis
     from ledger.node.log import Log
-    from ledger.storage import open_store
     from verifier.trust import TrustPolicy
 
-    try:
-        genesis = load_genesis(data_dir)
-        store = open_store(db_url(data_dir, database_url))
-    except EduledgerError as e:
-        raise fail(str(e)) from None
+    genesis, store = open_ledger(data_dir, database_url)
     try:
         if store.block_count() == 0:
             raise fail(f"the ledger in {data_dir} is empty; start the node once ('eduledger run') before exporting")

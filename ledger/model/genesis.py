@@ -49,8 +49,11 @@ class Genesis:
             raise MalformedError("founding institution ids must be unique")
         if self.sequencer not in ids:
             raise MalformedError(f"sequencer {self.sequencer!r} is not a founding institution")
-        if not 0 <= self.quorum <= len(self.founders):
-            raise MalformedError(f"quorum {self.quorum} must be between 0 and {len(self.founders)}")
+        if not 0 <= self.quorum <= len(self.founders) - 1:
+            raise MalformedError(
+                f"quorum {self.quorum} must be between 0 and {len(self.founders) - 1}, the founding institutions besides "
+                "the sequencer: the sequencer's own witness never counts towards finality"
+            )
         for s in self.statements():  # validates every founder through the entry rules
             del s
 

@@ -114,6 +114,9 @@ class Registry:
         self.sequencer = sequencer
         # Governance state (ledger/model/governance.py), seeded from the genesis quorum.
         self.governance = Governance(quorum=quorum, sequencer=sequencer)
+        # Who signed the log's checkpoints, by tree size: (first size, institution), in order.
+        # The verifier excludes that institution's witness from the quorum for those sizes.
+        self.sequencer_history: list[tuple[int, str]] = [(0, sequencer)]
         self.institutions: dict[str, Institution] = {}
         self.anchors: Records[Anchor] = Records(Anchor)
         self.revocations: Records[Revocation] = Records(Revocation)
@@ -286,6 +289,13 @@ class Registry:
         g = self.governance
         return {i: v for i, v in sorted(g.members.items()) if i not in g.suspended}
 
+    def finality_witnesses(self) -> dict[str, str]:
+        """The witnesses whose cosignatures make a checkpoint final: the members *other than the
+        sequencing institution*. The log's signer never counts towards its own quorum: with it, a
+        cloned or lying sequencer plus k-1 others could finalise two forks, since any two quorums
+        that include the sequencer's witness may overlap only in it (docs/network.md, threat model)."""
+        return {i: v for i, v in self.members().items() if i != self.governance.sequencer}
+
     def _check_action(self, action: str, params: dict, now: int) -> None:
         """Would the action apply now? Checked when proposed and again when it takes effect."""
         g = self.governance
@@ -297,12 +307,19 @@ class Registry:
             raise AuthorizationError(f"{target!r} is not an active member institution of this network")
         if action == "institution.suspend" and target == g.sequencer:
             raise AuthorizationError("the sequencing institution cannot be suspended; hand the role over first")
-        if action == "institution.suspend" and len(self.members()) - 1 < g.quorum:
-            raise AuthorizationError(f"suspending {target} would leave fewer institutions than the quorum {g.quorum}")
+        if action == "institution.suspend" and len(self.finality_witnesses()) - 1 < g.quorum:
+            raise AuthorizationError(
+                f"suspending {target} would leave fewer institutions besides the sequencer than the quorum {g.quorum}"
+            )
         if action == "institution.rotate":
             self._check_new_key(b64d(params["signing_key"], "signing_key", size=32))
-        if action == "quorum.set" and params["quorum"] > len(self.members()):
-            raise AuthorizationError(f"quorum {params['quorum']} exceeds the {len(self.members())} member institutions")
+        if action == "quorum.set" and params["quorum"] > len(self.finality_witnesses()):
+            raise AuthorizationError(
+                f"quorum {params['quorum']} exceeds the {len(self.finality_witnesses())} member institutions besides the "
+                "sequencer (the sequencer's own witness never counts towards finality)"
+            )
+        if action == "sequencer.handover" and len(self.members()) - 1 < g.quorum:
+            raise AuthorizationError(f"after a handover to {target} fewer than {g.quorum} other institutions could cosign")
 
     def _maybe_enact(self, p: Proposal, index: int, now: int) -> None:
         g = self.governance
@@ -334,6 +351,7 @@ class Registry:
             case "sequencer.handover":
                 g.sequencer = prm["to"]
                 self.sequencer = prm["to"]
+                self.sequencer_history.append((index + 1, prm["to"]))
         p.enacted_index = index
 
     def _own_anchor(self, institution: str, digest: str) -> None:

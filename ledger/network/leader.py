@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger("eduledger.leader")
@@ -63,12 +64,15 @@ class SoleWriter:
 class PostgresLeadership:
     """The role held as a PostgreSQL session advisory lock on a dedicated connection."""
 
-    def __init__(self, url: str, network: str) -> None:
+    def __init__(self, url: str, network: str, *, fence: Callable[[int | None, int], None] | None = None) -> None:
         import sqlalchemy as sa
 
         from ledger.storage.sql import normalize_url
 
         self.key = lock_key(network)
+        # Told the lock session's backend pid on acquisition: the store then fences its writes on it
+        # (SqlStore.fence), so a paused leader whose lock session was ended can never commit again.
+        self._fence = fence
         self._engine = sa.create_engine(normalize_url(url), poolclass=sa.pool.NullPool)
         self._conn = None
         self._held = False
@@ -100,6 +104,13 @@ class PostgresLeadership:
             return False
         self._held = bool(got)
         if self._held:
+            if self._fence is not None:
+                try:
+                    self._fence(self._connection().execute(sa.select(sa.func.pg_backend_pid())).scalar(), self.key)
+                except sa.exc.SQLAlchemyError as e:
+                    log.warning("cannot read the leader lock session: %s", e)
+                    self._drop()
+                    return False
             log.warning("this process is now the leader (advisory lock %d)", self.key)
         return self._held
 
@@ -130,9 +141,9 @@ class PostgresLeadership:
         self._engine.dispose()
 
 
-def leadership_for(database_url: str, network: str) -> Leadership:
+def leadership_for(database_url: str, network: str, *, fence: Callable[[int | None, int], None] | None = None) -> Leadership:
     if database_url.startswith("postgresql"):
-        return PostgresLeadership(database_url, network)
+        return PostgresLeadership(database_url, network, fence=fence)
     return SoleWriter()
 
 

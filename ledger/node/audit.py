@@ -6,6 +6,12 @@ its chain link, entries root, tree size and tree root recomputed; every entry's
 institution signature and ledger rule re-checked by replaying the registry; every
 stored checkpoint's log signature verified and its root compared with the
 recomputed tree; final checkpoints re-checked for quorum.
+
+And it compares the log with what the same database says it reached
+(``ledger.node.rollback``): a log that re-derives perfectly but is shorter
+than a witness state, a stored checkpoint or cosignature, or the final
+checkpoint was rolled back (truncated, or restored from an older backup), and
+fails the audit with RollbackError.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from ledger.errors import EduledgerError
 from ledger.model.genesis import Genesis
 from ledger.model.registry import Registry
 from ledger.model.replay import ReplayError, replay_block
+from ledger.node.rollback import check, read_claims
 from ledger.storage import LedgerStore
-from ledger.tlog import merkle
 from ledger.tlog.checkpoint import parse_checkpoint, verify_checkpoint
 from ledger.tlog.note import Verifier, verify_note
 from ledger.tlog.tree import Tree
@@ -34,18 +40,33 @@ class AuditResult:
     checkpoints: int
     final_size: int | None
     root: bytes
+    #: Witness states ahead of a replica's log (lag its follower closes, not a discrepancy).
+    notes: tuple[str, ...] = ()
 
 
-def audit(store: LedgerStore, genesis: Genesis, *, progress: Callable[[int, int], None] | None = None) -> AuditResult:
-    """Raise AuditFailure at the first discrepancy; return a summary when all is consistent."""
+def audit(
+    store: LedgerStore,
+    genesis: Genesis,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    holds_log_key: bool = True,
+) -> AuditResult:
+    """Raise AuditFailure at the first discrepancy; return a summary when all is consistent.
+
+    ``holds_log_key``: the audited node holds the log key, so its witnesses' states
+    must not be ahead of its log (``ledger.node.rollback``); False for a replica."""
     log_verifier = Verifier.from_vkey(genesis.log_vkey)
     witnesses = [Verifier.from_vkey(f.witness_vkey) for f in genesis.founders]
     registry = Registry(genesis.network, genesis.sequencer, genesis.quorum)
+    # What the database says the log reached, read before the log: sizes only grow, so a
+    # node appending meanwhile cannot make a consistent database look rolled back.
+    claims = read_claims(store, genesis.network, holds_log_key=holds_log_key)
+    final = store.latest_final()
+    stored_checkpoints = store.checkpoint_sizes()
     tree = Tree()
     size = store.size()
     n_blocks = store.block_count()
     prev_hash = genesis.hash()
-    roots: dict[int, bytes] = {0: merkle.EMPTY_ROOT}
 
     for height in range(n_blocks):
         stored = store.block(height)
@@ -59,7 +80,6 @@ def audit(store: LedgerStore, genesis: Genesis, *, progress: Callable[[int, int]
             registry=registry,
             stored_leaves=store.leaf_hashes(stored.first_index, end),
         )
-        roots[tree.size] = tree.root()
         prev_hash = stored.hash
         if progress:
             progress(tree.size, size)
@@ -67,10 +87,11 @@ def audit(store: LedgerStore, genesis: Genesis, *, progress: Callable[[int, int]
     if tree.size != size:
         raise AuditFailure("entries", f"storage holds {size} entries but blocks account for {tree.size}")
 
+    # A rollback: RollbackError (an AuditFailure) naming every claim beyond or against the log.
+    checked = check(tree.size, tree.root, claims, log_verifier=log_verifier, origin=genesis.network)
+
     checkpoints = 0
-    latest = store.latest_checkpoint()
-    sizes = sorted(s for s in roots if s > 0)
-    for s in sizes:
+    for s in stored_checkpoints:  # every one, at a block end or not; none is beyond the log (checked)
         note = store.checkpoint(s)
         if note is None:
             continue
@@ -79,11 +100,8 @@ def audit(store: LedgerStore, genesis: Genesis, *, progress: Callable[[int, int]
             cp = parse_checkpoint(verify_note(note, [log_verifier]).text)
         except EduledgerError as e:
             raise AuditFailure(f"checkpoint {s}", f"log signature does not verify: {e}") from None
-        if cp.size != s or cp.root != tree.root(s) or cp.origin != genesis.network:
+        if s > tree.size or cp.size != s or cp.root != tree.root(s) or cp.origin != genesis.network:
             raise AuditFailure(f"checkpoint {s}", "does not match the recomputed tree")
-    if latest is not None and latest[0] > tree.size:
-        raise AuditFailure(f"checkpoint {latest[0]}", f"is beyond the {tree.size} stored entries")
-    final = store.latest_final()
     if final is not None:
         try:
             v = verify_checkpoint(final[1], log=log_verifier, witnesses=witnesses, quorum=genesis.quorum, origin=genesis.network)
@@ -91,4 +109,4 @@ def audit(store: LedgerStore, genesis: Genesis, *, progress: Callable[[int, int]
             raise AuditFailure(f"final checkpoint {final[0]}", str(e)) from None
         if v.checkpoint.size != final[0] or v.checkpoint.size > tree.size or v.checkpoint.root != tree.root(v.checkpoint.size):
             raise AuditFailure(f"final checkpoint {final[0]}", "does not match the recomputed tree")
-    return AuditResult(tree.size, n_blocks, checkpoints, final[0] if final else None, tree.root())
+    return AuditResult(tree.size, n_blocks, checkpoints, final[0] if final else None, tree.root(), tuple(checked.notes()))

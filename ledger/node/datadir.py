@@ -67,20 +67,18 @@ def init_network(
     created: int,
     kdf_params: dict | None = None,
 ) -> Genesis:
-    """Generate every key of a new network into ``data_dir`` and write its genesis file."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+    """Generate every key of a new network into ``data_dir`` and write its genesis file.
+
+    Everything is checked first (the genesis validates ids, types and the quorum): bad input writes nothing."""
     if (data_dir / GENESIS_FILE).exists():
         raise FileExistsError(f"{data_dir / GENESIS_FILE} already exists")
-    kdf = kdf_params or {}
     log_key = Signer.generate()
-    save_signer(_key_path(data_dir, "log"), log_key, passphrase, name=network, **kdf)
-    founders = []
+    founders, keys = [], {"log": (log_key, network)}
     for inst in institutions:
         signing, witness = Signer.generate(), Signer.generate()
-        save_signer(_key_path(data_dir, f"{inst.id}.signing"), signing, passphrase, name=inst.id, **kdf)
         wname = witness_name(network, inst.id)
-        save_signer(_key_path(data_dir, f"{inst.id}.witness"), witness, passphrase, name=wname, **kdf)
+        keys[f"{inst.id}.signing"] = (signing, inst.id)
+        keys[f"{inst.id}.witness"] = (witness, wname)
         founders.append(
             Founder(inst.id, inst.name, inst.type, signing.public_key, Verifier.cosignature(wname, witness.public_key).vkey)
         )
@@ -92,7 +90,12 @@ def init_network(
         quorum=quorum,
         founders=tuple(founders),
     )
-    write_genesis(data_dir, genesis)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+    kdf = kdf_params or {}
+    for path_name, (signer, name) in keys.items():
+        save_signer(_key_path(data_dir, path_name), signer, passphrase, name=name, **kdf)
+    write_genesis(data_dir, genesis)  # last: a directory without it is not a network yet
     return genesis
 
 

@@ -1,17 +1,29 @@
-"""What keeps a node honest: storage checks, split-view (fork) detection, the fork alert and the witness endpoint.
+"""What keeps a node honest: storage checks, split-view (fork) detection, the fork alert, the
+sequencer's own checks and the witness endpoint.
 
 A mixin of :class:`ledger.node.node.Node`. A proven inconsistency halts serving and cosigning, with both
-signed notes and the proof kept as evidence.
+signed notes and the proof kept as evidence. Every node runs the storage and split-view checks, the
+sequencer included (``check_now``; a follower's ``sync_now`` mirrors first). On the node that signs the
+log, a log-signed checkpoint its log did not sign is a fork at once, and a witness that says it has
+cosigned beyond the log, or refuses as a fork, stops sequencing (``sequencing_refused``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ledger.network.splitview import PrefixProof, Seen, check_prefix, plan, seen
 
+if TYPE_CHECKING:
+    from ledger.errors import PushbackError
+    from ledger.network.cosigners import WitnessObjection
+
 log = logging.getLogger("eduledger.node")
+
+#: What the operator runs when the sequencer's log lacks entries its key signed (docs/network.md).
+RECOVER_HINT = "recover the missing entries from a replica with 'eduledger ledger recover --from URL'"
 
 
 class Integrity:
@@ -54,19 +66,10 @@ class Integrity:
         """Mirror the sequencer's log up to its latest final checkpoint, then compare
         checkpoints with every peer (split-view detection) and re-hash one window of
         stored entries (a database edited behind our back). Returns the local size."""
-        import json
-
         from ledger.errors import EduledgerError, InconsistencyError
-        from ledger.model.replay import ReplayError
         from ledger.network.mirror import HttpPeer, sync
 
-        try:
-            self._storage_cursor = self.log.check_storage(self._storage_cursor, self.STORAGE_CHECK_WINDOW)
-        except ReplayError as e:
-            if not self.store.get_meta(self.STORAGE_ALERT_KEY):
-                self.store.set_meta(self.STORAGE_ALERT_KEY, json.dumps({"reason": str(e), "time": int(self.clock())}))
-            log.error("STORAGE TAMPERED: %s", e)
-            raise
+        self._check_storage_window()
         url = self._sync_source()
         sync_error: Exception | None = None
         if url and not self.is_sequencer:
@@ -81,6 +84,44 @@ class Integrity:
         if sync_error is not None:
             raise sync_error
         return self.log.size
+
+    def check_now(self) -> int:
+        """The follower's checks without the mirroring: what the sequencer runs each round
+        (``Roles._self_check``). Re-hash one window of stored entries, compare checkpoints
+        with every peer (on the log's signer with its own rule too, see
+        ``check_split_views``), and clear a sequencer alert whose cause is gone. Returns
+        the local size."""
+        self._check_storage_window()
+        self.check_split_views(self._peer_checkpoints())
+        self._review_sequencer_alert()
+        return self.log.size
+
+    def _check_storage_window(self) -> None:
+        """Re-hash the next window of stored entries against the verified tree; record the
+        storage alert (and raise ReplayError) on a mismatch.
+
+        Committed entries only: on the sequencer the tree already holds the append being
+        stored. A window read while the log rebuilt its state from storage (``Log.abandon``
+        loads a new tree) proves nothing and is read again next round."""
+        import json
+
+        from ledger.model.replay import ReplayError
+
+        committed = self.store.size()
+        if committed == 0:
+            return
+        start = self._storage_cursor if self._storage_cursor < committed else 0
+        tree = self.log.tree
+        try:
+            self._storage_cursor = self.log.check_storage(start, min(self.STORAGE_CHECK_WINDOW, committed - start))
+        except ReplayError as e:
+            if self.log.tree is not tree:
+                return
+            if not self.store.get_meta(self.STORAGE_ALERT_KEY):
+                self.store.set_meta(self.STORAGE_ALERT_KEY, json.dumps({"reason": str(e), "time": int(self.clock())}))
+            self._refresh_refusal()
+            log.error("STORAGE TAMPERED: %s", e)
+            raise
 
     # --- split-view detection (ledger.network.splitview) ---------------------------------------
 
@@ -138,10 +179,16 @@ class Integrity:
         evidence) and raises InconsistencyError. A proof that cannot be had, or
         that does not verify (a supplier's bad data, never evidence), leaves the
         pair pending: ``split_view_pending`` says which, and the next round
-        tries again."""
+        tries again.
+
+        On the node that signs the log (``signs_the_log``) every checkpoint is first held
+        against its own log (``_check_against_own_log``): one it did not sign is a fork at
+        once, pending nothing."""
         from ledger.errors import InconsistencyError
 
         try:
+            if self.signs_the_log():
+                self._check_against_own_log([*self._own_checkpoints(), *theirs])
             big, smaller = plan([*self._own_checkpoints(), *theirs])
             pending = []
             for small in smaller:
@@ -159,6 +206,48 @@ class Integrity:
             self.record_fork(str(e), e.old, e.new, e.proof)
             raise
         self.split_view_pending = pending
+
+    def _check_against_own_log(self, views: Sequence[Seen]) -> None:
+        """The signer's rule: every log-signed checkpoint must be one this node's log signed.
+
+        Only this node signs the log, so a log-signed checkpoint larger than its committed
+        log was signed by another holder of the log key (or by this node before it lost
+        those entries: a database restored from an older backup); one of the size of its
+        latest checkpoint with another root, or a smaller one that its own tree's prefix
+        proof shows to be another tree, likewise. Either is a fork at once, with both notes
+        (and the proof) as evidence: no proof is needed beyond the signatures. Raises
+        InconsistencyError; the caller records it. Sizes between its latest checkpoint and
+        its committed size are left to the next round (it signs them in a moment)."""
+        from ledger.errors import InconsistencyError
+
+        # Read after the views were fetched: this node's log only grows, so anything it
+        # signed before they were fetched is within these.
+        committed = self.store.size()
+        latest = self.store.latest_checkpoint()
+        mine = seen(latest[1], self.log.log_verifier, self.network, "this sequencer's latest checkpoint") if latest else None
+        tree = self.log.tree
+        for s in views:
+            if s.size == 0:
+                continue
+            if s.size > committed:
+                raise InconsistencyError(
+                    f"a log-signed checkpoint of size {s.size} ({s.source}) is beyond this sequencer's log of {committed} entries, "
+                    "which never signed it: another holder of the log key signed it, or this node lost entries it had signed "
+                    f"(a database restored from an older backup); {RECOVER_HINT}",
+                    old=mine.note.decode("utf-8", "replace") if mine else "",
+                    new=s.note.decode("utf-8", "replace"),
+                )
+            if mine is None:
+                continue
+            if s.size == mine.size and s.root != mine.root:
+                raise InconsistencyError(
+                    f"two log-signed checkpoints of size {s.size} with different roots (this sequencer's latest; {s.source})",
+                    old=mine.note.decode("utf-8", "replace"),
+                    new=s.note.decode("utf-8", "replace"),
+                )
+            if s.size < mine.size <= tree.size and tree.root(mine.size) == mine.root:
+                # A tree being reloaded (Log.abandon) is shorter than ``mine``: skipped, next round.
+                check_prefix(s, mine, PrefixProof(s.size, mine.size, tree.root(s.size), tuple(tree.consistency_proof(s.size, mine.size))))
 
     def _prove_prefix(self, small: Seen, big: Seen) -> str | None:
         """Prove ``small`` is a prefix of ``big``: None when proved, else why it could
@@ -216,7 +305,158 @@ class Integrity:
         as_text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else v  # noqa: E731
         alert = {"reason": reason, "old": as_text(old), "new": as_text(new), "proof": [b64e(h) for h in proof], "time": int(self.clock())}
         self.store.set_meta(self.FORK_ALERT_KEY, json.dumps(alert))
+        self._refresh_refusal()
         log.error("FORK DETECTED: %s", reason)
+
+    # --- the sequencer's own checks ------------------------------------------------------
+    #
+    # A sequencer takes no new appends and its log key signs nothing while
+    # ``sequencing_refused`` gives a reason: a storage or fork alert, a sequencer alert
+    # (a witness said it has cosigned beyond this log, or refused as a fork), or, after
+    # a start, restart or takeover, its first round with the witnesses not yet answered
+    # (bounded by ``Roles.STARTUP_WITNESS_WAIT``). The alerts are kept in the store's
+    # meta and the reason in memory (``_refresh_refusal``): the sequencer asks before
+    # every append.
+
+    SEQUENCER_ALERT_KEY = "sequencer_alert"
+    # Instance state (set on the instance once used; Node.__init__ does not know of it).
+    _sequencer_refusal: str | None = None
+    _awaiting_witnesses: bool = False
+
+    def sequencer_alert(self) -> dict | None:
+        """A witness's answer that stopped this sequencer (reason, witness, kind, the checkpoint
+        it was shown and its answer as received), if any."""
+        import json
+
+        raw = self.store.get_meta(self.SEQUENCER_ALERT_KEY)
+        return json.loads(raw) if raw else None
+
+    def sequencing_refused(self) -> str | None:
+        """Why this node, as sequencer, takes no new appends now, or None. Memory only."""
+        if self._sequencer_refusal is not None:
+            return self._sequencer_refusal
+        if self._awaiting_witnesses:
+            return "it is asking its witnesses which size they have cosigned before it sequences (a few seconds after a start)"
+        return None
+
+    def sequencing_pushback(self) -> PushbackError | None:
+        """The error a refused write gets (HTTP 503 with Retry-After and the reason), or None."""
+        from ledger.errors import PushbackError
+
+        reason = self.sequencing_refused()
+        if reason is None:
+            return None
+        return PushbackError(f"this sequencer takes no new entries: {reason}", retry_after=30 if self._sequencer_refusal else 1)
+
+    def _refresh_refusal(self) -> None:
+        """Re-read the alerts that stop sequencing (a storage or fork alert, a sequencer alert)."""
+        self._halted = None  # re-read: a new alert may have been recorded
+        halted, alert = self.halted_reason(), self.sequencer_alert()
+        if halted is not None:
+            self._sequencer_refusal = f"{halted}; see 'eduledger network status'"
+        elif alert is not None:
+            self._sequencer_refusal = f"a witness contradicts its log ({alert['reason']}); see 'eduledger network status'"
+        else:
+            self._sequencer_refusal = None
+
+    def _record_sequencer_alert(self, reason: str, objection: WitnessObjection) -> bool:
+        """Keep the first witness answer that stopped this sequencer; True if this one was it."""
+        import json
+
+        first = not self.store.get_meta(self.SEQUENCER_ALERT_KEY)
+        if first:
+            alert = {
+                "reason": reason,
+                "witness": objection.witness,
+                "kind": objection.kind,
+                "size": objection.size,
+                "witness_size": objection.witness_size,
+                "checkpoint": objection.note.decode("utf-8", "replace"),
+                "answer": objection.answer,
+                "url": objection.url,
+                "time": int(self.clock()),
+            }
+            self.store.set_meta(self.SEQUENCER_ALERT_KEY, json.dumps(alert))
+            log.error("SEQUENCER STOPPED: %s", reason)
+        self._refresh_refusal()
+        return first
+
+    def _review_sequencer_alert(self) -> None:
+        """Clear the sequencer alert once its cause is gone: the log holds the size the
+        witness had cosigned (its entries were recovered from a replica), or the witness
+        that refused a checkpoint as a fork has cosigned it since. A fork alert is never
+        cleared here."""
+        alert = self.sequencer_alert()
+        if alert is None:
+            return
+        if alert["kind"] == "beyond":
+            gone = self.store.size() >= alert["witness_size"]
+        else:
+            gone = alert["witness"] in {name for name, _ in self.store.cosignatures(alert["size"])}
+        if gone:
+            self.store.set_meta(self.SEQUENCER_ALERT_KEY, "")
+            log.warning("sequencer alert cleared, its cause is gone: %s", alert["reason"])
+            self._refresh_refusal()
+
+    def _witness_objected(self, objection: WitnessObjection) -> None:
+        """``Log.on_witness_objection``: act on a witness's answer that contradicts this log.
+
+        On the node that signs the log, a size beyond its latest checkpoint or a refusal as a
+        fork stops sequencing and signing at once (sequencer alert, the answer kept as
+        evidence); then the witness's node is asked for the log-signed checkpoint behind the
+        answer (its cosigned and final checkpoints), which held against this log is a fork
+        (``_check_against_own_log``). A 422 (the witness's tree is not this one's at its
+        size) stops nothing by itself: the witness's checkpoint is looked for as evidence."""
+        from ledger.errors import InconsistencyError
+
+        if not self.signs_the_log():
+            # A log-key holder that does not sequence (standby, handover) may be behind.
+            log.warning("%s (this node does not sign the log now)", objection)
+            return
+        first = False
+        if objection.kind == "beyond":
+            latest = self.store.latest_checkpoint()
+            if latest is not None and objection.witness_size is not None and objection.witness_size <= latest[0]:
+                return  # a newer checkpoint of this log was signed meanwhile: nothing beyond it
+            first = self._record_sequencer_alert(
+                f"witness {objection.witness} has cosigned size {objection.witness_size}, beyond this sequencer's latest "
+                f"checkpoint ({objection.size}): the log key signed a tree this node does not hold; {RECOVER_HINT}",
+                objection,
+            )
+        elif objection.kind == "fork":
+            answer = objection.answer.strip().splitlines()[-1][:300] if objection.answer.strip() else ""
+            first = self._record_sequencer_alert(f"witness {objection.witness} refused checkpoint {objection.size} as a fork: {answer}", objection)
+        else:
+            log.warning("%s", objection)
+        if self.fork_alert() is not None or (objection.kind != "inconsistent" and not first):
+            return  # evidence is there already, or was looked for when this witness first objected
+        try:
+            self._check_against_own_log(self._evidence_of(objection))
+        except InconsistencyError as e:
+            self.record_fork(str(e), e.old, e.new, e.proof)
+
+    def _evidence_of(self, objection: WitnessObjection) -> list[Seen]:
+        """The log-signed checkpoints behind a witness's answer: the notes a local witness
+        handed over, its state here, or what its node serves (cosigned, then final)."""
+        from ledger.errors import EduledgerError
+
+        out: list[Seen] = []
+        for note in objection.notes or ():
+            s = seen(note, self.log.log_verifier, self.network, f"checkpoint held by witness {objection.witness}")
+            if s is not None:
+                out.append(s)
+        if objection.url is None:
+            return out + self._own_checkpoints()
+        peer = self._http_peer(objection.url)
+        for what, fetch in (("cosigned checkpoint", peer.witnessed), ("final checkpoint", peer.checkpoint)):
+            try:
+                s = seen(fetch(), self.log.log_verifier, self.network, f"{what} of witness {objection.witness}'s node {objection.url}")
+            except EduledgerError as e:  # unreachable, nothing yet, or not signed by the log key
+                log.info("evidence from %s: %s", objection.url, e)
+                continue
+            if s is not None:
+                out.append(s)
+        return out
 
     def _witness_stopped(self) -> str | None:
         fork = self.fork_alert()

@@ -31,7 +31,7 @@ from ledger.model.genesis import Genesis
 from ledger.model.receipts import Receipt, Rejection
 from ledger.model.registry import Registry
 from ledger.model.replay import ReplayError, replay_block
-from ledger.network.cosigners import Cosigner
+from ledger.network.cosigners import Cosigner, WitnessObjection
 from ledger.storage import LedgerStore, StoredBlock
 from ledger.tlog import merkle
 from ledger.tlog.checkpoint import Checkpoint, add_signatures, parse_checkpoint, verify_checkpoint
@@ -113,12 +113,12 @@ class Log:
 
     @property
     def witness_verifiers(self) -> list[Verifier]:
-        """Witness keys that count towards finality: the active institutions' (governance
-        adds, suspends and rotates them), or those given at construction before any replay."""
-        members = self.registry.members()
-        if not members:
+        """Witness keys that count towards finality: the active institutions' other than the
+        sequencer's (governance adds, suspends, rotates them and moves the sequencer role;
+        ``Registry.finality_witnesses``), or those given at construction before any replay."""
+        if not self.registry.members():
             return list(self._genesis_witnesses)
-        return [Verifier.from_vkey(v) for v in members.values()]
+        return [Verifier.from_vkey(v) for v in self.registry.finality_witnesses().values()]
 
     # --- start-up -------------------------------------------------------------------
 
@@ -472,6 +472,31 @@ class Log:
         have = {name for name, _ in self.store.cosignatures(latest[0])}
         return [c.name for c in self.cosigners if c.name not in have]
 
+    # Called with every WitnessObjection a round meets (``on_witness_objection``); None: logged only.
+    _objection_handler: Callable[[WitnessObjection], None] | None = None
+
+    def on_witness_objection(self, handler: Callable[[WitnessObjection], None] | None) -> None:
+        """Have ``handler`` called, in the round's thread and after its cosignatures are stored,
+        for every witness answer that says the log it knows is not this one (a size beyond the
+        checkpoint, a fork, a proof that does not verify: ``ledger.network.cosigners``). The node
+        stops sequencing on it; the log only reports."""
+        self._objection_handler = handler
+
+    def ask_witnesses(self) -> bytes | None:
+        """The sequencer's start-up round: ask EVERY cosigner, also those that cosigned the
+        latest checkpoint already, which size it has cosigned (``Cosigner.probe``), then collect
+        the missing cosignatures. A witness beyond this log's latest checkpoint is an objection
+        (a database restored from an older backup has all its own cosignatures, so the usual
+        round, which asks only the missing witnesses, would ask nobody). Returns the final
+        note if the round made the latest checkpoint final, like ``collect_cosignatures``."""
+        with self._cosign_lock:
+            latest = self.store.latest_checkpoint()
+            if latest is None or not self.cosigners:
+                return None
+            size, note = latest
+            self._settle(size, note, self._ask_each(self.cosigners, lambda c: c.probe(size, note)))
+            return self._collect_cosignatures()
+
     def _collect_cosignatures(self) -> bytes | None:
         latest = self.store.latest_checkpoint()
         if latest is None or not self.cosigners:
@@ -479,14 +504,41 @@ class Log:
         size, note = latest
         have = {name for name, _ in self.store.cosignatures(size)}
         todo = [c for c in self.cosigners if c.name not in have]
-        if len(todo) == 1:
-            sigs = [todo[0].cosign(size, note, self.consistency_proof)]
-        else:
-            from concurrent.futures import ThreadPoolExecutor
+        return self._settle(size, note, self._ask_each(todo, lambda c: c.cosign(size, note, self.consistency_proof)))
 
-            with ThreadPoolExecutor(max_workers=max(1, len(todo))) as pool:
-                sigs = list(pool.map(lambda c: c.cosign(size, note, self.consistency_proof), todo))
-        return self.record_cosignatures(size, note, [s for s in sigs if s is not None])
+    @staticmethod
+    def _ask_each(cosigners: Sequence[Cosigner], ask: Callable[[Cosigner], NoteSignature | None]) -> list[tuple[NoteSignature | None, WitnessObjection | None]]:
+        """``ask`` every cosigner concurrently: per cosigner, its cosignature or objection (or neither)."""
+
+        def one(c: Cosigner) -> tuple[NoteSignature | None, WitnessObjection | None]:
+            try:
+                return ask(c), None
+            except WitnessObjection as e:
+                return None, e
+
+        if len(cosigners) <= 1:
+            return [one(c) for c in cosigners]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(cosigners)) as pool:
+            return list(pool.map(one, cosigners))
+
+    def _settle(self, size: int, note: bytes, answers: Sequence[tuple[NoteSignature | None, WitnessObjection | None]]) -> bytes | None:
+        """Store the cosignatures of a round, then report its objections (stored first: a
+        handler that stops the node must not lose a cosignature a witness already persisted)."""
+        full = self.record_cosignatures(size, note, [sig for sig, _ in answers if sig is not None])
+        for _, objection in answers:
+            if objection is None:
+                continue
+            handler = self._objection_handler
+            if handler is None:
+                log.warning("%s", objection)
+                continue
+            try:
+                handler(objection)
+            except Exception:  # the round's cosignatures are stored; the handler's failure is its own
+                log.exception("handling the objection of witness %s failed", objection.witness)
+        return full
 
     def record_cosignatures(self, size: int, note: bytes, sigs: Sequence[NoteSignature]) -> bytes | None:
         """Store cosignatures; if the quorum is met, store the cosigned note as final."""

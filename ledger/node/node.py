@@ -71,7 +71,8 @@ class Node(Roles, Integrity):
         self.keys = keys
         self.clock = clock
         log_verifier = Verifier.from_vkey(genesis.log_vkey)
-        witness_verifiers = [Verifier.from_vkey(f.witness_vkey) for f in genesis.founders]
+        # Before any replay: the founders' witnesses other than the sequencer's (it never counts for itself).
+        witness_verifiers = [Verifier.from_vkey(f.witness_vkey) for f in genesis.founders if f.id != genesis.sequencer]
         # Witness keys held here: each checks consistency against its own stored state.
         self.witnesses = {
             inst: Witness(
@@ -116,14 +117,16 @@ class Node(Roles, Integrity):
     ) -> "Node":
         genesis = datadir.load_genesis(data_dir)
         keys = datadir.load_keys(data_dir, passphrase)
+        store = open_store(database_url)
         return cls(
-            open_store(database_url),
+            store,
             genesis,
             keys,
             options=options,
             peers=datadir.load_peers(data_dir),
             clock=clock,
-            leadership=leadership_for(database_url, genesis.network),
+            # On PostgreSQL every write then checks, before its COMMIT, that this process still holds the lock.
+            leadership=leadership_for(database_url, genesis.network, fence=getattr(store, "fence", None)),
         )
 
     @property
@@ -185,6 +188,25 @@ class Node(Roles, Integrity):
                 "the newest signed one is at /api/v1/ledger/checkpoint/latest"
             )
         return final[1]
+
+    @property
+    def final_size(self) -> int:
+        """The tree size of the latest final checkpoint (0 before the first)."""
+        final = self.store.latest_final()
+        return final[0] if final is not None else 0
+
+    async def wait_final(self, size: int, timeout: float, *, poll: float = 0.05) -> bool:
+        """Wait until a final checkpoint covers the first ``size`` entries; False after ``timeout`` seconds.
+
+        What ``POST /api/v1/ledger/entries?wait=final`` waits for: an entry acknowledged on commit can
+        still be lost with its sequencer before a quorum cosigns it (docs/network.md, "What acknowledged
+        means"); once final it cannot."""
+        deadline = time.monotonic() + timeout
+        while self.final_size < size:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(poll)
+        return True
 
     def newest_checkpoint(self) -> bytes:
         """The newest log-signed checkpoint with every cosignature collected for it so far;

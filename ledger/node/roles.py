@@ -1,18 +1,66 @@
 """What a node runs over time: its role (sequencer, follower, standby) and the loops that keep it.
 
 A mixin of :class:`ledger.node.node.Node`: start and stop, the leader lock, sequencing, handover and
-takeover, following the sequencer and retrying cosignatures.
+takeover, following the sequencer, the sequencer's own checks and retrying cosignatures.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from ledger.errors import HaltedError
 from ledger.network.leader import SoleWriter
 from ledger.node.sequencer import Sequencer
 
+if TYPE_CHECKING:
+    from ledger.errors import PushbackError
+    from ledger.node.log import Log, Prepared
+
 log = logging.getLogger("eduledger.node")
+
+
+class _RefusingSigner:
+    """The log key, refusing to sign while the node's sequencing is refused (an alert is set).
+
+    Every log signature goes through it (the sequencer's, ``Log.open``'s recovery, a
+    handover's), so no path signs a checkpoint that contradicts what the witnesses hold."""
+
+    def __init__(self, signer: Any, refused: Callable[[], str | None]) -> None:
+        self._signer = signer
+        self._refused = refused
+
+    @property
+    def public_key(self) -> bytes:
+        return self._signer.public_key
+
+    def sign(self, message: bytes) -> bytes:
+        reason = self._refused()
+        if reason is not None:
+            raise HaltedError(f"the log key signs nothing: this node stopped sequencing because {reason}")
+        return self._signer.sign(message)
+
+
+class _RefusingLog:
+    """The log as the sequencer sees it: ``prepare_blocks`` raises the node's refusal
+    (PushbackError: HTTP 503 with Retry-After and the reason) before anything is prepared,
+    so submissions queued when an alert arrives are refused too, not appended. Everything
+    else is the log's own."""
+
+    def __init__(self, log_: Log, refusal: Callable[[], PushbackError | None]) -> None:
+        self._log = log_
+        self._refusal = refusal
+
+    def prepare_blocks(self, groups: Any) -> Prepared:
+        error = self._refusal()
+        if error is not None:
+            raise error
+        return self._log.prepare_blocks(groups)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
 
 
 class Roles:
@@ -22,6 +70,13 @@ class Roles:
     COSIGN_RETRY = 1.0
 
     async def start(self) -> None:
+        # Before anything else: a log shorter than what this database says it reached
+        # (its witnesses' states, checkpoints, cosignatures, final checkpoint) was rolled
+        # back; signing or serving from there would fork the log. RollbackError says
+        # what was found and to recover from replicas (ledger/node/rollback.py).
+        from ledger.node.rollback import check_store
+
+        await asyncio.to_thread(check_store, self.store, self.genesis, holds_log_key=self.holds_log_key)
         if await asyncio.to_thread(self.leadership.try_acquire):
             await self._become_leader()
         else:
@@ -35,8 +90,22 @@ class Roles:
     async def _become_leader(self) -> None:
         # Takeover: reload everything the previous leader committed, then sign
         # whatever it committed but did not sign (Log.open's step-3 recovery).
-        await asyncio.to_thread(self.log.open)
+        if self.holds_log_key:
+            # Before the log key signs anything: an alert kept from an earlier run keeps
+            # it from signing, and a witness's answer is acted on from the first round.
+            self._refresh_refusal()
+            if not isinstance(self.log.log_signer, _RefusingSigner):
+                self.log.log_signer = _RefusingSigner(self.log.log_signer, lambda: self._sequencer_refusal)
+            self.log.on_witness_objection(self._witness_objected)
+        try:
+            await asyncio.to_thread(self.log.open)
+        except HaltedError as e:
+            # Log.open loaded the log, then the refusing key declined to sign the entries
+            # committed but not signed: the node runs to show its alert, and signs nothing.
+            log.error("not signing the committed entries: %s", e)
         self._refresh_cosigners()
+        if self.holds_log_key:
+            self._review_sequencer_alert()
         self.is_leader = True
         if self.holds_log_key and self._named_sequencer() and self._handover_completed():
             await self._start_sequencing()
@@ -71,12 +140,67 @@ class Roles:
             return True  # the genesis sequencer
         return self.store.get_meta(self.SEQUENCING_SINCE_KEY) == str(handovers[-1][0])
 
+    def signs_the_log(self) -> bool:
+        """This node is the log's signer, or is about to be: it holds the log key, the registry
+        names its institution and any handover to it has completed. A log-signed checkpoint its
+        log did not sign is then a fork (``Integrity._check_against_own_log``); a key holder that
+        does not sign now (handing over, taking over) follows and may legitimately be behind."""
+        return self.holds_log_key and self._named_sequencer() and self._handover_completed()
+
+    #: The start-up round waits this long for the witnesses before sequencing starts anyway
+    #: (an outage of the witnesses must not stop the network); writes get 503 until then.
+    STARTUP_WITNESS_WAIT = 5.0
+    #: How long starting waits for that round itself: the usual round takes milliseconds, and
+    #: the node then serves with sequencing open; a slower one goes on in the background.
+    STARTUP_INLINE_WAIT = 1.0
+    SELF_CHECK_EVERY = 0.5
+
     async def _start_sequencing(self) -> None:
+        """Start the sequencer behind the node's refusal, then ask the witnesses which size they
+        have cosigned before any append (``_first_witness_round``), and run the follower's
+        checks on the sequencer too (``_self_check``)."""
         o = self.options
-        self.sequencer = Sequencer(self.log, batch_max=o.batch_max, batch_ms=o.batch_ms, queue_max=o.queue_max, group_max=o.group_max)
+        self._awaiting_witnesses = True
+        self.sequencer = Sequencer(
+            _RefusingLog(self.log, self.sequencing_pushback),  # type: ignore[arg-type]
+            batch_max=o.batch_max, batch_ms=o.batch_ms, queue_max=o.queue_max, group_max=o.group_max,
+        )
         await self.sequencer.start()
         self._sequencing = True
+        first_round = asyncio.create_task(self._first_witness_round(), name="witness-round")
+        self._tasks.append(first_round)
+        if not any(t.get_name() == "self-check" and not t.done() for t in self._tasks):
+            self._spawn(self._self_check(), "self-check")
+        await asyncio.wait({first_round}, timeout=self.STARTUP_INLINE_WAIT)
         log.warning("this node sequences the log (%s)", self.sequencing_institution)
+
+    async def _first_witness_round(self) -> None:
+        """Before the first append of a start, restart or takeover: every witness is asked which
+        size it has cosigned (``Log.ask_witnesses``). One beyond this log's latest checkpoint
+        stops sequencing (``Integrity._witness_objected``): a database restored from an older
+        backup would otherwise append at indices that hold final entries. Writes are refused
+        (503) until the round is over or STARTUP_WITNESS_WAIT has passed, whichever is first;
+        then sequencing starts, answered or not."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.log.ask_witnesses), self.STARTUP_WITNESS_WAIT)
+        except TimeoutError:
+            log.warning("the witnesses did not answer within %.0f s; sequencing starts without their sizes", self.STARTUP_WITNESS_WAIT)
+        except Exception as e:  # an unreachable witness is no reason to stop the network
+            log.warning("the start-up round with the witnesses failed: %s; sequencing starts", e)
+        finally:
+            self._awaiting_witnesses = False
+
+    async def _self_check(self) -> None:
+        """The follower's storage and split-view checks on the sequencer, which mirrors nobody
+        (``Integrity.check_now``); idle while this node does not sequence (it follows then)."""
+        while True:
+            await asyncio.sleep(self.SELF_CHECK_EVERY)
+            if not self._sequencing:
+                continue
+            try:
+                await asyncio.to_thread(self.check_now)
+            except Exception as e:  # keep checking; an alert is recorded and shown in status
+                log.warning("sequencer self-check: %s", e)
 
     async def _watch_role(self) -> None:
         while True:

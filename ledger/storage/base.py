@@ -9,7 +9,9 @@ Two kinds of tables live behind it:
 * **ledger tables**, append-only: ``entries``, ``blocks``, ``checkpoints``,
   ``cosignatures``, ``final_checkpoints``. No code path updates or deletes a
   row; the SQL schema also installs triggers that reject UPDATE, DELETE (and
-  TRUNCATE on PostgreSQL), and the memory backend has no way to do either.
+  TRUNCATE on PostgreSQL, in every session) and, on SQLite, any INSERT onto a
+  stored key (INSERT OR REPLACE would otherwise delete the old row), and the
+  memory backend has no way to do either.
 * **mutable tables**: ``witness_state`` (moved only by compare-and-swap) and
   ``meta`` (small operational key/value pairs, not part of the ledger).
 
@@ -197,6 +199,14 @@ class LedgerStore(Protocol):
         """``(witness, line)`` pairs stored for ``size``, sorted by witness name."""
         ...
 
+    def checkpoint_sizes(self, start: int = 0) -> list[int]:
+        """Sizes ``>= start`` of the stored checkpoints, ascending (the audit checks each one)."""
+        ...
+
+    def latest_cosigned_size(self) -> int | None:
+        """The largest size any stored cosignature is for, or ``None``."""
+        ...
+
     def set_final(self, size: int, note: bytes) -> None:
         """Record the quorum-cosigned note for ``size`` as the latest final checkpoint.
 
@@ -226,6 +236,14 @@ class LedgerStore(Protocol):
 
     def witness_state(self, origin: str) -> tuple[int, bytes] | None:
         """``(size, note)`` this witness last cosigned for ``origin``, or ``None``."""
+        ...
+
+    def witness_states(self) -> list[tuple[str, int, bytes]]:
+        """Every stored witness state as ``(origin, size, note)``, sorted by ``origin``.
+
+        ``origin`` is the key ``cas_witness_state`` was given (a witness names its
+        state after itself and the log, see ledger/network/witness.py); start-up
+        and the audit compare each with the log (ledger/node/rollback.py)."""
         ...
 
     def get_meta(self, key: str) -> str | None:

@@ -324,6 +324,17 @@ class MemoryStore:
             found = [(w, self._cosignatures.get((s, w))) for s, w in self._cosignatures.keys() if s == size]
             return sorted(found)  # type: ignore[arg-type]
 
+    def checkpoint_sizes(self, start: int = 0) -> list[int]:
+        check_size(start)
+        with self._lock:
+            self._check_open()
+            return sorted(s for s in self._checkpoints.keys() if s >= start)
+
+    def latest_cosigned_size(self) -> int | None:
+        with self._lock:
+            self._check_open()
+            return max((s for s, _ in self._cosignatures.keys()), default=None)
+
     def set_final(self, size: int, note: bytes) -> None:
         check_size(size)
         check_bytes(note, "note")
@@ -375,6 +386,11 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             return self._witness.get(origin)
+
+    def witness_states(self) -> list[tuple[str, int, bytes]]:
+        with self._lock:
+            self._check_open()
+            return [(origin, size, note) for origin, (size, note) in sorted(self._witness.items())]
 
     def get_meta(self, key: str) -> str | None:
         with self._lock:

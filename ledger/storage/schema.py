@@ -18,7 +18,21 @@ Index64 = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 metadata = sa.MetaData()
 
-# --- ledger tables: append-only (triggers reject UPDATE/DELETE/TRUNCATE) ---------------
+#: Per database, the statements the append-only triggers refuse on every ledger table.
+APPEND_ONLY_EVENTS = {
+    "sqlite": ("INSERT", "UPDATE", "DELETE"),
+    "postgresql": ("UPDATE", "DELETE", "TRUNCATE"),
+}
+
+# --- ledger tables: append-only -----------------------------------------------------------
+#
+# The migrations install triggers (0001, 0002) that reject, on every ledger table:
+# UPDATE and DELETE; on PostgreSQL TRUNCATE too, in every session (ENABLE ALWAYS, so
+# session_replication_role = replica does not switch them off); on SQLite any INSERT
+# whose primary key or unique value is already stored (INSERT OR REPLACE would delete
+# the old row). APPEND_ONLY_EVENTS lists them; tests/storage/test_storage_triggers.py
+# checks a migrated database has exactly these, and tries a colliding INSERT on every
+# unique key declared below.
 
 entries = sa.Table(
     "entries",

@@ -26,8 +26,12 @@ cannot go stale and ``busy_timeout`` applies instead of an immediate
 "database is locked".
 
 Append-only: this module issues UPDATE only on ``witness_state`` and upserts
-only on ``meta``, and never DELETE; the triggers installed by the migration
-reject both on ledger tables anyway.
+only on ``meta``, and never DELETE; the triggers installed by the migrations
+reject both on ledger tables anyway. On SQLite they also refuse any INSERT onto
+a stored key (migration 0002), ON CONFLICT DO NOTHING included, so the
+idempotent re-adds of checkpoints, cosignatures and final checkpoints insert
+only when the key is absent (``INSERT ... SELECT ... WHERE NOT EXISTS``: one
+statement, and SQLite has one writer, so nothing can slip in between).
 """
 
 from __future__ import annotations
@@ -104,7 +108,8 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = FULL")
         cur.execute("PRAGMA foreign_keys = ON")
-        # INSERT OR REPLACE deletes rows without firing DELETE triggers unless this is on.
+        # INSERT OR REPLACE deletes rows without firing DELETE triggers unless this is on
+        # (migration 0002's INSERT triggers refuse it first, for every connection; this stays a second line).
         cur.execute("PRAGMA recursive_triggers = ON")
     finally:
         cur.close()
@@ -190,6 +195,13 @@ _Q_WITNESS_STATE = sa.select(t.witness_state.c.size, t.witness_state.c.note).whe
     t.witness_state.c.origin == sa.bindparam("origin")
 )
 _Q_META = sa.select(t.meta.c.value).where(t.meta.c.key == sa.bindparam("key"))
+_Q_WITNESS_STATES = sa.select(t.witness_state.c.origin, t.witness_state.c.size, t.witness_state.c.note).order_by(
+    t.witness_state.c.origin
+)
+_Q_CHECKPOINT_SIZES = (
+    sa.select(t.checkpoints.c.size).where(t.checkpoints.c.size >= sa.bindparam("start")).order_by(t.checkpoints.c.size)
+)
+_Q_LATEST_COSIGNED = sa.select(sa.func.max(t.cosignatures.c.size))
 _U_WITNESS_STATE = (
     sa.update(t.witness_state)
     .where(t.witness_state.c.origin == sa.bindparam("w_origin"), t.witness_state.c.size == sa.bindparam("old_size"))
@@ -257,11 +269,33 @@ def _insert_entries_postgresql(c: sa.Connection, first_index: int, rows: Sequenc
         )
 
 
+def _insert_if_absent(table: sa.Table, key: Sequence[str]) -> sa.Insert:
+    """``INSERT INTO table SELECT :cols WHERE NOT EXISTS (row with this key)``: rowcount 1 if it went in.
+
+    SQLite's append-only INSERT triggers refuse ON CONFLICT DO NOTHING onto a
+    stored key; this form never offers them a stored key."""
+    params = {c.name: sa.bindparam(c.name, type_=c.type) for c in table.columns}
+    absent = ~sa.exists().where(*(table.c[k] == params[k] for k in key))
+    return (
+        sa.insert(table)
+        .from_select(list(params), sa.select(*params.values()).where(absent))
+        .execution_options(preserve_rowcount=True)
+    )
+
+
 def _block_from_row(row: Sequence[Any]) -> StoredBlock:
     try:
         return StoredBlock(int(row[0]), int(row[1]), int(row[2]), bytes(row[3]), bytes(row[4]))
     except (TypeError, ValueError) as e:  # a row edited behind our back: report, don't crash as a bug
         raise StorageError(f"block {row[0]} in the database is malformed: {e}") from None
+
+
+# Does backend :pid hold the session advisory lock :key? pg_try_advisory_lock(bigint) shows in pg_locks
+# as classid = the key's high 32 bits, objid = its low 32 bits, objsubid = 1.
+_FENCE_CHECK = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid AND objsubid = 1"
+    " AND ((classid::bigint << 32) | objid::bigint) = :key)"
+)
 
 
 class SqlStore:
@@ -278,11 +312,16 @@ class SqlStore:
             table: dialect.insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
             for table in (t.checkpoints, t.cosignatures, t.final_checkpoints, t.witness_state)
         }
+        if dialect is sqlite:  # ledger tables: the INSERT triggers refuse DO NOTHING onto a stored key
+            self._insert_or_ignore[t.checkpoints] = _insert_if_absent(t.checkpoints, ["size"])
+            self._insert_or_ignore[t.cosignatures] = _insert_if_absent(t.cosignatures, ["size", "witness"])
+            self._insert_or_ignore[t.final_checkpoints] = _insert_if_absent(t.final_checkpoints, ["size"])
         if dialect is sqlite:
             self._autocommit_engine = self._engine.execution_options(**{_AUTOCOMMIT: True})
         else:
             self._autocommit_engine = self._engine.execution_options(isolation_level="AUTOCOMMIT")
         self._tx_engine = self._engine.execution_options(**{_WRITE: True})
+        self._fence: tuple[int, int] | None = None  # (backend pid holding the writer lock, lock key); see fence()
         self._insert_entries = _insert_entries_sqlite if dialect is sqlite else _insert_entries_postgresql
         upsert = dialect.insert(t.meta)
         self._upsert_meta = upsert.on_conflict_do_update(index_elements=[t.meta.c.key], set_={"value": upsert.excluded.value})
@@ -324,7 +363,32 @@ class SqlStore:
 
     def _transaction(self, what: str) -> AbstractContextManager[sa.Connection]:
         """For writes that take several statements: all of them commit, or none."""
-        return self._connection(what, self._tx_engine)
+        return self._fenced(what) if self._fence is not None else self._connection(what, self._tx_engine)
+
+    def _write(self, what: str) -> AbstractContextManager[sa.Connection]:
+        """For single-statement writes: autocommit, unless fenced (then a transaction checked before COMMIT)."""
+        return self._fenced(what) if self._fence is not None else self._statement(what)
+
+    # --- fencing (several processes of one institution on PostgreSQL) -------------------------
+
+    def fence(self, lock_pid: int | None, lock_key: int = 0) -> None:
+        """Make every write of this store check, last thing before its COMMIT, that the PostgreSQL backend
+        ``lock_pid`` still holds the session advisory lock ``lock_key`` (ledger/network/leader.py).
+
+        A leader that was paused (SIGSTOP, a long GC, a VM freeze) while an operator or the standby
+        terminated its lock session wakes up with writes in flight: each of them now fails with a
+        ConflictError and rolls back, so the old leader never commits or signs again. ``None`` lifts it."""
+        self._fence = None if lock_pid is None else (int(lock_pid), int(lock_key))
+
+    @contextmanager
+    def _fenced(self, what: str) -> Iterator[sa.Connection]:
+        assert self._fence is not None
+        pid, key = self._fence
+        with self._connection(what, self._tx_engine) as conn:
+            yield conn
+            held = conn.execute(_FENCE_CHECK, {"pid": pid, "key": key}).scalar()
+            if not held:
+                raise ConflictError(f"{what}: this process no longer holds the writer role (its lock session ended); nothing was written")
 
     def _statement(self, what: str) -> AbstractContextManager[sa.Connection]:
         """For reads and single-statement writes: each statement commits by itself.
@@ -440,7 +504,7 @@ class SqlStore:
     def add_checkpoint(self, size: int, note: bytes) -> None:
         check_size(size)
         check_bytes(note, "note")
-        with self._statement(f"store checkpoint {size}") as c:
+        with self._write(f"store checkpoint {size}") as c:
             if c.execute(self._insert_or_ignore[t.checkpoints], {"size": size, "note": note}).rowcount == 1:
                 return
             existing = bytes(c.execute(_Q_CHECKPOINT, {"size": size}).scalar_one())
@@ -461,7 +525,7 @@ class SqlStore:
         check_size(size)
         check_str(witness, "witness")
         check_bytes(line, "line")
-        with self._statement(f"store cosignature {size}/{witness}") as c:
+        with self._write(f"store cosignature {size}/{witness}") as c:
             params = {"size": size, "witness": witness, "line": line}
             if c.execute(self._insert_or_ignore[t.cosignatures], params).rowcount == 1:
                 return
@@ -472,6 +536,16 @@ class SqlStore:
     def cosignatures(self, size: int) -> list[tuple[str, bytes]]:
         with self._statement("read cosignatures") as c:
             return [(str(w), bytes(line)) for w, line in c.execute(_Q_COSIGNATURES, {"size": size})]
+
+    def checkpoint_sizes(self, start: int = 0) -> list[int]:
+        check_size(start)
+        with self._statement("list checkpoints") as c:
+            return [int(v) for v in c.execute(_Q_CHECKPOINT_SIZES, {"start": start}).scalars()]
+
+    def latest_cosigned_size(self) -> int | None:
+        with self._statement("read latest cosignature") as c:
+            size = c.execute(_Q_LATEST_COSIGNED).scalar_one()
+        return None if size is None else int(size)
 
     def set_final(self, size: int, note: bytes) -> None:
         check_size(size)
@@ -500,7 +574,7 @@ class SqlStore:
         check_str(origin, "origin")
         check_witness_move(old_size, new_size)
         check_bytes(note, "note")
-        with self._statement(f"move witness state for {origin!r}") as c:
+        with self._write(f"move witness state for {origin!r}") as c:
             if old_size is None:
                 params = {"origin": origin, "size": new_size, "note": note}
                 swapped = c.execute(self._insert_or_ignore[t.witness_state], params).rowcount == 1
@@ -520,6 +594,10 @@ class SqlStore:
             row = c.execute(_Q_WITNESS_STATE, {"origin": origin}).one_or_none()
         return None if row is None else (int(row[0]), bytes(row[1]))
 
+    def witness_states(self) -> list[tuple[str, int, bytes]]:
+        with self._statement("read witness states") as c:
+            return [(str(key), int(size), bytes(note)) for key, size, note in c.execute(_Q_WITNESS_STATES)]
+
     def get_meta(self, key: str) -> str | None:
         with self._statement("read meta") as c:
             value = c.execute(_Q_META, {"key": key}).scalar_one_or_none()
@@ -528,7 +606,7 @@ class SqlStore:
     def set_meta(self, key: str, value: str) -> None:
         check_str(key, "key")
         check_str(value, "value")
-        with self._statement(f"set meta {key!r}") as c:
+        with self._write(f"set meta {key!r}") as c:
             c.execute(self._upsert_meta, {"key": key, "value": value})
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ fork alert is set (deps.ServingNodeDep)."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -16,9 +16,13 @@ from ledger.errors import MalformedError, NotFoundError
 from ledger.model.entries import parse_entry
 from ledger.model.receipts import Receipt, Rejection
 from ledger.tlog.encoding import b64d, b64e, hex32
-from portfolio_api.deps import NodeDep, ServingNodeDep, SettingsDep
+from portfolio_api.deps import NodeDep, PathInt, ServingNodeDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1/ledger", tags=["ledger"])
+
+#: ``POST /entries?wait=final``: default and longest wait for a final checkpoint, seconds.
+DEFAULT_WAIT_FINAL = 10.0
+MAX_WAIT_FINAL = 60.0
 
 
 class LogStatus(BaseModel):
@@ -72,6 +76,8 @@ class SubmitResult(BaseModel):
 class SubmitOut(BaseModel):
     results: list[SubmitResult]
     tree_size: int
+    final: bool = Field(description="every accepted entry is covered by a final (quorum-cosigned) checkpoint")
+    final_size: int = Field(description="size of the latest final checkpoint when the answer was made")
 
 
 class CredentialStatus(BaseModel):
@@ -83,6 +89,9 @@ class CredentialStatus(BaseModel):
     revocation_reason: str | None = None
     superseded_by: str | None = None
     supersession_index: int | None = None
+    final: bool = Field(
+        default=False, description="the anchor is covered by a final checkpoint; until then a fault can still undo it"
+    )
 
 
 def _block_out(stored) -> BlockOut:
@@ -122,14 +131,14 @@ def blocks(node: ServingNodeDep, start: Annotated[int, Query(ge=0)] = 0, limit: 
 
 
 @router.get("/blocks/{height}", response_model=BlockOut)
-def block(height: int, node: ServingNodeDep) -> BlockOut:
+def block(height: PathInt, node: ServingNodeDep) -> BlockOut:
     if height < 0 or height >= node.store.block_count():
         raise NotFoundError(f"no block {height}; the chain has {node.store.block_count()} blocks")
     return _block_out(node.store.block(height))
 
 
 @router.get("/entries/{index}", response_model=EntryOut)
-def entry(index: int, node: ServingNodeDep) -> EntryOut:
+def entry(index: PathInt, node: ServingNodeDep) -> EntryOut:
     data = node.log.entry(index)
     return EntryOut(
         index=index,
@@ -185,6 +194,7 @@ def credential_status(digest: str, node: NodeDep) -> CredentialStatus:
         revocation_reason=rev.reason if rev else None,
         superseded_by=sup.by if sup else None,
         supersession_index=sup.index if sup else None,
+        final=anchor is not None and anchor.index < node.final_size,
     )
 
 
@@ -194,8 +204,17 @@ def credential_status(digest: str, node: NodeDep) -> CredentialStatus:
     summary="Submit institution-signed entries",
     responses={400: {"description": "malformed"}, 403: {"description": "signature or authorisation refused"}, 503: {"description": "queue full; see Retry-After"}},
 )
-async def submit(request: Request, node: NodeDep, settings: SettingsDep) -> SubmitOut:
-    """Body: ``{"entries": [entry, ...]}`` (see docs/formats.md). Returns after the entries are committed.
+async def submit(
+    request: Request,
+    response: Response,
+    node: NodeDep,
+    settings: SettingsDep,
+    wait: Annotated[Literal["commit", "final"], Query(description="acknowledge on commit (default) or once final")] = "commit",
+    timeout: Annotated[float, Query(gt=0, le=MAX_WAIT_FINAL, description="seconds to wait for finality")] = DEFAULT_WAIT_FINAL,
+) -> SubmitOut:
+    """Body: ``{"entries": [entry, ...]}`` (see docs/formats.md). Returns after the entries are committed
+    and their checkpoint signed; with ``wait=final``, after a final checkpoint covers them too (202 with
+    ``final: false`` when ``timeout`` passes first: they are committed, not yet final).
 
     Entries that break a ledger rule are listed with the reason; the others are appended.
     """
@@ -217,4 +236,8 @@ async def submit(request: Request, node: NodeDep, settings: SettingsDep) -> Subm
             out.append(SubmitResult(position=pos, accepted=True, index=r.index, leaf_hash=b64e(r.leaf_hash), duplicate=r.duplicate))
         else:
             out.append(SubmitResult(position=pos, accepted=False, error=f"{type(r.error).__name__}: {r.error}"))
-    return SubmitOut(results=out, tree_size=node.log.size)
+    covered = max((r.index + 1 for r in results if isinstance(r, Receipt)), default=0)
+    if wait == "final" and not await node.wait_final(covered, timeout):
+        response.status_code = 202
+    final_size = node.final_size
+    return SubmitOut(results=out, tree_size=node.log.size, final=final_size >= covered, final_size=final_size)

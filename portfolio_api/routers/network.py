@@ -1,4 +1,4 @@
-"""The node's view of the institution network: peers, finality, fork alerts (/api/v1/network)."""
+"""The node's view of the institution network: peers, finality, fork and sequencer alerts (/api/v1/network)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ async def gather_status(node) -> dict[str, Any]:
         "latest_cosigners": _latest_cosigners(node),
         "fork_alert": node.fork_alert(),
         "storage_alert": node.storage_alert(),
+        "sequencer_alert": node.sequencer_alert(),
+        "sequencing_refused": node.sequencing_refused() if node.is_sequencer else None,
         "split_view_pending": node.split_view_pending,
     }
 

@@ -64,7 +64,7 @@ class ReportOut(BaseModel):
     """``eduledger verify --json``'s report of one file (docs/formats.md, "Verification and its report")."""
 
     ok: bool = Field(description="no step failed (warnings allowed)")
-    status: str = Field(description="verified | revoked | superseded | expired | not-yet-valid | fork | failed")
+    status: str = Field(description="verified | revoked | superseded | expired | not-yet-valid | fork | failed | incomplete")
     kind: str | None = None
     credential_id: str | None = None
     digest: str | None = Field(default=None, description="64 hex: SHA-256 of the RFC 8785 credential")

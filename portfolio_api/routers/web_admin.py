@@ -9,6 +9,7 @@ from fastapi.responses import Response
 
 from ledger.errors import EduledgerError
 from ledger.model.entries import INSTITUTION_TYPES
+from portfolio_api.deps import PathInt
 from portfolio_api.routers.web_portfolio import fmt
 from portfolio_api.web import InstAdmin, NetAdmin, ServicesDep, csrf_protect, redirect, render
 
@@ -43,7 +44,7 @@ def create_token(request: Request, user: InstAdmin, svc: ServicesDep, label: Ann
 
 
 @router.post("/institution/tokens/{token_id}/revoke")
-def revoke_token(request: Request, token_id: int, user: InstAdmin, svc: ServicesDep) -> Response:
+def revoke_token(request: Request, token_id: PathInt, user: InstAdmin, svc: ServicesDep) -> Response:
     svc.admin.revoke_token(user, token_id)
     return redirect(request, "/institution/admin", "saved")
 

@@ -20,6 +20,7 @@ from portfolio_api.web import (
     finish,
     redirect,
     render,
+    set_session_csrf,
 )
 
 router = APIRouter(tags=["web: accounts"], dependencies=[Depends(csrf_protect)], include_in_schema=False)
@@ -53,10 +54,14 @@ def login(request: Request, svc: ServicesDep, email: Annotated[str, Form()], pas
         user = svc.accounts.authenticate(email, password, _client_ip(request))
     except (AuthorizationError, PushbackError) as e:
         code = 429 if isinstance(e, PushbackError) else 401
-        return render(request, "login.html", status_code=code, error=str(e), email=email, next=_safe_next(next))
+        response = render(request, "login.html", status_code=code, error=str(e), email=email, next=_safe_next(next))
+        if isinstance(e, PushbackError):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response
     token = svc.accounts.open_session(user.id)
     response = redirect(request, _safe_next(next) or HOME[user.role])
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", max_age=svc.ctx.session_seconds, path="/")
+    set_session_csrf(response, request, token)
     return response
 
 
@@ -88,6 +93,7 @@ def register(
     token = svc.accounts.open_session(user.id)
     response = redirect(request, HOME[user.role])
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", max_age=svc.ctx.session_seconds, path="/")
+    set_session_csrf(response, request, token)
     return response
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from ledger.errors import EduledgerError
+from portfolio_api.deps import PathInt
 from portfolio_api.routers.web_portfolio import fmt
 from portfolio_api.services.idempotency import new_key
 from portfolio_api.services.opportunities import ANNOUNCEMENT_KINDS, AUDIENCES, LEVELS, AnnouncementDraft
@@ -74,7 +75,7 @@ def subscribe(
 
 
 @router.post("/subscriptions/{subscription_id}/cancel")
-def cancel(request: Request, subscription_id: int, user: Holder, svc: ServicesDep) -> Response:
+def cancel(request: Request, subscription_id: PathInt, user: Holder, svc: ServicesDep) -> Response:
     svc.opportunities.cancel(user, subscription_id)
     return redirect(request, "/opportunities/subscriptions", "unsubscribed")
 
@@ -116,7 +117,7 @@ def grant(request: Request, user: Holder, svc: ServicesDep, institution_id: Anno
 
 
 @router.post("/consents/{follow_id}/withdraw")
-def withdraw(request: Request, follow_id: int, user: Holder, svc: ServicesDep) -> Response:
+def withdraw(request: Request, follow_id: PathInt, user: Holder, svc: ServicesDep) -> Response:
     svc.follows.withdraw(user, follow_id)
     return redirect(request, "/opportunities/consents", "withdrawn")
 
@@ -133,7 +134,7 @@ def follow(request: Request, user: Staff, svc: ServicesDep, link: Annotated[str,
 
 
 @router.get("/{announcement_id}")
-def announcement(request: Request, announcement_id: int, user: CurrentUser, svc: ServicesDep) -> Response:
+def announcement(request: Request, announcement_id: PathInt, user: CurrentUser, svc: ServicesDep) -> Response:
     a = svc.opportunities.get(announcement_id)
     owner = user is not None and user.is_staff and user.institution_id == a.institution_id
     return render(request, "opportunity.html", a=a, results=svc.opportunities.results_of(announcement_id),
@@ -142,18 +143,18 @@ def announcement(request: Request, announcement_id: int, user: CurrentUser, svc:
 
 
 @router.post("/{announcement_id}/results")
-def link_result(request: Request, announcement_id: int, user: Staff, svc: ServicesDep, credential_id: Annotated[str, Form()]) -> Response:
+def link_result(request: Request, announcement_id: PathInt, user: Staff, svc: ServicesDep, credential_id: Annotated[str, Form()]) -> Response:
     svc.opportunities.link_result(user, announcement_id, credential_id.strip())
     return redirect(request, f"/opportunities/{announcement_id}", "saved")
 
 
 @unsubscribe_router.get("/unsubscribe/{subscription_id}/{token}")
-def unsubscribe_page(request: Request, subscription_id: int, token: str, svc: ServicesDep) -> Response:
+def unsubscribe_page(request: Request, subscription_id: PathInt, token: str, svc: ServicesDep) -> Response:
     svc.opportunities.check_unsubscribe(subscription_id, token)
     return render(request, "unsubscribe.html", subscription_id=subscription_id, token=token, done=False)
 
 
 @unsubscribe_router.post("/unsubscribe/{subscription_id}/{token}")
-def unsubscribe(request: Request, subscription_id: int, token: str, svc: ServicesDep) -> Response:
+def unsubscribe(request: Request, subscription_id: PathInt, token: str, svc: ServicesDep) -> Response:
     svc.opportunities.unsubscribe(subscription_id, token)
     return render(request, "unsubscribe.html", subscription_id=subscription_id, token=token, done=True)

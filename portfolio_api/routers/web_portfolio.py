@@ -10,9 +10,10 @@ from fastapi.responses import Response
 
 from ledger.errors import EduledgerError, MalformedError
 from ledger.tlog.timefmt import format_time
+from portfolio_api.deps import PathInt
 from portfolio_api.services.credentials import KINDS
 from portfolio_api.services.idempotency import new_key
-from portfolio_api.web import Holder, ServicesDep, csrf_protect, redirect, render
+from portfolio_api.web import Holder, ServicesDep, csrf_protect, public_base, redirect, render
 
 router = APIRouter(prefix="/portfolio", tags=["web: portfolio"], dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
@@ -65,13 +66,13 @@ async def upload(
 
 
 @router.post("/uploads/{upload_id}/ask")
-def ask(request: Request, upload_id: int, user: Holder, svc: ServicesDep, institution_id: Annotated[str, Form()]) -> Response:
+def ask(request: Request, upload_id: PathInt, user: Holder, svc: ServicesDep, institution_id: Annotated[str, Form()]) -> Response:
     svc.uploads.ask(user, upload_id, institution_id)
     return redirect(request, "/portfolio", "asked")
 
 
 @router.get("/uploads/{upload_id}/file")
-def upload_file(upload_id: int, user: Holder, svc: ServicesDep) -> Response:
+def upload_file(upload_id: PathInt, user: Holder, svc: ServicesDep) -> Response:
     data, mime, name = svc.uploads.content(user, upload_id)
     return Response(data, media_type=mime, headers={"Content-Disposition": f"inline; filename*=UTF-8''{_quote(name)}", "X-Content-Type-Options": "nosniff"})
 
@@ -85,7 +86,7 @@ def _quote(name: str) -> str:
 @router.get("/shares")
 def shares(request: Request, user: Holder, svc: ServicesDep) -> Response:
     return render(request, "shares.html", shares=svc.portfolio.shares_of(user), items=svc.portfolio.timeline(user.id), now=svc.ctx.now(),
-                  base_url=str(request.base_url), fmt=fmt)
+                  base_url=public_base(request), fmt=fmt)
 
 
 @router.post("/shares")
@@ -97,25 +98,25 @@ def create_share(
         svc.portfolio.create_share(user, label=label, items=list(items or []) if scope == "selected" else None, days=days)
     except EduledgerError as e:
         return render(request, "shares.html", status_code=400, error=str(e), shares=svc.portfolio.shares_of(user), items=svc.portfolio.timeline(user.id),
-                      now=svc.ctx.now(), base_url=str(request.base_url), fmt=fmt)
+                      now=svc.ctx.now(), base_url=public_base(request), fmt=fmt)
     return redirect(request, "/portfolio/shares", "shared")
 
 
 @router.post("/shares/{share_id}/revoke")
-def revoke_share(request: Request, share_id: int, user: Holder, svc: ServicesDep) -> Response:
+def revoke_share(request: Request, share_id: PathInt, user: Holder, svc: ServicesDep) -> Response:
     svc.portfolio.revoke_share(user, share_id)
     return redirect(request, "/portfolio/shares", "share_revoked")
 
 
 @router.get("/shares/{share_id}/qr.svg")
-def share_qr(request: Request, share_id: int, user: Holder, svc: ServicesDep) -> Response:
+def share_qr(request: Request, share_id: PathInt, user: Holder, svc: ServicesDep) -> Response:
     (share,) = svc.portfolio.shares_of(user, share_id=share_id)
     if not share.token:
         raise MalformedError("this link was erased")
     import io
 
     buf = io.BytesIO()
-    segno.make(f"{request.base_url}s/{share.token}", error="m").save(buf, kind="svg", scale=4, border=2)
+    segno.make(f"{public_base(request)}s/{share.token}", error="m").save(buf, kind="svg", scale=4, border=2)
     return Response(buf.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
@@ -127,5 +128,5 @@ def bundle(credential_id: str, user: Holder, svc: ServicesDep) -> Response:
 
 @router.get("/credentials/{credential_id}/pdf")
 def pdf(request: Request, credential_id: str, user: Holder, svc: ServicesDep) -> Response:
-    data = svc.documents.pdf_for_holder(user, credential_id, base_url=str(request.base_url))
+    data = svc.documents.pdf_for_holder(user, credential_id, base_url=public_base(request))
     return Response(data, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="credential-{credential_id[:8]}.pdf"'})

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.errors import EduledgerError
 from ledger.model.entries import REVOCATION_REASONS
+from portfolio_api.deps import PathInt
 from portfolio_api.routers.web_portfolio import _quote, fmt
 from portfolio_api.services.credentials import KINDS, IssueRequest
 from portfolio_api.web import ServicesDep, Staff, csrf_protect, redirect, render
@@ -77,7 +78,7 @@ async def batch(request: Request, user: Staff, svc: ServicesDep, file: Annotated
 
 
 @router.get("/batches/{batch_id}")
-def batch_status(request: Request, batch_id: int, user: Staff, svc: ServicesDep) -> Response:
+def batch_status(request: Request, batch_id: PathInt, user: Staff, svc: ServicesDep) -> Response:
     b, report = svc.batches.get(user, batch_id)
     return render(request, "batch_status.html", batch=b, report=report)
 
@@ -88,19 +89,19 @@ def requests_page(request: Request, user: Staff, svc: ServicesDep, status: str =
 
 
 @router.post("/requests/{request_id}/confirm")
-def confirm(request: Request, request_id: int, user: Staff, svc: ServicesDep) -> Response:
+def confirm(request: Request, request_id: PathInt, user: Staff, svc: ServicesDep) -> Response:
     svc.uploads.confirm(user, request_id)
     return redirect(request, "/staff/requests", "confirmed")
 
 
 @router.post("/requests/{request_id}/reject")
-def reject(request: Request, request_id: int, user: Staff, svc: ServicesDep, reason: Annotated[str, Form()]) -> Response:
+def reject(request: Request, request_id: PathInt, user: Staff, svc: ServicesDep, reason: Annotated[str, Form()]) -> Response:
     svc.uploads.reject(user, request_id, reason)
     return redirect(request, "/staff/requests", "rejected")
 
 
 @router.get("/uploads/{upload_id}/file")
-def upload_file(upload_id: int, user: Staff, svc: ServicesDep) -> Response:
+def upload_file(upload_id: PathInt, user: Staff, svc: ServicesDep) -> Response:
     data, mime, name = svc.uploads.content(user, upload_id)
     return Response(data, media_type=mime, headers={"Content-Disposition": f"inline; filename*=UTF-8''{_quote(name)}", "X-Content-Type-Options": "nosniff"})
 

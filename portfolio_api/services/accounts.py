@@ -49,36 +49,66 @@ class User:
 
 
 class LoginLimiter:
-    """At most ``per_account`` failed sign-ins per account and ``per_ip`` per address in ``window`` seconds."""
+    """Failed sign-ins slow the next attempt down; they never lock an account out.
 
-    def __init__(self, ctx: Ctx, *, per_account: int = 5, per_ip: int = 30, window: int = 900) -> None:
-        self.ctx, self.per_account, self.per_ip, self.window = ctx, per_account, per_ip, window
+    Following OWASP's authentication cheat sheet: an attempt is counted *before* the password is
+    checked (so concurrent guesses cannot slip past the count), and after the free failures of a key
+    each further attempt must wait twice as long as the one before, since that key's last failure:
+
+    * per (account, address) pair: 5 free, then 1, 2, 4 ... s up to 15 min: one guesser, slowed to a crawl;
+    * per account, from every address: 20 free, then up to 60 s: a distributed guess is slowed, while a
+      stranger can keep a pupil waiting at most a minute, never locked out;
+    * per address: 30 free, then up to 60 s: a whole school behind one NAT still signs in.
+
+    A success clears its pair and its account. ``RateLimited.retry_after`` (→ 429 with Retry-After)
+    says how long to wait. Counts are per process and forget failures older than ``window`` seconds.
+    """
+
+    #: (key prefix, free failures, longest wait in seconds)
+    RULES = (("p", 5, 900), ("a", 20, 60), ("i", 30, 60))
+
+    def __init__(self, ctx: Ctx, *, window: int = 900) -> None:
+        self.ctx, self.window = ctx, window
         self._fails: dict[str, deque[int]] = defaultdict(deque)
         self._lock = threading.Lock()
+
+    def _keys(self, account: str, ip: str) -> list[tuple[str, int, int]]:
+        ids = {"p": f"{account}|{ip}", "a": account, "i": ip}
+        return [(f"{prefix}:{ids[prefix]}", free, longest) for prefix, free, longest in self.RULES]
 
     def _recent(self, key: str, now: int) -> deque[int]:
         q = self._fails[key]
         while q and q[0] <= now - self.window:
             q.popleft()
+        if not q:
+            del self._fails[key]  # no growth with the number of addresses ever seen
+            return deque()
         return q
 
-    def check(self, account: str, ip: str) -> None:
+    def reserve(self, account: str, ip: str) -> int:
+        """Count an attempt as failed unless ``succeeded`` says otherwise; RateLimited if it must wait."""
         now = self.ctx.now()
         with self._lock:
-            a, i = self._recent("a:" + account, now), self._recent("i:" + ip, now)
-            if len(a) >= self.per_account or len(i) >= self.per_ip:
-                oldest = min(q[0] for q in (a, i) if q)
-                raise RateLimited("too many failed sign-in attempts; try again later", retry_after=max(1, oldest + self.window - now))
+            wait = 0
+            for key, free, longest in self._keys(account, ip):
+                q = self._recent(key, now)
+                if len(q) >= free:
+                    wait = max(wait, min(2 ** (len(q) - free), longest) - (now - q[-1]))
+            if wait > 0:
+                raise RateLimited("too many failed sign-in attempts; try again later", retry_after=wait)
+            for key, _, _ in self._keys(account, ip):
+                self._fails[key].append(now)
+            return now
 
-    def failed(self, account: str, ip: str) -> None:
-        now = self.ctx.now()
+    def succeeded(self, account: str, ip: str, reserved: int) -> None:
         with self._lock:
-            self._fails["a:" + account].append(now)
-            self._fails["i:" + ip].append(now)
-
-    def succeeded(self, account: str) -> None:
-        with self._lock:
-            self._fails.pop("a:" + account, None)
+            for key, _, _ in self._keys(account, ip):
+                if key.startswith(("p:", "a:")):
+                    self._fails.pop(key, None)
+                else:
+                    q = self._fails.get(key)
+                    if q and reserved in q:
+                        q.remove(reserved)
 
 
 def _token_hash(token: str) -> str:
@@ -114,9 +144,14 @@ class Accounts:
 
     # --- people ---
 
-    def create(self, email: str, password: str, name: str, role: str, institution_id: str | None = None) -> User:
+    @staticmethod
+    def check_new(email: str, password: str, name: str, role: str, institution_id: str | None = None) -> tuple[str, str]:
+        """Validate a new account's fields without writing anything; (normalised e-mail, name).
+
+        Multi-step forms (institution onboarding) call it before their first write, so a bad field
+        never leaves half of the work done."""
         email, name = email.strip(), " ".join(name.split())
-        if not _EMAIL.match(email):
+        if not _EMAIL.match(email) or any(ord(ch) < 32 or ord(ch) == 127 for ch in email):
             raise MalformedError("e-mail address is not valid")
         if not 2 <= len(name) <= 200:
             raise MalformedError("name must be 2 to 200 characters")
@@ -126,6 +161,10 @@ class Accounts:
             raise MalformedError(f"unknown role {role!r}")
         if (role in STAFF_ROLES) != (institution_id is not None):
             raise MalformedError("staff belong to exactly one institution; others to none")
+        return email, name
+
+    def create(self, email: str, password: str, name: str, role: str, institution_id: str | None = None) -> User:
+        email, name = self.check_new(email, password, name, role, institution_id)
         index = self.ctx.vault.email_index(email)
         pw_hash = _hasher.hash(password)
         with self.ctx.engine.begin() as conn:
@@ -187,7 +226,7 @@ class Accounts:
 
     def authenticate(self, email: str, password: str, ip: str) -> User:
         index = self.ctx.vault.email_index(email)
-        self.limiter.check(index, ip)
+        reserved = self.limiter.reserve(index, ip)  # counted before the password is checked
         with self.ctx.engine.begin() as conn:
             row = conn.execute(sa.select(t.users).where(t.users.c.email_index == index)).first()
         ok = False
@@ -203,9 +242,8 @@ class Accounts:
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 pass
         if not ok:
-            self.limiter.failed(index, ip)
             raise AuthorizationError("wrong e-mail or password")
-        self.limiter.succeeded(index)
+        self.limiter.succeeded(index, ip, reserved)
         return self.get(row.id)
 
     def open_session(self, user_id: int) -> str:

@@ -161,6 +161,9 @@ class Admin:
         sequencer = node.genesis.sequencer
         if sequencer not in node.keys.signing:
             raise AuthorizationError(f"this node holds no signing key of the sequencing institution {sequencer}")
+        # Every field is checked before the first write: no key file, no ledger entry for an institution
+        # whose administrator could not be created.
+        self.accounts.check_new(admin_email, admin_password, admin_name or f"Administrator {name}", "inst_admin", institution_id)
         if self.accounts.find_by_email(admin_email) is not None:
             raise ConflictError("an account with this e-mail already exists")
         signing, witness = Signer.generate(), Signer.generate()

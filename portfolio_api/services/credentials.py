@@ -12,12 +12,19 @@ Write order of an issuance, and what a crash at each step leaves:
 3. ``anchor_index`` is recorded. A crash between 2 and 3 is repaired the same
    way: the re-submission answers with the existing index (duplicate).
 
+After a crash or a restore the e-portfolio follows the ledger (``reconcile``, run in the background at
+start-up): rows left without an anchor are anchored; rows whose anchor the node's ledger no longer holds
+(a sequencer restored from an older backup acknowledged them, then lost them before they became final)
+are reset and anchored again — the statement is the same, so a re-mirrored original counts as a
+duplicate — and rows whose anchor moved take the ledger's index. Until then they show as awaiting.
+
 The ledger holds only the digest; names stay in this database, encrypted.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -34,6 +41,8 @@ from portfolio_api.db import tables as t
 from portfolio_api.services import audit
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
+
+log = logging.getLogger("eduledger.portfolio")
 
 KINDS = ("olympiad", "contest", "conference", "school-certificate", "diploma", "professional-development")
 _IDEM = re.compile(r"\A[A-Za-z0-9_-]{8,64}\Z")
@@ -236,6 +245,36 @@ class Credentials:
             err = failed[0][1]
             raise type(err)(f"the ledger refused the credential: {err}") if isinstance(err, EduledgerError) else err
         return len(rows)
+
+    def reconcile(self) -> dict[str, int]:
+        """Make this database agree with the node's ledger; counts of ``moved``, ``lost`` and ``anchored`` rows.
+
+        Only institutions whose signing key this node holds are (re-)anchored; the others' rows stay
+        awaiting until their own node reconciles. A refusal or an unreachable sequencer is logged and
+        left for the next start: nothing here may keep the node from serving."""
+        reg = self.ctx.node.log.registry
+        c = t.credentials.c
+        moved = lost = anchored = 0
+        with self.ctx.engine.begin() as conn:
+            for r in conn.execute(sa.select(c.id, c.digest, c.anchor_index).where(c.anchor_index.is_not(None))).all():
+                a = reg.anchors.get(r.digest)
+                if a is None:
+                    conn.execute(t.credentials.update().where(c.id == r.id).values(anchor_index=None))
+                    lost += 1
+                elif a.index != r.anchor_index:
+                    conn.execute(t.credentials.update().where(c.id == r.id).values(anchor_index=a.index))
+                    moved += 1
+            pending = sorted({row.institution_id for row in conn.execute(sa.select(c.institution_id).where(c.anchor_index.is_(None))).all()})
+        for institution in pending:
+            if institution not in self.ctx.node.keys.signing:
+                continue
+            try:
+                anchored += self.anchor_pending(institution)
+            except EduledgerError as e:
+                log.warning("credentials of %s still await their ledger anchor: %s", institution, e)
+        if moved or lost or anchored:
+            log.warning("reconciled the e-portfolio with the ledger: %d anchors moved, %d lost, %d anchored", moved, lost, anchored)
+        return {"moved": moved, "lost": lost, "anchored": anchored}
 
     def _staff_institution(self, staff: User) -> str:
         if not staff.is_staff or staff.institution_id is None:

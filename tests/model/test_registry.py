@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.errors import AuthorizationError, ConflictError
+from ledger.errors import AuthorizationError, ConflictError, MalformedError
 from ledger.model.entries import Statement, sign_batch
 from ledger.model.genesis import Founder, Genesis
 from ledger.model.registry import Registry
@@ -130,3 +130,13 @@ def test_check_does_not_change_state(world):
     (e,) = sign_batch([anchor(1)], k["school-1"])
     r.check(e, T0 + 200)
     assert r.status(f"{1:064x}") == "unknown"
+
+
+@pytest.mark.parametrize("quorum, ok", [(0, True), (1, True), (2, False)])
+def test_the_genesis_quorum_counts_only_the_founders_besides_the_sequencer(quorum, ok):
+    founders = tuple(Founder(i, i, "school", RawSigner().public_key, f"w/{i}+0+AA") for i in ("olymp-1", "school-1"))
+    if ok:
+        assert Genesis(NET, T0, "log+00000000+AA", "olymp-1", quorum, founders).quorum == quorum
+    else:
+        with pytest.raises(MalformedError, match="besides the sequencer"):
+            Genesis(NET, T0, "log+00000000+AA", "olymp-1", quorum, founders)

@@ -60,30 +60,36 @@ def test_adding_an_institution_takes_effect_only_when_the_quorum_approves(fx):
 
 
 def test_quorum_change_suspension_and_key_rotation_apply_identically_on_replay(fx):
-    propose(fx, "olymp-1", "quorum-3", "quorum.set", quorum=3)
-    approve(fx, "ipk-1", "quorum-3")
-    assert fx.registry.governance.quorum == 3
-    with pytest.raises(AuthorizationError, match="fewer institutions than the quorum"):
+    # Three members, olymp-1 sequencing: only ipk-1 and uni-1 count towards finality.
+    assert sorted(fx.registry.finality_witnesses()) == ["ipk-1", "uni-1"]
+    with pytest.raises(AuthorizationError, match="besides the sequencer"):
+        propose(fx, "olymp-1", "quorum-3", "quorum.set", quorum=3)
+    with pytest.raises(AuthorizationError, match="fewer institutions besides the sequencer than the quorum"):
         propose(fx, "olymp-1", "suspend-uni", "institution.suspend", id="uni-1")
-    propose(fx, "uni-1", "quorum-2", "quorum.set", quorum=2)
-    approve(fx, "ipk-1", "quorum-2")
-    assert fx.registry.governance.quorum == 3  # two of three approvals under quorum 3
-    approve(fx, "olymp-1", "quorum-2")
-    assert fx.registry.governance.quorum == 2
-    propose(fx, "olymp-1", "suspend-uni", "institution.suspend", id="uni-1")
-    assert "uni-1" in fx.registry.members()
-    approve(fx, "ipk-1", "suspend-uni")
-    assert "uni-1" not in fx.registry.members()
+    propose(fx, "uni-1", "quorum-1", "quorum.set", quorum=1)
+    assert fx.registry.governance.quorum == 2  # one of two approvals under quorum 2
+    approve(fx, "ipk-1", "quorum-1")
+    assert fx.registry.governance.quorum == 1
+    propose(fx, "olymp-1", "suspend-uni", "institution.suspend", id="uni-1")  # quorum 1: the proposer's approval enacts it
+    assert "uni-1" not in fx.registry.members() and sorted(fx.registry.finality_witnesses()) == ["ipk-1"]
+    with pytest.raises(AuthorizationError, match="besides the sequencer than the quorum"):
+        propose(fx, "olymp-1", "suspend-ipk", "institution.suspend", id="ipk-1")  # would leave no witness at all
     with pytest.raises(AuthorizationError, match="not valid"):
-        fx.append("uni-1", [fx.statement("governance.approve", "uni-1", proposal="quorum-2")])
+        fx.append("uni-1", [fx.statement("governance.approve", "uni-1", proposal="quorum-1")])
     new_signing, params = new_member(fx, "ipk-1")
     propose(fx, "ipk-1", "rotate-ipk", "institution.rotate", id="ipk-1", signing_key=params["signing_key"], witness_vkey=params["witness_vkey"])
-    approve(fx, "olymp-1", "rotate-ipk")
     assert fx.registry.members()["ipk-1"] == params["witness_vkey"]
     with pytest.raises(AuthorizationError):
         fx.append("ipk-1", [fx.statement("governance.approve", "ipk-1", proposal="x-none")])  # old key ended
     other = replay(fx)
-    assert other.members() == fx.registry.members() and other.governance.quorum == 2
+    assert other.members() == fx.registry.members() and other.governance.quorum == 1
+
+
+def test_the_sequencer_witness_never_counts_and_the_role_moves_with_a_handover(fx):
+    assert "olymp-1" in fx.registry.members() and "olymp-1" not in fx.registry.finality_witnesses()
+    propose(fx, "ipk-1", "hand", "sequencer.handover", to="uni-1")
+    approve(fx, "olymp-1", "hand")
+    assert sorted(fx.registry.finality_witnesses()) == ["ipk-1", "olymp-1"]
 
 
 def test_sequencer_handover_changes_who_may_register(fx):

@@ -19,8 +19,24 @@ from tests.nodeproc import NodeProcess
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
+def _durable_commits(url: str) -> None:
+    """This test's database commits durably (the private server runs with synchronous_commit off for speed;
+    fsync is a server-wide setting it leaves off: the server itself is never killed here)."""
+    import sqlalchemy as sa
+
+    from ledger.storage.sql import normalize_url
+
+    engine = sa.create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        name = c.execute(sa.text("SELECT current_database()")).scalar_one()
+        c.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = on'))
+    engine.dispose()
+
+
 def test_standby_takes_over_when_the_postgresql_leader_is_killed_and_no_acknowledged_entry_is_lost(tmp_path, pg_store_url):
-    net = Network(tmp_path, quorum=1)  # the sequencing institution's own witness makes checkpoints final
+    # Quorum 2 of the institutions besides the sequencer (its own witness never counts): ipk and uni.
+    net = Network(tmp_path, quorum=2)
+    _durable_commits(pg_store_url)
     env = {"EDULEDGER_BATCH_MS": "50", "EDULEDGER_BATCH_MAX": "64"}
     # The first process listens at the institution's URL in peers.json, so the
     # replicas mirror from it, and from it again when it returns as a standby.

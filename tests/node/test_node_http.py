@@ -327,3 +327,54 @@ def test_the_newest_checkpoint_is_the_final_one_once_cosigned(client):
     submit(client, anchors(3))
     assert client.get("/api/v1/ledger/checkpoint/latest").content == client.get("/checkpoint").content
     assert verified_checkpoint(client).checkpoint.size == 6
+
+
+@pytest.mark.parametrize("witnesses", [("seq-inst", "school-1"), ("school-1",), ("school-1", "uni-1")])
+def test_the_sequencers_own_witness_never_makes_a_checkpoint_final(network, witnesses):
+    """Quorum 2: the sequencer's witness plus one other institution cosign, yet the checkpoint is not final;
+    the two institutions besides the sequencer make it final."""
+    from dataclasses import replace
+
+    data, genesis = network
+    everything = load_keys(data, PASSPHRASE.encode())
+    keys = replace(everything, witness={i: s for i, s in everything.witness.items() if i in witnesses})
+    node = Node(open_store(f"sqlite:///{data / 'ledger.db'}"), genesis, keys, options=NodeOptions(batch_ms=5))
+    with TestClient(create_app(Settings(data_dir=data), node=node)) as c:
+        c.genesis, c.signer = genesis, load_signer(data / "keys" / "school-1.signing.key", PASSPHRASE.encode())[0]
+        assert submit(c, anchors(2)).status_code == 200
+        size, _ = node.store.latest_checkpoint()
+        cosigned = {name.rsplit("/", 1)[-1] for name, _ in node.store.cosignatures(size)}
+        assert cosigned == set(witnesses)
+        final = c.get("/checkpoint")
+        if set(witnesses) == {"school-1", "uni-1"}:
+            assert final.status_code == 200 and node.store.latest_final()[0] == size
+        else:
+            assert final.status_code == 404 and node.store.latest_final() is None
+
+
+def test_wait_final_acknowledges_once_a_quorum_cosigned_and_the_status_says_final(client):
+    statements = anchors(2, start=500)
+    entries = sign_batch(statements, client.signer)
+    r = client.post("/api/v1/ledger/entries?wait=final", json={"entries": [e.to_json() for e in entries]})
+    assert r.status_code == 200 and r.json()["final"] is True
+    last = max(x["index"] for x in r.json()["results"])
+    assert r.json()["final_size"] > last
+    status = client.get(f"/api/v1/ledger/credentials/{statements[0].body['digest']}").json()
+    assert status["status"] == "valid" and status["final"] is True
+
+
+def test_wait_final_answers_202_when_no_quorum_comes_in_time(network):
+    from dataclasses import replace
+
+    data, genesis = network
+    keys = replace(load_keys(data, PASSPHRASE.encode()), witness={})  # no witness reachable: nothing becomes final
+    node = Node(open_store(f"sqlite:///{data / 'ledger.db'}"), genesis, keys, options=NodeOptions(batch_ms=5))
+    with TestClient(create_app(Settings(data_dir=data), node=node)) as c:
+        signer = load_signer(data / "keys" / "school-1.signing.key", PASSPHRASE.encode())[0]
+        statements = anchors(1, start=600)
+        body = {"entries": [e.to_json() for e in sign_batch(statements, signer)]}
+        r = c.post("/api/v1/ledger/entries?wait=final&timeout=0.3", json=body)
+        assert r.status_code == 202 and r.json()["final"] is False and r.json()["results"][0]["accepted"]
+        assert c.get(f"/api/v1/ledger/credentials/{statements[0].body['digest']}").json()["final"] is False
+        for bad in ("wait=eventually", "wait=final&timeout=0", "wait=final&timeout=3600"):
+            assert c.post(f"/api/v1/ledger/entries?{bad}", json=body).status_code in (400, 422)

@@ -79,6 +79,8 @@ def make_env(tmp_path: Path, database_url: str | None = None) -> tuple[Any, Path
             InstitutionSpec("olymp", "Центр олимпиад «Перспектива»", "olympiad-organiser"),
             InstitutionSpec("school-1", "Школа № 1", "school"),
             InstitutionSpec("uni-1", "Государственный университет", "university"),
+            # Four institutions: quorum 2 counts two of the three besides the sequencer, so one can be suspended.
+            InstitutionSpec("lyc-1", "Лицей № 2", "school"),
         ],
         sequencer="olymp",
         quorum=2,

@@ -167,10 +167,11 @@ def test_share_qr_code_is_an_svg_of_the_share_url_for_its_owner_only(env):
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert r.headers.get("cache-control") == "no-store"
     drawn = _qr_modules(r.content)
-    url = f"http://testserver/s/{share.token}"
+    public = env.app.state.settings.effective_public_url  # EDULEDGER_PUBLIC_URL, never the Host header
+    url = f"{public}/s/{share.token}"
     assert any(drawn == _matrix_modules(segno.make(url, error=e, boost_error=False)) or drawn == _matrix_modules(segno.make(url, error=e))
                for e in "lmqh"), "the QR code does not encode the share URL"
-    assert all(drawn != _matrix_modules(segno.make(f"http://testserver/s/{'A' * 43}", error=e)) for e in "lmqh")
+    assert all(drawn != _matrix_modules(segno.make(f"{public}/s/{'A' * 43}", error=e)) for e in "lmqh")
     # the link it encodes opens the shared portfolio
     assert env.browser().get(f"/s/{share.token}").status_code == 200
     # another person, staff and an anonymous visitor do not get it

@@ -290,3 +290,20 @@ def test_every_staff_action_is_in_the_audit_log_with_who_and_when(env):
     page = env.browser("olymp").get("/staff/audit").text
     assert "issue" in page and "revoke" in page and f"staff#{env.users['olymp'].id}" in page
     assert "withdrawn" in page
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("admin_password", "short"), ("admin_email", "not-an-address"), ("admin_email", "admin\x00@lyceum.example.org")],
+)
+def test_onboarding_with_a_bad_admin_field_writes_nothing_anywhere(env, field, value):
+    net = env.browser("net")
+    size = env.node.log.size
+    fields = {"id": "lyceum-8", "name": "Лицей № 8", "type": "school", "admin_email": "admin8@lyceum.example.org", "admin_password": PASSWORD}
+    r = form(net, "/network/institutions", {**fields, field: value})
+    assert r.status_code == 400
+    assert env.node.log.size == size and "lyceum-8" not in env.node.log.registry.institutions
+    assert not (env.data / "keys" / "lyceum-8.signing.key").exists()
+    # the corrected form then works: nothing was left half done
+    assert form(net, "/network/institutions", fields).status_code == 303
+    assert "lyceum-8" in env.node.log.registry.institutions

@@ -16,7 +16,7 @@ from ledger.tlog.tlog_proof import parse_tlog_proof
 from tests.fixtures_network import LedgerFixture, MiniNetwork
 from tests.keyutil import RawSigner
 from verifier import CheckpointCache, StatusRefresh, TrustPolicy, verify, verify_consistency_of
-from verifier.report import STEPS
+from verifier.report import PASSED, STEPS, WARNING
 
 verify_module = importlib.import_module("verifier.verify")
 
@@ -239,6 +239,54 @@ def test_too_few_cosignatures_fail_at_cosignatures(net):
     assert failed_step(report) == (4, "cosignatures") and "need 2" in report.first_failure.message
 
 
+def test_the_sequencers_own_cosignature_never_makes_the_quorum(net):
+    """Quorum 2: the sequencer (olymp-1) plus uni-1 met the old rule; today only uni-1 counts. Such a
+    checkpoint still verifies offline, with a warning at step 4 that says so; one that falls short even
+    under the old rule fails."""
+    cred = net.credential()
+    index = net.issue(cred)
+    assert net.trust().sequencer == "olymp-1" and net.trust().quorum == 2
+    legacy = verify(net.bundle(cred, index, note=net.checkpoint(cosigners=["olymp-1", "uni-1"])), net.trust(), now=net.now)
+    step = legacy.steps[3]
+    assert legacy.ok and (step.number, step.status) == (4, WARNING)
+    assert "only 1 of the 2 institutions besides the sequencer olymp-1" in step.message and "--online" in step.message
+    current = verify(net.bundle(cred, index, note=net.checkpoint(cosigners=["ipk-1", "uni-1"])), net.trust(), now=net.now)
+    assert current.ok and current.steps[3].status == PASSED and "2 of the 2 institutions besides the sequencer" in current.steps[3].message
+    alone = verify(net.bundle(cred, index, note=net.checkpoint(cosigners=["olymp-1"])), net.trust(), now=net.now)
+    assert failed_step(alone) == (4, "cosignatures") and "other than the sequencer olymp-1" in alone.first_failure.message
+
+
+def test_after_a_handover_the_new_sequencers_witness_stops_counting(net):
+    cred = net.credential()
+    index = net.issue(cred)
+    size = net.tree.size
+    trust = net.trust()
+    handed = TrustPolicy(
+        network=trust.network, genesis_hash=trust.genesis_hash, log=trust.log, witnesses=trust.witnesses, quorum=2,
+        sequencer="uni-1", sequencers=((0, "olymp-1"), (size, "uni-1")), roster=trust.roster,
+    )
+    assert handed.sequencer_at(size - 1) == "olymp-1" and handed.sequencer_at(size) == "uni-1"
+    assert TrustPolicy.from_bytes(handed.to_bytes()).sequencers == ((0, "olymp-1"), (size, "uni-1"))
+    # At this size uni-1 sequences: olymp-1 and ipk-1 make the quorum, uni-1 and ipk-1 only under the old rule.
+    ok = verify(net.bundle(cred, index, note=net.checkpoint(cosigners=["olymp-1", "ipk-1"])), handed, now=net.now)
+    assert ok.ok and ok.steps[3].status == PASSED
+    old = verify(net.bundle(cred, index, note=net.checkpoint(cosigners=["uni-1", "ipk-1"])), handed, now=net.now)
+    assert old.ok and old.steps[3].status == WARNING
+
+
+@pytest.mark.parametrize(
+    "sequencers, why",
+    [(((1, "olymp-1"),), "start at size 0"), (((0, "uni-1"), (0, "olymp-1")), "increasing"), (((0, "nobody-9"), (5, "olymp-1")), "not institutions")],
+)
+def test_a_sequencer_history_that_makes_no_sense_is_refused(net, sequencers, why):
+    trust = net.trust()
+    with pytest.raises(ValueError, match=why):
+        TrustPolicy(
+            network=trust.network, genesis_hash=trust.genesis_hash, log=trust.log, witnesses=trust.witnesses, quorum=2,
+            sequencer="olymp-1", sequencers=sequencers, roster=trust.roster,
+        )
+
+
 def test_a_duplicated_cosigner_is_counted_once(net):
     cred = net.credential()
     index = net.issue(cred)
@@ -393,10 +441,11 @@ def test_a_revocation_dropped_from_the_bundle_is_found_online(net):
     assert report.step("consistency").status == "passed"
 
 
-def test_an_online_failure_is_a_warning_not_a_verdict(net, issued):
+def test_an_unreachable_node_leaves_the_report_incomplete_never_ok(net, issued):
     _, bundle = issued
     report = verify(bundle, net.trust(), now=net.now, refresh=StatusRefresh(error="cannot reach http://node: timeout"))
-    assert report.ok and report.step("status").status == "warning" and "timeout" in report.step("status").message
+    assert report.first_failure is None and report.step("status").status == "warning" and "timeout" in report.step("status").message
+    assert not report.ok and report.status == "incomplete" and report.online.code == "unreachable"
 
 
 def test_old_offline_status_passes_with_a_warning(net, issued):

@@ -214,7 +214,7 @@ def test_online_refresh_finds_a_revocation_made_after_the_bundle(tmp_path):
     assert report.step("consistency").status == "passed"
 
 
-def test_online_network_failure_is_a_warning_and_the_offline_verdict_stands(cohort, capsys, monkeypatch):
+def test_online_network_failure_exits_2_and_the_file_is_not_verified(cohort, capsys, monkeypatch):
     _, d, trust, at = cohort
 
     def refuse(request: httpx.Request) -> httpx.Response:
@@ -222,15 +222,19 @@ def test_online_network_failure_is_a_warning_and_the_offline_verdict_stands(coho
 
     real = httpx.Client
     monkeypatch.setattr(online.httpx, "Client", lambda **kw: real(transport=httpx.MockTransport(refuse), **kw))
-    code, out, _ = run(capsys, str(d / "00.json"), "--trust", str(trust), "--at", at, "--online", "http://node.invalid")
-    assert code == 0 and "warning at step 8 (status)" in out and "cannot reach http://node.invalid" in out
+    code, out, err = run(capsys, str(d / "00.json"), "--trust", str(trust), "--at", at, "--online", "http://node.invalid")
+    assert code == 2 and "INCOMPLETE" in out and ": verified" not in out
+    assert err.startswith("eduledger: cannot reach the node http://node.invalid")
 
 
-def test_online_client_reports_http_errors_and_garbage_as_fetch_failures():
-    answers = iter([httpx.Response(503, text="busy"), httpx.Response(200, text="not a note")])
-    client = NodeClient("http://node", client=httpx.Client(transport=httpx.MockTransport(lambda r: next(answers))))
-    assert "HTTP 503" in client.refresh("0" * 64, 10).error
-    assert "not a checkpoint" in client.refresh("0" * 64, 10).error
+def test_online_client_reports_http_errors_and_garbage_by_kind():
+    def client(answer: httpx.Response) -> NodeClient:
+        return NodeClient("http://node", client=httpx.Client(transport=httpx.MockTransport(lambda r: answer)))
+
+    busy = client(httpx.Response(503, text="busy")).refresh("0" * 64, 10)
+    assert busy.problem == "unavailable" and "HTTP 503" in busy.error
+    garbage = client(httpx.Response(200, text="not a note")).refresh("0" * 64, 10)
+    assert garbage.problem == "unavailable" and "not a checkpoint" in garbage.error
 
 
 def test_a_directory_is_verified_in_path_order_by_components(tmp_path, capsys):

@@ -56,6 +56,7 @@ def live(tmp_path):
 
     app, data = make_env(tmp_path)
     port = _free_port()
+    app.state.settings.public_url = f"http://127.0.0.1:{port}"  # EDULEDGER_PUBLIC_URL: the links on its pages
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
