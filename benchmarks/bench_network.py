@@ -33,7 +33,8 @@ What-ifs and profiling, never part of the figures above unless asked for:
 ``--follow-interval S`` starts the nodes with the follower's poll interval patched to S
 seconds (a ``sitecustomize`` in the run's temporary directory; the project's code is
 not changed) to show how much of a replica's finality is that poll; ``--py-spy PATH``
-records the mirroring node with py-spy (collapsed stacks printed as a top list).
+records the mirroring node and the sequencer with py-spy while it mirrors (the top
+functions are printed; the collapsed stacks are kept in the temporary directory).
 
 The whole run is bounded by ``--timeout`` (SIGALRM); every process it started is
 stopped (SIGTERM, then SIGKILL) on the way out, on failure too.
@@ -560,13 +561,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--grow-batch", type=int, default=2048, help="entries per submission (and block) while growing the log")
     ap.add_argument("--timeout", type=float, default=3600, help="the whole run stops after this many seconds")
     ap.add_argument("--follow-interval", type=float, help="what-if: the followers poll the sequencer every S seconds (default 0.5)")
-    ap.add_argument("--py-spy", metavar="PATH", help="record the mirroring node with this py-spy binary")
+    ap.add_argument("--py-spy", metavar="PATH", help="record the mirroring node and the sequencer with this py-spy binary")
     args = ap.parse_args(argv)
 
     def on_alarm(*_: object) -> None:
         raise Deadline(f"--timeout {args.timeout:.0f} s passed")
 
     def on_term(signum: int, _: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second one must not cut the clean-up short
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGALRM, on_alarm)
