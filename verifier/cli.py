@@ -2,7 +2,7 @@
 
 ::
 
-    eduledger verify FILE... --trust TRUST [--json] [--online URL] [--at TIME] [--workers N]
+    eduledger verify FILE... --trust TRUST [--json] [--online URL] [--at TIME] [--workers N] [--holder-email ADDRESS]
 
 FILE may be a bundle (JSON), a diploma PDF carrying one (``verifier.pdf``), or
 a directory, walked for ``*.json`` and ``*.pdf``. Offline by default; with
@@ -20,7 +20,9 @@ Exit status:
   bundle file included, and with ``--online`` a fork the node's proof shows, a
   consistency proof the node refuses or that does not verify, a node checkpoint
   the trust file does not vouch for, or a revocation or supersession learned
-  from the node (the failed step and its reason are printed);
+  from the node (the failed step and its reason are printed); with
+  ``--holder-email`` a credential issued to another address (``OTHER-HOLDER``:
+  its hashed e-mail identifier does not match; one naming no address only warns);
 * **2** — usage errors (missing, unreadable or invalid trust file, no files, a
   path that does not exist, bad flags or a bad ``--at`` time), and with
   ``--online`` a node that could not give its view: unreachable, halted (HTTP
@@ -112,17 +114,17 @@ def read_bundle(path: str | Path) -> bytes:
         return head + f.read(MAX_BUNDLE_BYTES + 1 - len(head))
 
 
-def verify_path(path: str | Path, trust: TrustPolicy, now: int, seen: CheckpointCache, online: Any = None) -> Report:
+def verify_path(path: str | Path, trust: TrustPolicy, now: int, seen: CheckpointCache, online: Any = None, holder_email: str | None = None) -> Report:
     try:
         data = read_bundle(path)
     except OSError as e:
         return unreadable_report(f"cannot read the file: {e.strerror or e}")
     except EduledgerError as e:
         return unreadable_report(f"the file is not a well-formed credential bundle: {e}")
-    report = verify(data, trust, now=now, seen=seen)
+    report = verify(data, trust, now=now, seen=seen, holder_email=holder_email)
     if online is not None and report.digest and report.checkpoint_size is not None:
         refresh = online.refresh(report.digest, report.checkpoint_size)
-        report = verify(data, trust, now=now, seen=seen, refresh=refresh)
+        report = verify(data, trust, now=now, seen=seen, refresh=refresh, holder_email=holder_email)
     elif online is not None:
         report.online = OnlineCheck(online.base, SKIPPED, NOT_CHECKED, "the node was not asked because the bundle's checkpoint could not be read")
     return report
@@ -147,7 +149,8 @@ def outcome(path: str, report: Report, as_json: bool) -> Outcome:
     checkpoint = (report.checkpoint_size, report.checkpoint_root) if report.checkpoint_size is not None else None
     shown = {"file": path, **report.to_json()} if as_json else _line(path, report)
     online_error = (report.online.code, report.online.message) if report.incomplete else None  # type: ignore[union-attr]
-    return Outcome(report.ok, checkpoint, shown, report.first_failure is not None or not report.steps, online_error)  # type: ignore[arg-type]
+    failed = report.first_failure is not None or not report.steps or report.other_holder
+    return Outcome(report.ok, checkpoint, shown, failed, online_error)  # type: ignore[arg-type]
 
 
 _worker: tuple[TrustPolicy, CheckpointCache] | None = None
@@ -160,10 +163,10 @@ def _init_worker(trust_bytes: bytes) -> None:
     gcpolicy.tune_process()  # a worker's whole life is this one job: its loaded state needs no collecting
 
 
-def _verify_chunk(paths: list[str], now: int, as_json: bool) -> list[Outcome]:
+def _verify_chunk(paths: list[str], now: int, as_json: bool, holder_email: str | None = None) -> list[Outcome]:
     assert _worker is not None
     trust, seen = _worker
-    return [outcome(p, verify_path(p, trust, now, seen), as_json) for p in paths]
+    return [outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email), as_json) for p in paths]
 
 
 def verify_paths(
@@ -176,27 +179,31 @@ def verify_paths(
     online: Any = None,
     workers: int = 0,
     advance: Callable[[int], None] = lambda n: None,
+    holder_email: str | None = None,
 ) -> list[Outcome]:
-    """One outcome per path, in order; a process pool for large offline cohorts."""
+    """One outcome per path, in order; a process pool for large offline cohorts. ``holder_email``:
+    also check that every credential was issued to this address."""
     workers = workers or (os.cpu_count() or 1)
     if len(paths) < PARALLEL_THRESHOLD or workers < 2 or online is not None:
         seen = CheckpointCache(trust)
         out = []
         for p in paths:
-            out.append(outcome(p, verify_path(p, trust, now, seen, online), as_json))
+            out.append(outcome(p, verify_path(p, trust, now, seen, online, holder_email), as_json))
             advance(1)
         return out
     chunk = max(100, -(-len(paths) // (workers * 8)))
     chunks = [list(paths[i : i + chunk]) for i in range(0, len(paths), chunk)]
     outcomes: list[Outcome] = []
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(trust_bytes,)) as pool:
-        for result in pool.map(_verify_chunk, chunks, [now] * len(chunks), [as_json] * len(chunks)):
+        for result in pool.map(_verify_chunk, chunks, [now] * len(chunks), [as_json] * len(chunks), [holder_email] * len(chunks)):
             outcomes += result
             advance(len(result))
-    return _recheck_forks(paths, outcomes, trust, now, as_json)
+    return _recheck_forks(paths, outcomes, trust, now, as_json, holder_email)
 
 
-def _recheck_forks(paths: Sequence[str], outcomes: list[Outcome], trust: TrustPolicy, now: int, as_json: bool) -> list[Outcome]:
+def _recheck_forks(
+    paths: Sequence[str], outcomes: list[Outcome], trust: TrustPolicy, now: int, as_json: bool, holder_email: str | None = None
+) -> list[Outcome]:
     """Workers each saw part of the cohort: if two of them saw different roots for one log size,
     verify those files again in one process so the fork is reported with its evidence."""
     roots: dict[int, set[str]] = {}
@@ -208,7 +215,7 @@ def _recheck_forks(paths: Sequence[str], outcomes: list[Outcome], trust: TrustPo
         return outcomes
     seen = CheckpointCache(trust)
     return [
-        outcome(p, verify_path(p, trust, now, seen), as_json) if o.checkpoint is not None and o.checkpoint[0] in forked else o
+        outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email), as_json) if o.checkpoint is not None and o.checkpoint[0] in forked else o
         for p, o in zip(paths, outcomes)
     ]
 
@@ -230,7 +237,11 @@ def _line(path: str, r: Report) -> str:
     if r.ok:
         warning = next((s for s in r.steps if s.status == WARNING), None)
         note = f" — warning at step {warning.number} ({warning.name}): {warning.message}" if warning else ""
+        if r.holder_check is not None and r.holder_check.status != SKIPPED:
+            note += f" — holder: {r.holder_check.message}"
         return f"{path}: verified ({what}){note}"
+    if r.other_holder and r.first_failure is None:
+        return f"{path}: OTHER-HOLDER ({what}): {r.holder_check.message}"  # type: ignore[union-attr]
     if r.incomplete and r.first_failure is None:
         return f"{path}: INCOMPLETE: no step failed ({what}), but the online check could not be made: {r.online.message}"  # type: ignore[union-attr]
     first = r.first_failure
@@ -245,6 +256,9 @@ def verify_command(
     online: Annotated[str | None, typer.Option("--online", metavar="URL", help="also fetch newer status from this node")] = None,
     at: Annotated[str | None, typer.Option("--at", metavar="TIME", help="verify as of this RFC 3339 time instead of now")] = None,
     workers: Annotated[int, typer.Option(help="processes for more than 2,000 files (0: one per CPU)")] = 0,
+    holder_email: Annotated[
+        str | None, typer.Option("--holder-email", metavar="ADDRESS", help="also check each credential was issued to this e-mail address")
+    ] = None,
 ) -> None:
     """Verify credential bundles against a trust file (offline unless --online)."""
     try:
@@ -257,6 +271,13 @@ def verify_command(
         raise _fail(f"{trust} is not a usable trust file: {e}") from None
     if workers < 0:
         raise _fail("--workers must be 0 or more")
+    if holder_email is not None:
+        from verifier.holder import normalise_email
+
+        try:
+            normalise_email(holder_email)
+        except EduledgerError as e:
+            raise _fail(f"--holder-email: {e}") from None
     try:
         now = int(time.time()) if at is None else _parse_at(at)
     except EduledgerError as e:
@@ -285,8 +306,9 @@ def verify_command(
         with progress:
             task = progress.add_task("verify", total=len(paths))
             outcomes = verify_paths(
-                paths, policy, trust_bytes, now=now, as_json=as_json, online=client, workers=workers, advance=lambda n: progress.advance(task, n)
-            )
+                paths, policy, trust_bytes, now=now, as_json=as_json, online=client, workers=workers,
+                advance=lambda n: progress.advance(task, n), holder_email=holder_email,
+            )  # fmt: skip
     finally:
         if client is not None:
             client.close()

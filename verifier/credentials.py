@@ -14,7 +14,8 @@ JSON-LD processing happens anywhere, the contexts are labels for consumers.
      "name": "<title>",
      "issuer": {"id": "urn:eduledger:institution:<institution id>", "type": ["Profile"], "name": "..."},
      "validFrom": "2026-03-01T10:00:00Z", "validUntil": "... (optional)",
-     "credentialSubject": {"type": ["AchievementSubject"], "name": "<holder>", "id": "<holder id, optional>",
+     "credentialSubject": {"type": ["AchievementSubject"], "name": "<holder>",
+                           "identifier": [<the holder's e-mail as a salted, hashed IdentityObject>] or "id": "urn:uuid:<random>",
                            "achievement": {"id", "type": ["Achievement"], "achievementType", "name",
                                            "description", "criteria": {"narrative"}, "fieldOfStudy"?},
                            "result": [{"type": ["Result"], "value": "..."}]?,
@@ -63,6 +64,7 @@ from typing import Any
 from ledger.errors import MalformedError
 from ledger.tlog.canonical import canonical_digest
 from ledger.tlog.timefmt import format_time, parse_time
+from verifier.holder import Identity, email_identity, parse_identifiers, random_subject_id
 
 __all__ = [
     "CONTEXTS",
@@ -280,6 +282,7 @@ def build_credential(
     achieved_on: str | None = None,
     valid_until: int | None = None,
     holder_id: str | None = None,
+    holder_email: str | None = None,
     credential_id: str | None = None,
     random: Callable[[int], bytes] = secrets.token_bytes,
 ) -> dict[str, Any]:
@@ -287,6 +290,9 @@ def build_credential(
 
     ``issued_at`` (Unix seconds) becomes ``validFrom`` and must equal the
     ``issued_at`` of the ledger anchor. MalformedError names the first bad field.
+    The holder is identified as OB 3.0 asks (``verifier.holder``): ``holder_email``
+    becomes a salted, hashed IdentityObject; without it and without ``holder_id``
+    the subject gets a random ``urn:uuid:`` id.
     """
     if kind not in KINDS:
         raise MalformedError(f"unknown credential kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -305,9 +311,14 @@ def build_credential(
     }
     if "subject" in ext:
         achievement["fieldOfStudy"] = ext["subject"]
+    cid = credential_id or new_credential_id(random)
     subject: dict[str, Any] = {"type": ["AchievementSubject"], "name": _text(holder_name, "holder name", 200)}
     if holder_id:
         subject["id"] = _text(holder_id, "holder id", 200)
+    elif not holder_email:
+        subject["id"] = random_subject_id(random)
+    if holder_email:
+        subject["identifier"] = [email_identity(holder_email, random=random)]
     subject["achievement"] = achievement
     if kind == "teacher-pd":
         subject["activityStartDate"] = ext["start"] + "T00:00:00Z"
@@ -318,7 +329,7 @@ def build_credential(
         subject["result"] = [{"type": ["Result"], "value": ext["place"]}]
     cred: dict[str, Any] = {
         "@context": list(CONTEXTS),
-        "id": credential_id or new_credential_id(random),
+        "id": cid,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": title,
         "issuer": {"id": ISSUER_PREFIX + issuer_id, "type": ["Profile"], "name": _text(issuer_name, "issuer name")},
@@ -350,6 +361,9 @@ class ParsedCredential:
     valid_from: int
     valid_until: int | None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    #: The subject's OB 3.0 ``identifier`` IdentityObjects (``verifier.holder``), and its ``id`` if it has one.
+    holder_identities: tuple[Identity, ...] = ()
+    holder_id: str | None = None
 
 
 def _types(obj: Mapping[str, Any], want: str, where: str) -> None:
@@ -405,6 +419,8 @@ def parse_credential(cred: object) -> ParsedCredential:
     subject = _obj(c.get("credentialSubject"), "credentialSubject")
     _types(subject, "AchievementSubject", "credentialSubject")
     holder = _text(subject.get("name"), "credentialSubject.name", 200)
+    holder_id = _text(subject["id"], "credentialSubject.id", 200) if "id" in subject else None
+    identities = parse_identifiers(subject["identifier"]) if "identifier" in subject else ()
     achievement = _obj(subject.get("achievement"), "credentialSubject.achievement")
     _types(achievement, "Achievement", "credentialSubject.achievement")
     title = _text(achievement.get("name"), "credentialSubject.achievement.name")
@@ -419,7 +435,7 @@ def parse_credential(cred: object) -> ParsedCredential:
         fields = check_fields(kind, {k: v for k, v in ext.items() if k != "kind"})
         if fields != {k: v for k, v in ext.items() if k != "kind"}:
             raise MalformedError(f"{EXTENSION} fields are not in their normal form (e.g. a number given as text)")
-    return ParsedCredential(kind, cid, institution, issuer_name, holder, title, valid_from, valid_until, fields)
+    return ParsedCredential(kind, cid, institution, issuer_name, holder, title, valid_from, valid_until, fields, identities, holder_id)
 
 
 def credential_kind(cred: Mapping[str, Any]) -> str:
@@ -436,7 +452,7 @@ def credential_digest(cred: Mapping[str, Any]) -> bytes:
 
 # --- batches ----------------------------------------------------------------------
 
-ROW_COLUMNS = frozenset({"holder_name", "holder_id", "title", "description", "achieved_on", "valid_until"})
+ROW_COLUMNS = frozenset({"holder_name", "holder_id", "holder_email", "title", "description", "achieved_on", "valid_until"})
 
 
 @dataclass
@@ -462,7 +478,8 @@ def build_batch(
     progress: Callable[[int], None] | None = None,
 ) -> BatchResult:
     """One credential per row (a JSON object or a CSV row): ``holder_name``, ``title``, optional
-    ``holder_id``, ``description``, ``achieved_on``, ``valid_until`` (RFC 3339), and the kind's fields.
+    ``holder_email`` (hashed into the subject's identifier), ``holder_id``, ``description``,
+    ``achieved_on``, ``valid_until`` (RFC 3339), and the kind's fields.
 
     Nothing is issued here: the caller anchors ``built`` only when it accepts the
     refusals (all-or-reported), so a half-issued batch never exists.
@@ -480,6 +497,7 @@ def build_batch(
                 issuer_name=issuer_name,
                 holder_name=row.get("holder_name"),  # type: ignore[arg-type]
                 holder_id=row.get("holder_id") or None,
+                holder_email=row.get("holder_email") or None,
                 title=row.get("title"),  # type: ignore[arg-type]
                 description=row.get("description") or "",
                 achieved_on=row.get("achieved_on") or None,

@@ -84,6 +84,18 @@ class Step(NamedTuple):  # a tuple: a cohort of 100,000 bundles makes 900,000 of
         return out
 
 
+class HolderCheck(NamedTuple):
+    """What ``--holder-email`` came to (``verifier.holder``): ``passed`` (the credential was issued to that
+    address), ``failed`` (it names another address: the report is not ok), ``warning`` (it names no
+    address, compare the name instead) or ``skipped`` (step 1 failed)."""
+
+    status: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message}
+
+
 class OnlineCheck(NamedTuple):
     """What ``--online`` came to: ``status`` is passed, failed, error or skipped, ``code`` says
     why (the constants above), ``message`` in a sentence; ``node`` is the node's URL."""
@@ -115,10 +127,22 @@ class Report:
     status_as_of: int | None = None
     superseded_by: str | None = None
     online: OnlineCheck | None = None  # None: no online check was asked for
+    holder_check: HolderCheck | None = None  # None: no e-mail was given to check the holder against
+    parsed: Any = field(default=None, repr=False, compare=False)  # the ParsedCredential of step 1, if it passed
 
     @property
     def ok(self) -> bool:
-        return bool(self.steps) and all(s.status in (PASSED, WARNING) for s in self.steps) and not self.incomplete
+        return (
+            bool(self.steps)
+            and all(s.status in (PASSED, WARNING) for s in self.steps)
+            and not self.incomplete
+            and not self.other_holder
+        )
+
+    @property
+    def other_holder(self) -> bool:
+        """An e-mail was given and the credential was issued to another address."""
+        return self.holder_check is not None and self.holder_check.status == FAILED
 
     @property
     def incomplete(self) -> bool:
@@ -135,11 +159,14 @@ class Report:
     @property
     def status(self) -> str:
         """verified, revoked, superseded, expired, not-yet-valid, fork or failed (after the first failed
-        step), or incomplete (no step failed, but the online check asked for could not be made)."""
+        step), other-holder (no step failed, but the credential was issued to another e-mail address
+        than the one given), or incomplete (no step failed, but the online check asked for could not be made)."""
         f = self.first_failure
         if f is None:
             if not self.steps:
                 return "failed"
+            if self.other_holder:
+                return "other-holder"
             return "incomplete" if self.incomplete else "verified"
         # What the node's answers did, when they are what failed: only evidence is a fork; a node
         # that refuses or garbles an answer has proved nothing about the credential.
@@ -174,11 +201,15 @@ class Report:
         }
         if self.online is not None:
             out["online"] = self.online.to_json()
+        if self.holder_check is not None:
+            out["holder_check"] = self.holder_check.to_json()
         return out
 
     def __str__(self) -> str:
         f = self.first_failure
         if f is None:
+            if self.other_holder:
+                return f"not verified for this person: {self.holder_check.message}"  # type: ignore[union-attr]
             if self.incomplete:
                 return f"not verified: the online check could not be made ({self.online.message})"  # type: ignore[union-attr]
             return "verified" if self.steps else "not verified"

@@ -40,6 +40,11 @@ What each step relies on, and why in this order:
    not ok, and no step is blamed (``Report.online``).
 9. **validity** — ``validFrom <= now < validUntil``.
 
+With ``holder_email`` the report also says whether the credential was issued to
+that address (:class:`HolderCheck`, ``Report.holder_check``; ``verifier.holder``):
+a credential naming another address is not ok (status ``other-holder``); one
+naming no address warns, and the name is all there is to compare.
+
 Costs are paid once per distinct thing (``CheckpointCache``): a checkpoint's
 signatures once per distinct note, an institution's batch signature once per
 batch, key-history entries parsed once; per bundle remain the JSON, one
@@ -78,6 +83,7 @@ from ledger.tlog.timefmt import parse_time
 from ledger.tlog.tlog_proof import TlogProof
 from verifier import safejson
 from verifier.credentials import ParsedCredential, parse_credential
+from verifier.holder import matches_email
 from verifier.report import (
     CONSISTENT,
     DEPENDS,
@@ -96,6 +102,7 @@ from verifier.report import (
     STEPS,
     UNREACHABLE,
     WARNING,
+    HolderCheck,
     OnlineCheck,
     Report,
     Step,
@@ -377,12 +384,14 @@ def verify(
     now: int,
     seen: CheckpointCache | None = None,
     refresh: StatusRefresh | None = None,
+    holder_email: str | None = None,
 ) -> Report:
     """Run the numbered steps over ``bundle_bytes`` (see the module docstring).
 
     ``seen`` carries what this verifier already checked (pass one cache for a
     whole cohort); it must have been made for ``trust``. ``refresh`` adds newer
-    status from a node. Bad input never raises; wrong argument types do.
+    status from a node. ``holder_email``: also check the credential was issued
+    to this address. Bad input never raises; wrong argument types do.
     """
     if not isinstance(bundle_bytes, (bytes, bytearray, memoryview)):
         raise TypeError(f"bundle_bytes must be bytes, not {type(bundle_bytes).__name__}")
@@ -394,7 +403,28 @@ def verify(
         seen = CheckpointCache(trust)
     elif seen.trust is not trust:
         raise ValueError("this CheckpointCache was made for another trust policy")
-    return _Run(bytes(bundle_bytes), trust, now, seen, refresh).run()
+    if holder_email is not None and not isinstance(holder_email, str):
+        raise TypeError("holder_email must be a str")
+    report = _Run(bytes(bundle_bytes), trust, now, seen, refresh).run()
+    if holder_email is not None:
+        report.holder_check = check_holder(report, holder_email)
+    return report
+
+
+def check_holder(report: Report, email: str) -> HolderCheck:
+    """Whether the credential ``report`` verified was issued to ``email`` (a bad address is ``failed``)."""
+    cred = report.parsed
+    if cred is None:
+        return HolderCheck(SKIPPED, "the holder was not checked because the file is not a well-formed credential bundle")
+    try:
+        match = matches_email(cred.holder_identities, email)
+    except MalformedError as e:
+        return HolderCheck(FAILED, f"the e-mail address given cannot be checked: {e}")
+    if match is None:
+        return HolderCheck(WARNING, f"the credential names no e-mail address (issued before holders were identified): compare the name, {cred.holder_name}")
+    if match:
+        return HolderCheck(PASSED, "issued to the person with this e-mail address")
+    return HolderCheck(FAILED, "issued to someone else: the credential names another e-mail address")
 
 
 #: (number, name, the _Run method that checks it, the steps it depends on), in order.
@@ -463,6 +493,7 @@ class _Run:
         except MalformedError as e:
             raise _Fail(f"the file is not a well-formed credential bundle: {e}") from None
         r = self.report
+        r.parsed = c
         r.kind, r.credential_id, r.holder, r.title, r.issuer, r.index = c.kind, c.id, c.holder_name, c.title, c.issuer_name, b.receipt.index
         return PASSED, (
             f"a well-formed bundle: {c.kind} credential “{c.title}” for {c.holder_name} from {c.issuer_name}, "

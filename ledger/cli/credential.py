@@ -2,7 +2,7 @@
 
 ::
 
-    eduledger credential issue (--file SPEC.json | --kind K --holder NAME --title T [--field K=V ...]) [NODE]
+    eduledger credential issue (--file SPEC.json | --kind K --holder NAME [--holder-email ADDRESS] --title T [--field K=V ...]) [NODE]
     eduledger credential batch ROWS.csv|ROWS.json --kind K [--report FILE] [--check] [NODE]
     eduledger credential revoke DIGEST --reason R [NODE]
     eduledger credential supersede OLD --by NEW_SPEC.json [NODE]
@@ -12,7 +12,10 @@ Credentials are the Open Badges 3.0 model of :mod:`verifier.credentials`
 (kinds ``olympiad-diploma``, ``participation``, ``school-leaving``,
 ``teacher-pd``, ``generic``; docs/formats.md, "Credentials"). A spec file is
 one batch row plus its ``kind``: ``{"kind", "holder_name", "title", ...the
-kind's fields}``. Batches are a JSON list of rows or a CSV with a header row
+kind's fields}``; ``holder_email`` (``--holder-email``) puts the holder's
+e-mail in the credential as a salted hash only (:mod:`verifier.holder`), so a
+verifier can confirm "issued to this address" (``eduledger verify
+--holder-email``). Batches are a JSON list of rows or a CSV with a header row
 (:func:`verifier.credentials.rows_from_csv`), one row per holder, and are
 all-or-reported: every row is issued or listed with its row number and reason.
 
@@ -162,7 +165,10 @@ def issue(
     kind: Annotated[str | None, typer.Option("--kind", help=f"credential kind: {', '.join(KINDS)} (overrides the spec's)")] = None,
     holder: Annotated[str | None, typer.Option("--holder", help="the holder's full name")] = None,
     title: Annotated[str | None, typer.Option("--title")] = None,
-    holder_id: Annotated[str | None, typer.Option("--holder-id", help="the holder's identifier, optional")] = None,
+    holder_id: Annotated[str | None, typer.Option("--holder-id", help="the holder's identifier (a URI), optional")] = None,
+    holder_email: Annotated[
+        str | None, typer.Option("--holder-email", help="the holder's e-mail: only its salted hash goes in the credential (recommended)")
+    ] = None,
     description: Annotated[str | None, typer.Option("--description")] = None,
     achieved_on: Annotated[str | None, typer.Option("--achieved-on", help="YYYY-MM-DD")] = None,
     valid_until: Annotated[str | None, typer.Option("--valid-until", help="RFC 3339 time; default: no end")] = None,
@@ -176,7 +182,7 @@ def issue(
 ) -> None:
     """Issue one credential: store it, anchor its digest, print the digest and ledger index."""
     row = read_spec(file) if file is not None else {}
-    row.update(row_from_flags(holder, title, holder_id, description, achieved_on, valid_until, field))
+    row.update(row_from_flags(holder, title, holder_id, description, achieved_on, valid_until, field, holder_email))
     chosen = check_kind(kind or row.pop("kind", None))
     row.pop("kind", None)
     (outcome,) = run_with_node(lambda node: _issue_rows(node, chosen, [row], store), data_dir, database_url, url, key, institution)

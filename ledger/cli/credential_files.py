@@ -94,9 +94,9 @@ def read_rows(path: Path) -> list[Any]:
 
 
 def row_from_flags(holder: str | None, title: str | None, holder_id: str | None, description: str | None,
-                    achieved_on: str | None, valid_until: str | None, field: list[str]) -> dict[str, Any]:
+                    achieved_on: str | None, valid_until: str | None, field: list[str], holder_email: str | None = None) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for k, v in (("holder_name", holder), ("title", title), ("holder_id", holder_id), ("description", description),
+    for k, v in (("holder_name", holder), ("title", title), ("holder_id", holder_id), ("holder_email", holder_email), ("description", description),
                  ("achieved_on", achieved_on), ("valid_until", valid_until)):
         if v is not None:
             row[k] = v

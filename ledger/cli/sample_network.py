@@ -64,6 +64,10 @@ TITLES = {
 }
 
 
+#: The sample holder's e-mail, hashed into her credentials' identifier (``verifier.holder``).
+SAMPLE_HOLDER_EMAIL = "m.ivanova@example.org"
+
+
 class SampleNetwork:
     """A network's ledger in memory, assembled from the ledger's pure parts."""
 
@@ -135,11 +139,14 @@ class SampleNetwork:
         return Statement(self.network, kind, institution, body)
 
     def credential(self, kind: str = "olympiad-diploma", institution: str = "olymp-1", **over: Any) -> dict:
+        """A credential for the sample holder (with her e-mail, ``SAMPLE_HOLDER_EMAIL``); another
+        ``holder_name`` without a ``holder_email`` gets a random subject id instead."""
         args: dict[str, Any] = dict(
             kind=kind,
             issuer_id=institution,
             issuer_name=self.names[institution],
             holder_name="Иванова Мария Петровна",
+            holder_email=None if "holder_name" in over else SAMPLE_HOLDER_EMAIL,
             title=TITLES[kind],
             issued_at=self.now,
             fields=FIELDS[kind],

@@ -73,6 +73,22 @@ def test_issue_then_export_gives_a_bundle_that_verifies(net, capsys):
     assert report["status"] == "verified" and report["digest"] == digest and report["index"] == index
 
 
+def test_issue_with_the_holders_email_puts_only_its_salted_hash_in_and_verify_confirms_it(net, capsys):
+    base = ["credential", "issue", "--data-dir", str(net), "--institution", "olymp-1", *OLYMPIAD]
+    code, out, err = run(capsys, *base, "--holder-email", "Pupil.57@School.example")
+    assert code == 0, err
+    digest, _ = issued(out)
+    text = (Path("issued") / f"{digest}.credential.json").read_text()
+    assert "pupil.57" not in text.lower() and json.loads(text)["credentialSubject"]["identifier"][0]["identityType"] == "emailAddress"
+    assert run(capsys, "credential", "export", digest, "--out", "d.bundle.json", "--data-dir", str(net))[0] == 0
+    trust = trust_file(capsys, net)
+    code, out, _ = run(capsys, "verify", "d.bundle.json", "--trust", str(trust), "--holder-email", "pupil.57@school.example")
+    assert code == 0 and "issued to the person with this e-mail address" in out
+    assert run(capsys, "verify", "d.bundle.json", "--trust", str(trust), "--holder-email", "pupil.58@school.example")[0] == 1
+    code, _, err = run(capsys, *base, "--holder-email", "not-an-address")
+    assert code == 1 and "e-mail" in err
+
+
 def test_issue_from_a_spec_file_and_the_kinds_own_rules(net, capsys):
     spec = {"kind": "teacher-pd", "holder_name": "Смирнова Анна", "title": "Удостоверение о повышении квалификации", **FIELDS["teacher-pd"]}
     Path("spec.json").write_text(json.dumps(spec, ensure_ascii=False))
