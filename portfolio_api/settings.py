@@ -46,6 +46,11 @@ class Settings(BaseSettings):
         description="EDULEDGER_PUBLIC_URL: the base of every absolute link the node makes (share links, QR codes, PDFs, "
         "e-mails), never taken from a request's Host header; default http://<host>:<port>",
     )
+    network_url: str | None = Field(
+        default=None,
+        description="EDULEDGER_NETWORK_URL: the network's public URL, the same on every node (e.g. a name in front of "
+        "all of them): credentials name eduledger's JSON-LD context under it; default: this node's public URL",
+    )
     notify_rate_per_second: float = Field(default=50.0, description="at most this many notification e-mails per second")
     notify_batch: int = 200
     notify_retry_base_seconds: int = 30
@@ -55,6 +60,11 @@ class Settings(BaseSettings):
     def effective_public_url(self) -> str:
         """``public_url`` without a trailing slash, or the address the node listens on."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_network_url(self) -> str:
+        """``network_url`` without a trailing slash, or this node's public URL."""
+        return (self.network_url or self.effective_public_url).rstrip("/")
 
     @property
     def mail_settings(self):  # -> portfolio_api.services.notify.MailSettings

@@ -1,14 +1,18 @@
 """Credentials: W3C Verifiable Credentials 2.0 in the 1EdTech Open Badges 3.0 shape (pure).
 
 A credential is an ``OpenBadgeCredential`` serialised as JSON. The ledger
-anchors ``SHA-256(RFC 8785(credential))`` (:func:`credential_digest`); no
-JSON-LD processing happens anywhere, the contexts are labels for consumers.
+anchors ``SHA-256(RFC 8785(credential))`` (:func:`credential_digest`); eduledger
+itself processes it as JSON, and every context it names is published and
+defines every term it uses, so outside verifiers can process it as JSON-LD: the
+third context is eduledger's, served by every node under the network's public
+URL (``verifier/jsonld.py``; credentials issued before name a placeholder URL
+with the same terms).
 
 ::
 
     {"@context": ["https://www.w3.org/ns/credentials/v2",
                   "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json",
-                  "https://eduledger.example/ns/v1"],
+                  "<network URL>/contexts/eduledger-v1.jsonld"],
      "id": "urn:eduledger:credential:<32 hex = 128 random bits>",
      "type": ["VerifiableCredential", "OpenBadgeCredential"],
      "name": "<title>",
@@ -60,16 +64,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from ledger.errors import MalformedError
 from ledger.tlog.canonical import canonical_digest
 from ledger.tlog.timefmt import format_time, parse_time
 from verifier.holder import Identity, email_identity, parse_identifiers, random_subject_id
+from verifier.jsonld import CONTEXT_PATH
 
 __all__ = [
     "CONTEXTS",
+    "DEFAULT_NETWORK_URL",
     "EXTENSION",
-    "EXTENSION_CONTEXT",
     "KINDS",
     "BatchResult",
     "KindSpec",
@@ -78,6 +84,8 @@ __all__ = [
     "build_credential",
     "credential_digest",
     "credential_kind",
+    "contexts",
+    "extension_context",
     "new_credential_id",
     "parse_credential",
     "rows_from_csv",
@@ -85,8 +93,23 @@ __all__ = [
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
-EXTENSION_CONTEXT = "https://eduledger.example/ns/v1"
-CONTEXTS = [VC_CONTEXT, OB_CONTEXT, EXTENSION_CONTEXT]
+#: The network URL a credential names when its issuer configured none: where ``make run`` serves.
+DEFAULT_NETWORK_URL = "http://127.0.0.1:8000"
+
+
+def extension_context(network_url: str) -> str:
+    """The URL of eduledger's JSON-LD context under ``network_url`` (every node serves it there)."""
+    parts = urlsplit(network_url) if isinstance(network_url, str) else None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment or _CONTROL.search(network_url):
+        raise MalformedError(f"the network URL must be an http(s) URL without query or fragment, got {network_url!r}")
+    return network_url.rstrip("/") + CONTEXT_PATH
+
+
+def contexts(network_url: str = DEFAULT_NETWORK_URL) -> list[str]:
+    """The ``@context`` of a credential issued on the network published at ``network_url``."""
+    return [VC_CONTEXT, OB_CONTEXT, extension_context(network_url)]
+
+
 EXTENSION = "eduledgerExtension"
 ID_PREFIX = "urn:eduledger:credential:"
 ISSUER_PREFIX = "urn:eduledger:institution:"
@@ -110,11 +133,12 @@ _OWN_ID = re.compile(r"\Aurn:eduledger:credential:[0-9a-f]{32}\Z")
 _UUID_ID = re.compile(r"\Aurn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 _LEGACY_ISSUER = re.compile(r"\Aurn:eduledger:[A-Za-z0-9][A-Za-z0-9._/-]{0,127}:([a-z0-9][a-z0-9.-]{1,62}[a-z0-9])\Z")
 _EXT_TYPE = re.compile(r"\Aext:[A-Za-z][A-Za-z0-9]{0,63}\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+CONTEXTS = contexts()
 
 # --- field validators -------------------------------------------------------------
 
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def _text(v: object, name: str, max_len: int = 300) -> str:
@@ -284,9 +308,11 @@ def build_credential(
     holder_id: str | None = None,
     holder_email: str | None = None,
     credential_id: str | None = None,
+    network_url: str = DEFAULT_NETWORK_URL,
     random: Callable[[int], bytes] = secrets.token_bytes,
 ) -> dict[str, Any]:
-    """An OpenBadgeCredential of ``kind``, validated by :func:`parse_credential`.
+    """An OpenBadgeCredential of ``kind``, validated by :func:`parse_credential`, naming
+    eduledger's context under ``network_url`` (the network's public URL).
 
     ``issued_at`` (Unix seconds) becomes ``validFrom`` and must equal the
     ``issued_at`` of the ledger anchor. MalformedError names the first bad field.
@@ -328,7 +354,7 @@ def build_credential(
     if kind == "olympiad-diploma":
         subject["result"] = [{"type": ["Result"], "value": ext["place"]}]
     cred: dict[str, Any] = {
-        "@context": list(CONTEXTS),
+        "@context": contexts(network_url),
         "id": cid,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": title,
@@ -476,6 +502,7 @@ def build_batch(
     issued_at: int,
     random: Callable[[int], bytes] = secrets.token_bytes,
     progress: Callable[[int], None] | None = None,
+    network_url: str = DEFAULT_NETWORK_URL,
 ) -> BatchResult:
     """One credential per row (a JSON object or a CSV row): ``holder_name``, ``title``, optional
     ``holder_email`` (hashed into the subject's identifier), ``holder_id``, ``description``,
@@ -505,6 +532,7 @@ def build_batch(
                 issued_at=issued_at,
                 fields=fields,
                 random=random,
+                network_url=network_url,
             )
             result.built.append((n, cred))
         except MalformedError as e:

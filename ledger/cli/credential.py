@@ -114,7 +114,7 @@ async def _issue_rows(node: NodeAccess, kind: str, rows: Sequence[Any], store: P
     with _progress(len(rows)) as progress:
         checking = progress.add_task("checking", total=len(rows))
         built = build_batch(kind, rows, issuer_id=node.institution, issuer_name=node.institution_name, issued_at=now,
-                            progress=lambda n: progress.update(checking, completed=n))
+                            progress=lambda n: progress.update(checking, completed=n), network_url=node.network_url)
         for n, reason in built.refused + list(wrong_kind.items()):
             outcomes[n] = RowOutcome(n, False, reason)
         built.built = [(n, c) for n, c in built.built if n not in wrong_kind]

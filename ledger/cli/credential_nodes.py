@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -16,6 +17,7 @@ from ledger.errors import EduledgerError, MalformedError, NotFoundError
 from ledger.model.entries import Statement, sign_batch
 from ledger.model.receipts import Receipt, Rejection
 from ledger.tlog.canonical import canonical_digest
+from verifier.credentials import DEFAULT_NETWORK_URL
 
 BUNDLE_RETRY_SECONDS = 60.0
 
@@ -28,12 +30,19 @@ class NodeAccess(Protocol):
     network: str
     institution: str
     institution_name: str
+    #: The network's public URL, named in the credentials' @context (``verifier.credentials.contexts``).
+    network_url: str
 
     async def submit(self, statements: Sequence[Statement]) -> list[Receipt | Rejection]: ...
 
     async def bundle(self, credential: dict[str, Any]) -> dict[str, Any]: ...
 
     async def close(self) -> None: ...
+
+
+def network_url_from_env(fallback: str) -> str:
+    """EDULEDGER_NETWORK_URL, else EDULEDGER_PUBLIC_URL (as ``eduledger run`` reads them), else ``fallback``."""
+    return os.environ.get("EDULEDGER_NETWORK_URL") or os.environ.get("EDULEDGER_PUBLIC_URL") or fallback
 
 
 def pick_institution(institution: str | None, candidates: Sequence[str], where: str, hint: str) -> str:
@@ -53,6 +62,7 @@ class LocalNode:
     def __init__(self, node: Any, institution: str | None) -> None:
         self.node = node
         self.network = node.network
+        self.network_url = network_url_from_env(DEFAULT_NETWORK_URL)
         self.institution, self.institution_name = "", ""
         if institution is not None:  # None: reading only (export)
             inst = node.log.registry.institutions.get(institution)
@@ -97,6 +107,7 @@ class RemoteNode:
     def __init__(self, client: Any, url: str, signer: Any, network: str, institution: str, institution_name: str) -> None:
         self.client, self.url, self.signer = client, url, signer
         self.network, self.institution, self.institution_name = network, institution, institution_name
+        self.network_url = network_url_from_env(url.rstrip("/"))  # a node of the network serves the context too
 
     @classmethod
     async def open(cls, url: str, key: Path | None, institution: str | None) -> "RemoteNode":

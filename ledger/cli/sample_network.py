@@ -66,6 +66,8 @@ TITLES = {
 
 #: The sample holder's e-mail, hashed into her credentials' identifier (``verifier.holder``).
 SAMPLE_HOLDER_EMAIL = "m.ivanova@example.org"
+#: The sample network's public URL: where ``eduledger demo`` serves its first node (and the context).
+SAMPLE_NETWORK_URL = "http://127.0.0.1:8101"
 
 
 class SampleNetwork:
@@ -147,6 +149,7 @@ class SampleNetwork:
             issuer_name=self.names[institution],
             holder_name="Иванова Мария Петровна",
             holder_email=None if "holder_name" in over else SAMPLE_HOLDER_EMAIL,
+            network_url=SAMPLE_NETWORK_URL,
             title=TITLES[kind],
             issued_at=self.now,
             fields=FIELDS[kind],
