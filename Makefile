@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(BIN)/eduledger run --data-dir data
 
 # make test AREA=network runs one folder of tests/ (tlog, model, storage, node, network, keys, verifier,
-# cli, portfolio, web, layout, benchmarks); plain pytest paths work too: .venv/bin/python -m pytest tests/tlog
+# cli, portfolio, web, interop, layout, benchmarks); plain pytest paths work too: .venv/bin/python -m pytest tests/tlog
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(if $(AREA),tests/$(AREA))
 
@@ -27,4 +27,4 @@ examples: $(STAMP)
 	$(BIN)/python -m ledger.cli.examples examples
 
 clean:
-	rm -rf $(VENV) data build *.egg-info
+	rm -rf $(VENV) data data.witness build *.egg-info

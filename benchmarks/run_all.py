@@ -26,9 +26,11 @@ BENCHMARKS: dict[str, tuple[list[str], list[str]]] = {
     "tree": ([], ["--leaves", "100000", "--proofs", "10000"]),
     "ingest": ([*PG, "--form", "batches", "entries", "--batch", "1024", "--in-flight", "8", "32", "--repeat", "3"], ["--entries", "5000", "--batch", "256", "--in-flight", "8"]),
     "verify": (["--bundles", "100000"], ["--bundles", "2000", "--single", "500"]),
+    "proofs": ([], ["--rows", "500", "--single", "100", "--reference", "10"]),
     "http_verify": ([], ["--seconds", "3"]),
     "network": ([], ["--seconds", "5", "--mirror-entries", "2000"]),
     "opportunities": ([*PG], ["--n", "2000", "--queries", "50"]),
+    "abuse": ([], ["--duration", "3", "--clients", "5", "--before", "1"]),
 }
 
 

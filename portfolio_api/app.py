@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from ledger.node import Node, NodeOptions
 from portfolio_api import errors
 from portfolio_api.bodylimit import BodyLimit
-from portfolio_api.routers import contexts, credentials_api, health, ledger, network, tlog, witness
+from portfolio_api.routers import contexts, credentials_api, didweb, health, ledger, network, tlog, witness
 from portfolio_api.security_headers import SecurityHeaders
 from portfolio_api.settings import Settings
 
@@ -35,8 +35,11 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
                 settings.effective_database_url,
                 pw,
                 options=NodeOptions(
-                    batch_max=settings.batch_max, batch_ms=settings.batch_ms, queue_max=settings.queue_max, group_max=settings.group_max
+                    batch_max=settings.batch_max, batch_ms=settings.batch_ms, queue_max=settings.queue_max, group_max=settings.group_max,
+                    witness_catchup_wait=settings.witness_catchup_wait,
                 ),
+                witness_dir=settings.witness_dir,
+                witness_db=settings.witness_db,
             )
         await n.start()
         app.state.node = n
@@ -49,7 +52,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
             pw = passphrase if passphrase is not None else _resolve_quietly()
             services = await asyncio.to_thread(
                 Services.open, node=n, data_dir=settings.data_dir, database_url=settings.effective_database_url, passphrase=pw,
-                upload_max_bytes=settings.upload_max_bytes, loop=asyncio.get_running_loop(),
+                upload_max_bytes=settings.upload_max_bytes, loop=asyncio.get_running_loop(), network_url=settings.effective_network_url,
             )
             app.state.portfolio = services
             # After a crash or a restore the e-portfolio follows the ledger: in the background, since
@@ -110,6 +113,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
     app.include_router(network.router)
     app.include_router(credentials_api.router)
     app.include_router(contexts.router)
+    app.include_router(didweb.router)
     if settings.portfolio:
         from pathlib import Path
 

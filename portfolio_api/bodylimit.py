@@ -7,7 +7,13 @@ app, so it runs before routing, before CSRF checks, before multipart parsing:
 * a declared ``Content-Length`` over the route's limit is answered 413 at once, and nothing is read;
 * an undeclared (chunked) body is counted as it streams: the first chunk past the limit ends the
   request with 413, so at most ``limit`` bytes were ever read (and spooled);
-* a ``Content-Length`` that is not a decimal number is answered 400.
+* a ``Content-Length`` that is not a decimal number is answered 400;
+* a body that may be larger than ``DEFAULT_LIMIT`` (a large declared size, or any chunked body on a
+  route that allows large ones) first reserves its size — declared, else the route's limit — from one
+  byte budget shared by all requests (``Settings.body_budget_bytes``). When the budget is spent the
+  request is answered 503 with ``Retry-After`` before a byte is read, so however many clients send
+  large bodies at once, the bodies held in memory or spooled never add up to more than the budget.
+  Small requests never wait for it: a verification of an ordinary bundle answers during such a flood.
 
 The limits, route by route (``limit_for``), are in docs/security.md. The answer is the app's usual
 error shape: ``{"error": "too-large", "detail": ...}`` for the API, the error page for a browser.
@@ -51,12 +57,30 @@ def limit_for(method: str, path: str, settings: Any) -> int:
     return DEFAULT_LIMIT
 
 
+class ByteBudget:
+    """Bytes that large request bodies may hold at once; reservations are all-or-nothing (single event loop)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+
+    def reserve(self, n: int) -> bool:
+        if self.used + n > self.total:
+            return False
+        self.used += n
+        return True
+
+    def release(self, n: int) -> None:
+        self.used -= n
+
+
 class BodyLimit:
     """ASGI middleware: bounds every request body by ``limit_for`` before a handler reads it."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], settings: Any) -> None:
         self.app = app
         self.settings = settings
+        self.budget = ByteBudget(getattr(settings, "body_budget_bytes", 64 << 20))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,6 +94,19 @@ class BodyLimit:
         if declared is not None and declared > limit:
             await _answer(scope, send, 413, "too-large", f"the request is {declared} bytes, limit {limit}")
             return
+        reserved = 0
+        if limit > DEFAULT_LIMIT and (declared is None or declared > DEFAULT_LIMIT):
+            reserved = limit if declared is None else declared
+            if not self.budget.reserve(reserved):
+                await _answer(scope, send, 503, "busy", "the node is receiving too many large uploads right now; try again in a few seconds")
+                return
+        try:
+            await self._bounded(scope, receive, send, limit)
+        finally:
+            if reserved:
+                self.budget.release(reserved)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         seen = 0
         started = False
 
@@ -111,11 +148,14 @@ async def _answer(scope: Scope, send: Send, status: int, kind: str, detail: str)
     render_error = getattr(scope.get("app") and scope["app"].state, "render_error", None)
     response: Response
     if render_error is not None and render_error.wants(request):
-        from ledger.errors import MalformedError
+        from ledger.errors import MalformedError, PushbackError
         from portfolio_api.web import RequestTooLarge
 
-        response = render_error(request, RequestTooLarge(detail) if status == 413 else MalformedError(detail), status)
+        error = RequestTooLarge(detail) if status == 413 else PushbackError(detail) if status == 503 else MalformedError(detail)
+        response = render_error(request, error, status)
     else:
         response = JSONResponse({"error": kind, "detail": detail}, status_code=status)
+    if status == 503:
+        response.headers["Retry-After"] = "2"
     response.headers["Connection"] = "close"  # the rest of the body is not read: do not reuse the connection
     await response(scope, no_body, send)

@@ -18,8 +18,11 @@ async def get_node(request: Request) -> Node:
 
 
 def get_serving_node(request: Request) -> Node:
-    """The node, for routes that serve stored log data: refused with 503 (HaltedError)
-    while its storage or fork alert is set, so tampered bytes are never served."""
+    """The node, for routes that serve ledger data (tiles, checkpoints, entries, blocks, proofs,
+    credential status, bundles, the trust file): refused with 503 (HaltedError, with the
+    alert's reason) while its storage or fork alert is set, so tampered or forked data is
+    never served. Status, health and alert routes take ``NodeDep`` and keep answering, so
+    ``eduledger network status`` can show the alert and its evidence."""
     node: Node = request.app.state.node
     node.check_serving()  # may ask the store: a plain def, so FastAPI runs it in a worker thread
     return node

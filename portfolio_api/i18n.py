@@ -52,6 +52,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "f.all_public": {"ru": "Всё публичное портфолио", "en": "The whole public portfolio"},
     "f.csv": {"ru": "CSV-файл: email,kind,title,date[,description]", "en": "CSV file: email,kind,title,date[,description]"},
     "f.links": {"ru": "Ссылки (по одной в строке)", "en": "Links (one per line)"},
+    "f.verify_holder_email": {"ru": "E-mail владельца (необязательно)", "en": "The holder's e-mail (optional)"},
+    "h.holder_email_hint": {
+        "ru": "Если указать e-mail абитуриента, проверка скажет, выдан ли документ именно ему. Сам адрес в документе не хранится.",
+        "en": "Give the applicant's e-mail to check the credential was issued to them. The address itself is not stored in the credential.",
+    },
     "f.bundles": {"ru": "Файлы (bundle JSON или PDF)", "en": "Files (bundle JSON or PDF)"},
     "f.institution_id": {"ru": "Идентификатор", "en": "Identifier"},
     "f.institution_type": {"ru": "Тип", "en": "Type"},
@@ -147,6 +152,22 @@ MESSAGES: dict[str, dict[str, str]] = {
     "t.public": {"ru": "публично", "en": "public"},
     "t.private": {"ru": "скрыто", "en": "private"},
     "t.anonymous": {"ru": "без входа", "en": "not signed in"},
+    "t.browser": {"ru": "Браузер", "en": "Browser"},
+    "viewer.anonymous": {"ru": "без входа", "en": "anonymous"},
+    "viewer.signed_in": {"ru": "пользователь, вошедший в систему", "en": "a signed-in user"},
+    "viewer.institution": {"ru": "сотрудник организации", "en": "staff of"},
+    "viewer.bulk": {"ru": "пакетная проверка", "en": "bulk verification"},
+    "viewer.privacy": {
+        "ru": "Имя открывшего показывается, только если он сам разрешил это для этой ссылки; IP-адреса не сохраняются.",
+        "en": "A viewer's name is shown only if they allowed it for this link; IP addresses are not kept.",
+    },
+    "viewer.you_unnamed": {
+        "ru": "Владелец ссылки видит, что её открыл вошедший пользователь, но не видит, кто именно.",
+        "en": "The owner of this link sees that a signed-in user opened it, not who.",
+    },
+    "viewer.you_named": {"ru": "Владелец ссылки видит ваше имя.", "en": "The owner of this link sees your name."},
+    "btn.show_my_name": {"ru": "Показать владельцу моё имя", "en": "Show the owner my name"},
+    "btn.hide_my_name": {"ru": "Скрыть моё имя", "en": "Hide my name"},
     "t.token_once": {"ru": "Сохраните токен: он показан один раз", "en": "Save the token: it is shown only once"},
     "t.delete_warning": {
         "ru": "Будут удалены ваши документы и личные данные. Записи в реестре (только хеши) останутся.",
@@ -235,6 +256,52 @@ MESSAGES: dict[str, dict[str, str]] = {
     "err.login_required": {"ru": "Войдите, чтобы продолжить.", "en": "Sign in to continue."},
     "err.forbidden": {"ru": "У вас нет доступа к этой странице.", "en": "You do not have access to this page."},
     "err.share_gone": {"ru": "Ссылка недействительна", "en": "This link is no longer valid"},
+    # issue 16: e-mailed one-time sign-in links, registration that reveals no accounts
+    "login.link": {"ru": "Войти по ссылке из письма", "en": "Sign in with an e-mailed link"},
+    "h.login_link": {"ru": "Вход по ссылке из письма", "en": "Sign in with an e-mailed link"},
+    "login_link.lead": {
+        "ru": "Укажите адрес эл. почты вашего аккаунта — мы пришлём одноразовую ссылку для входа без пароля. Она действует 15 минут.",
+        "en": "Enter your account's e-mail address and we will send you a one-time link to sign in without a password. It is valid for 15 minutes.",
+    },
+    "login_link.no_mail": {
+        "ru": "Этот узел не отправляет эл. почту, поэтому прислать ссылку для входа нельзя. Войдите с паролем; "
+              "если вы его забыли, обратитесь к сотрудникам своей школы или организации либо к администратору узла.",
+        "en": "This node sends no e-mail, so it cannot send you a sign-in link. Sign in with your password; "
+              "if you forgot it, ask the staff of your school or institution, or the node's administrator.",
+    },
+    "btn.send_link": {"ru": "Прислать ссылку", "en": "Send me a link"},
+    "h.check_mail": {"ru": "Проверьте почту", "en": "Check your mail"},
+    "mail_sent.link": {
+        "ru": "Если с этим адресом есть аккаунт, мы отправили на него ссылку для входа. Она действует 15 минут и срабатывает один раз. "
+              "Письма нет — проверьте папку «Спам»; на один адрес уходит не больше 3 писем за 15 минут.",
+        "en": "If this address has an account, we sent it a sign-in link. It is valid for 15 minutes and works once. "
+              "No message? Look in your spam folder; one address gets at most 3 messages in 15 minutes.",
+    },
+    "mail_sent.register": {
+        "ru": "Мы отправили письмо на этот адрес. Откройте ссылку из него, чтобы завершить регистрацию (ссылка действует 1 час). "
+              "Если аккаунт с этим адресом уже есть, письмо скажет об этом и предложит войти. "
+              "Письма нет — проверьте папку «Спам»; на один адрес уходит не больше 3 писем за 15 минут.",
+        "en": "We sent a message to this address. Open the link in it to finish registering (the link is valid for 1 hour). "
+              "If the address already has an account, the message says so and offers a way to sign in. "
+              "No message? Look in your spam folder; one address gets at most 3 messages in 15 minutes.",
+    },
+    "msg.registered": {
+        "ru": "Регистрация принята. Если этот адрес ещё не был зарегистрирован, аккаунт создан: войдите с этим адресом и паролем. "
+              "Если аккаунт с этим адресом уже был, он не изменился: войдите с его паролем; если вы его забыли, обратитесь к сотрудникам "
+              "своей школы или организации либо к администратору узла (этот узел не отправляет эл. почту).",
+        "en": "Registration received. If this address was not registered yet, your account is ready: sign in with this address and your password. "
+              "If the address already had an account, it is unchanged: sign in with its password; if you forgot it, ask the staff of your "
+              "school or institution, or the node's administrator (this node sends no e-mail).",
+    },
+    "h.link_login": {"ru": "Вход по ссылке", "en": "Sign in by link"},
+    "link.login_lead": {"ru": "Нажмите кнопку, чтобы войти. Ссылка срабатывает один раз.", "en": "Press the button to sign in. The link works once."},
+    "h.link_register": {"ru": "Завершение регистрации", "en": "Finish registration"},
+    "link.register_lead": {"ru": "Нажмите кнопку, чтобы создать аккаунт и войти.", "en": "Press the button to create your account and sign in."},
+    "btn.finish_register": {"ru": "Завершить регистрацию", "en": "Finish registration"},
+    "err.link_invalid": {
+        "ru": "Ссылка недействительна, устарела или уже использована: запросите новую.",
+        "en": "This link is invalid, expired or already used: ask for a new one.",
+    },
     "nav.network": {"ru": "Сеть", "en": "Network"},
     "alert.fork.title": {"ru": "Обнаружено раздвоение реестра.", "en": "Ledger fork detected."},
     "alert.fork.text": {
@@ -304,7 +371,20 @@ REASONS: tuple[tuple[str, dict[str, str]], ...] = (
     (r"the credential's digest is not on the ledger: the document was altered or never issued",
      {"ru": "хеша документа нет в реестре: документ изменён или никогда не выдавался (altered or never issued)"}),
     (r"the credential's data was erased", {"ru": "данные документа удалены владельцем"}),
+    (r"the ledger refused to anchor it: (.+)", {"ru": r"реестр отказался записать документ: \1"}),
     (r"the issuing institution is currently suspended.*", {"ru": "работа выдавшей организации приостановлена (выданные ранее документы остаются в реестре)"}),
+    (r"holder: issued to the person with this e-mail address", {"ru": "владелец: документ выдан человеку с этим e-mail"}),
+    (r"holder: issued to someone else: the credential names another e-mail address",
+     {"ru": "владелец: документ выдан другому человеку — в нём указан другой e-mail"}),
+    (r"holder: the credential names no e-mail address \(issued before holders were identified\): compare the name, (.+)",
+     {"ru": r"владелец: в документе нет e-mail (выдан до того, как владельцев стали указывать так): сверьте имя — \1"}),
+    (r"proof: the issuer's Data Integrity proof \(eddsa-rdfc-2022\) verifies with its key valid at the issue time",
+     {"ru": "подпись: электронная подпись организации (W3C Data Integrity, eddsa-rdfc-2022) верна, ключ действовал на дату выдачи"}),
+    (r"proof: the credential carries no Data Integrity proof \(issued before proofs\): its ledger anchor is its proof",
+     {"ru": "подпись: у документа нет отдельной электронной подписи (выдан раньше); его подтверждает запись в реестре"}),
+    (r"proof: the Data Integrity proof does not verify: (.+)", {"ru": r"подпись: электронная подпись документа неверна: \1"}),
+    (r"step 1 \(well-formed\): the file is not a well-formed credential bundle: (.+)",
+     {"ru": r"шаг 1 (формат): файл не является корректным пакетом документа (credential bundle): \1"}),
 )
 
 

@@ -16,6 +16,15 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data_dir>/ledger.db")
+    witness_dir: Path | None = Field(
+        default=None, description="EDULEDGER_WITNESS_DIR: the witness keys and state, apart from the data directory; default <data_dir>.witness"
+    )
+    witness_db: str | None = Field(
+        default=None, description="EDULEDGER_WITNESS_DB: the witness state in this PostgreSQL database (not the log's); default <witness_dir>/witness.db"
+    )
+    witness_catchup_wait: float = Field(
+        default=5.0, description="seconds a starting witness waits for its peers' checkpoints before it cosigns without them"
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     batch_max: int = 256
@@ -45,6 +54,11 @@ class Settings(BaseSettings):
         default=None,
         description="EDULEDGER_PUBLIC_URL: the base of every absolute link the node makes (share links, QR codes, PDFs, "
         "e-mails), never taken from a request's Host header; default http://<host>:<port>",
+    )
+    body_budget_bytes: int = Field(
+        default=64 << 20,
+        description="EDULEDGER_BODY_BUDGET_BYTES: request bodies over 1 MiB (uploads, bulk and PDF verification) held at "
+        "once, in all; a large body past it is answered 503 with Retry-After before it is read (portfolio_api/bodylimit.py)",
     )
     network_url: str | None = Field(
         default=None,

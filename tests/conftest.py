@@ -7,6 +7,10 @@ its own temp dir) and stops it at the end. ``pg_store_url`` gives each test a
 fresh database on it. If no server can be started the PostgreSQL tests are
 skipped with the reason, unless ``EDULEDGER_REQUIRE_POSTGRES=1`` or
 ``CI=true``: then they fail, because CI must exercise the real database.
+That server runs with fsync, synchronous_commit and full_page_writes off, for
+speed. ``durable_postgres_server`` / ``durable_pg_store_url`` are a second
+private server, started the same way (``private_postgres``), with all three
+on: the failover tests, which must catch a lost write, run on it.
 
 ``store_url`` runs a test once per backend: sqlite, postgres, memory.
 """
@@ -27,6 +31,10 @@ from pathlib import Path
 import pytest
 
 PG_USER = "postgres"
+# The shared server holds throwaway test data and is never crashed: durability off, for speed.
+FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+# What a production server runs with; the failover tests must see what a lost write would look like.
+DURABLE_SETTINGS = ("fsync=on", "synchronous_commit=on", "full_page_writes=on")
 
 
 def _postgres_required() -> bool:
@@ -56,9 +64,12 @@ def _free_port() -> int:
 
 
 class PrivatePostgres:
-    """A throwaway PostgreSQL server in a temp dir; ``start`` raises RuntimeError with the reason."""
+    """A throwaway PostgreSQL server in a temp dir; ``start`` raises RuntimeError with the reason.
 
-    def __init__(self) -> None:
+    ``settings`` are ``name=value`` server settings (``-c``), e.g. FAST_SETTINGS or DURABLE_SETTINGS."""
+
+    def __init__(self, settings: tuple[str, ...] = FAST_SETTINGS) -> None:
+        self.settings = settings
         self.tmp: Path | None = None
         self.port = 0
         self.bindir: Path | None = None
@@ -96,12 +107,7 @@ class PrivatePostgres:
         last = ""
         for _ in range(3):  # the free port may be taken between choosing and binding it
             self.port = _free_port()
-            # fsync off: this server holds throwaway test data, and tests do not
-            # crash it; the node's durability is tested against SQLite files.
-            options = (
-                f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            )
+            options = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 " + " ".join(f"-c {s}" for s in self.settings)
             started = self._run(
                 str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.tmp / "server.log"),
                 "-w", "-t", "60", "-o", options, "start",
@@ -144,10 +150,9 @@ class PrivatePostgres:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PrivatePostgres]:
-    """The private PostgreSQL server of this test session (skips or fails if it cannot start)."""
-    server = PrivatePostgres()
+def private_postgres(settings: tuple[str, ...]) -> Iterator[PrivatePostgres]:
+    """Start a private server with ``settings``, yield it, stop it; skip (or fail, when required) if it cannot start."""
+    server = PrivatePostgres(settings)
     try:
         server.start()
     except (RuntimeError, OSError, subprocess.SubprocessError) as e:
@@ -162,6 +167,32 @@ def postgres_server() -> Iterator[PrivatePostgres]:
         server.stop()
 
 
+def fresh_database(server: PrivatePostgres) -> Iterator[str]:
+    """A new, empty database on ``server``; dropped afterwards (even with connections left open)."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(**server.connect_args("postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.url(name)
+    finally:
+        with psycopg.connect(**server.connect_args("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PrivatePostgres]:
+    """The private PostgreSQL server of this test session (skips or fails if it cannot start)."""
+    yield from private_postgres(FAST_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def durable_postgres_server() -> Iterator[PrivatePostgres]:
+    """A second private server with fsync, synchronous_commit and full_page_writes on (the failover tests)."""
+    yield from private_postgres(DURABLE_SETTINGS)
+
+
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server: PrivatePostgres) -> str:
     """URL of the maintenance database ``postgres`` on the session's private server."""
@@ -171,16 +202,13 @@ def postgres_url(postgres_server: PrivatePostgres) -> str:
 @pytest.fixture
 def pg_store_url(postgres_server: PrivatePostgres) -> Iterator[str]:
     """A fresh, empty database for one test; dropped afterwards (even with connections left open)."""
-    import psycopg
+    yield from fresh_database(postgres_server)
 
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(**postgres_server.connect_args("postgres"), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield postgres_server.url(name)
-    finally:
-        with psycopg.connect(**postgres_server.connect_args("postgres"), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+@pytest.fixture
+def durable_pg_store_url(durable_postgres_server: PrivatePostgres) -> Iterator[str]:
+    """A fresh, empty database on the durable server (fsync and synchronous_commit on)."""
+    yield from fresh_database(durable_postgres_server)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])

@@ -2,7 +2,7 @@
 
 ::
 
-    eduledger verify FILE... --trust TRUST [--json] [--online URL] [--at TIME] [--workers N] [--holder-email ADDRESS]
+    eduledger verify FILE... --trust TRUST [--json] [--online URL] [--at TIME] [--workers N] [--holder-email ADDRESS] [--check-proof]
 
 FILE may be a bundle (JSON), a diploma PDF carrying one (``verifier.pdf``), or
 a directory, walked for ``*.json`` and ``*.pdf``. Offline by default; with
@@ -23,6 +23,8 @@ Exit status:
   from the node (the failed step and its reason are printed); with
   ``--holder-email`` a credential issued to another address (``OTHER-HOLDER``:
   its hashed e-mail identifier does not match; one naming no address only warns);
+  with ``--check-proof`` a credential whose Data Integrity proof does not verify
+  (``INVALID-PROOF``; one issued before proofs only warns);
 * **2** — usage errors (missing, unreadable or invalid trust file, no files, a
   path that does not exist, bad flags or a bad ``--at`` time), and with
   ``--online`` a node that could not give its view: unreachable, halted (HTTP
@@ -114,17 +116,18 @@ def read_bundle(path: str | Path) -> bytes:
         return head + f.read(MAX_BUNDLE_BYTES + 1 - len(head))
 
 
-def verify_path(path: str | Path, trust: TrustPolicy, now: int, seen: CheckpointCache, online: Any = None, holder_email: str | None = None) -> Report:
+def verify_path(path: str | Path, trust: TrustPolicy, now: int, seen: CheckpointCache, online: Any = None, holder_email: str | None = None,
+                check_proof: bool = False) -> Report:
     try:
         data = read_bundle(path)
     except OSError as e:
         return unreadable_report(f"cannot read the file: {e.strerror or e}")
     except EduledgerError as e:
         return unreadable_report(f"the file is not a well-formed credential bundle: {e}")
-    report = verify(data, trust, now=now, seen=seen, holder_email=holder_email)
+    report = verify(data, trust, now=now, seen=seen, holder_email=holder_email, check_proof=check_proof)
     if online is not None and report.digest and report.checkpoint_size is not None:
         refresh = online.refresh(report.digest, report.checkpoint_size)
-        report = verify(data, trust, now=now, seen=seen, refresh=refresh, holder_email=holder_email)
+        report = verify(data, trust, now=now, seen=seen, refresh=refresh, holder_email=holder_email, check_proof=check_proof)
     elif online is not None:
         report.online = OnlineCheck(online.base, SKIPPED, NOT_CHECKED, "the node was not asked because the bundle's checkpoint could not be read")
     return report
@@ -149,7 +152,7 @@ def outcome(path: str, report: Report, as_json: bool) -> Outcome:
     checkpoint = (report.checkpoint_size, report.checkpoint_root) if report.checkpoint_size is not None else None
     shown = {"file": path, **report.to_json()} if as_json else _line(path, report)
     online_error = (report.online.code, report.online.message) if report.incomplete else None  # type: ignore[union-attr]
-    failed = report.first_failure is not None or not report.steps or report.other_holder
+    failed = report.first_failure is not None or not report.steps or report.other_holder or report.bad_proof
     return Outcome(report.ok, checkpoint, shown, failed, online_error)  # type: ignore[arg-type]
 
 
@@ -163,10 +166,10 @@ def _init_worker(trust_bytes: bytes) -> None:
     gcpolicy.tune_process()  # a worker's whole life is this one job: its loaded state needs no collecting
 
 
-def _verify_chunk(paths: list[str], now: int, as_json: bool, holder_email: str | None = None) -> list[Outcome]:
+def _verify_chunk(paths: list[str], now: int, as_json: bool, holder_email: str | None = None, check_proof: bool = False) -> list[Outcome]:
     assert _worker is not None
     trust, seen = _worker
-    return [outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email), as_json) for p in paths]
+    return [outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email, check_proof=check_proof), as_json) for p in paths]
 
 
 def verify_paths(
@@ -180,29 +183,32 @@ def verify_paths(
     workers: int = 0,
     advance: Callable[[int], None] = lambda n: None,
     holder_email: str | None = None,
+    check_proof: bool = False,
 ) -> list[Outcome]:
     """One outcome per path, in order; a process pool for large offline cohorts. ``holder_email``:
-    also check that every credential was issued to this address."""
+    also check that every credential was issued to this address; ``check_proof``: and its Data Integrity proof."""
     workers = workers or (os.cpu_count() or 1)
     if len(paths) < PARALLEL_THRESHOLD or workers < 2 or online is not None:
         seen = CheckpointCache(trust)
         out = []
         for p in paths:
-            out.append(outcome(p, verify_path(p, trust, now, seen, online, holder_email), as_json))
+            out.append(outcome(p, verify_path(p, trust, now, seen, online, holder_email, check_proof), as_json))
             advance(1)
         return out
     chunk = max(100, -(-len(paths) // (workers * 8)))
     chunks = [list(paths[i : i + chunk]) for i in range(0, len(paths), chunk)]
     outcomes: list[Outcome] = []
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(trust_bytes,)) as pool:
-        for result in pool.map(_verify_chunk, chunks, [now] * len(chunks), [as_json] * len(chunks), [holder_email] * len(chunks)):
+        n = len(chunks)
+        for result in pool.map(_verify_chunk, chunks, [now] * n, [as_json] * n, [holder_email] * n, [check_proof] * n):
             outcomes += result
             advance(len(result))
-    return _recheck_forks(paths, outcomes, trust, now, as_json, holder_email)
+    return _recheck_forks(paths, outcomes, trust, now, as_json, holder_email, check_proof)
 
 
 def _recheck_forks(
-    paths: Sequence[str], outcomes: list[Outcome], trust: TrustPolicy, now: int, as_json: bool, holder_email: str | None = None
+    paths: Sequence[str], outcomes: list[Outcome], trust: TrustPolicy, now: int, as_json: bool, holder_email: str | None = None,
+    check_proof: bool = False,
 ) -> list[Outcome]:
     """Workers each saw part of the cohort: if two of them saw different roots for one log size,
     verify those files again in one process so the fork is reported with its evidence."""
@@ -215,7 +221,8 @@ def _recheck_forks(
         return outcomes
     seen = CheckpointCache(trust)
     return [
-        outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email), as_json) if o.checkpoint is not None and o.checkpoint[0] in forked else o
+        outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email, check_proof=check_proof), as_json)
+        if o.checkpoint is not None and o.checkpoint[0] in forked else o
         for p, o in zip(paths, outcomes)
     ]
 
@@ -239,7 +246,11 @@ def _line(path: str, r: Report) -> str:
         note = f" — warning at step {warning.number} ({warning.name}): {warning.message}" if warning else ""
         if r.holder_check is not None and r.holder_check.status != SKIPPED:
             note += f" — holder: {r.holder_check.message}"
+        if r.proof_check is not None and r.proof_check.status != SKIPPED:
+            note += f" — proof: {r.proof_check.message}"
         return f"{path}: verified ({what}){note}"
+    if r.bad_proof and r.first_failure is None:
+        return f"{path}: INVALID-PROOF ({what}): {r.proof_check.message}"  # type: ignore[union-attr]
     if r.other_holder and r.first_failure is None:
         return f"{path}: OTHER-HOLDER ({what}): {r.holder_check.message}"  # type: ignore[union-attr]
     if r.incomplete and r.first_failure is None:
@@ -259,6 +270,9 @@ def verify_command(
     holder_email: Annotated[
         str | None, typer.Option("--holder-email", metavar="ADDRESS", help="also check each credential was issued to this e-mail address")
     ] = None,
+    check_proof: Annotated[
+        bool, typer.Option("--check-proof", help="also check each credential's W3C Data Integrity proof with the key the ledger says was valid")
+    ] = False,
 ) -> None:
     """Verify credential bundles against a trust file (offline unless --online)."""
     try:
@@ -307,7 +321,7 @@ def verify_command(
             task = progress.add_task("verify", total=len(paths))
             outcomes = verify_paths(
                 paths, policy, trust_bytes, now=now, as_json=as_json, online=client, workers=workers,
-                advance=lambda n: progress.advance(task, n), holder_email=holder_email,
+                advance=lambda n: progress.advance(task, n), holder_email=holder_email, check_proof=check_proof,
             )  # fmt: skip
     finally:
         if client is not None:

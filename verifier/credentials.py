@@ -16,7 +16,7 @@ with the same terms).
      "id": "urn:eduledger:credential:<32 hex = 128 random bits>",
      "type": ["VerifiableCredential", "OpenBadgeCredential"],
      "name": "<title>",
-     "issuer": {"id": "urn:eduledger:institution:<institution id>", "type": ["Profile"], "name": "..."},
+     "issuer": {"id": "did:web:<network host>:institutions:<institution id>", "type": ["Profile"], "name": "..."},
      "validFrom": "2026-03-01T10:00:00Z", "validUntil": "... (optional)",
      "credentialSubject": {"type": ["AchievementSubject"], "name": "<holder>",
                            "identifier": [<the holder's e-mail as a salted, hashed IdentityObject>] or "id": "urn:uuid:<random>",
@@ -69,6 +69,7 @@ from urllib.parse import urlsplit
 from ledger.errors import MalformedError
 from ledger.tlog.canonical import canonical_digest
 from ledger.tlog.timefmt import format_time, parse_time
+from verifier.didweb import institution_did, institution_of_did
 from verifier.holder import Identity, email_identity, parse_identifiers, random_subject_id
 from verifier.jsonld import CONTEXT_PATH
 
@@ -88,6 +89,7 @@ __all__ = [
     "extension_context",
     "new_credential_id",
     "parse_credential",
+    "prove",
     "rows_from_csv",
 ]
 
@@ -358,7 +360,7 @@ def build_credential(
         "id": cid,
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": title,
-        "issuer": {"id": ISSUER_PREFIX + issuer_id, "type": ["Profile"], "name": _text(issuer_name, "issuer name")},
+        "issuer": {"id": institution_did(network_url, issuer_id), "type": ["Profile"], "name": _text(issuer_name, "issuer name")},
         "validFrom": format_time(issued_at),
         "credentialSubject": subject,
         EXTENSION: {"kind": kind, **ext},
@@ -369,6 +371,16 @@ def build_credential(
         cred["validUntil"] = format_time(valid_until)
     parse_credential(cred)  # one validator: what is built is what verifies
     return cred
+
+
+def prove(credential: dict[str, Any], signer: Any, *, network_url: str, created: int) -> dict[str, Any]:
+    """``credential`` with its issuer's W3C Data Integrity proof (``eddsa-rdfc-2022``, ``verifier/dataintegrity.py``),
+    signed with ``signer`` (the institution's ledger signing key: ``.sign``, ``.public_key``) and named as
+    ``<issuer did:web>#<its Multikey>``. Issuers call this *before* hashing and anchoring: the anchor covers the proof."""
+    from verifier.dataintegrity import add_proof, multikey
+
+    did = institution_did(network_url, institution_of(credential["issuer"]["id"]))
+    return add_proof(credential, sign=signer.sign, verification_method=f"{did}#{multikey(signer.public_key)}", created=format_time(created))
 
 
 # --- parsing --------------------------------------------------------------------
@@ -405,13 +417,17 @@ def _obj(v: object, where: str) -> Mapping[str, Any]:
 
 
 def institution_of(issuer_id: object) -> str:
-    """The ledger institution id in a credential's ``issuer.id``."""
+    """The ledger institution id in a credential's ``issuer.id``: the institution's did:web (``verifier.didweb``),
+    or, in credentials issued before, ``urn:eduledger:institution:<id>`` or ``urn:eduledger:<network>:<id>``.
+    Which network host the DID names is not checked here: the ledger anchor decides whose credential it is."""
+    if (from_did := institution_of_did(issuer_id)) is not None:
+        return from_did
     if isinstance(issuer_id, str):
         if issuer_id.startswith(ISSUER_PREFIX) and _INSTITUTION.match(issuer_id[len(ISSUER_PREFIX) :]):
             return issuer_id[len(ISSUER_PREFIX) :]
         if m := _LEGACY_ISSUER.match(issuer_id):
             return m.group(1)
-    raise MalformedError(f"issuer.id must be {ISSUER_PREFIX}<institution id>")
+    raise MalformedError("issuer.id must be the institution's did:web (did:web:<host>:institutions:<institution id>)")
 
 
 def parse_credential(cred: object) -> ParsedCredential:

@@ -4,9 +4,12 @@ The proof lets a wallet, a learning-record store or any conformant verifier chec
 eduledger. The issuing institution signs with its ledger signing key (Ed25519, the one key type every node
 accepts), named as a Multikey verification method of its ``did:web`` (``verifier/didweb.py``)::
 
-    "proof": {"type": "DataIntegrityProof", "cryptosuite": "eddsa-rdfc-2022",
-              "created": "2026-03-01T10:00:00Z", "verificationMethod": "did:web:…:institutions:olymp-1#z6Mk…",
-              "proofPurpose": "assertionMethod", "proofValue": "z<base58btc of the 64-byte signature>"}
+    "proof": [{"type": "DataIntegrityProof", "cryptosuite": "eddsa-rdfc-2022",
+               "created": "2026-03-01T10:00:00Z", "verificationMethod": "did:web:…:institutions:olymp-1#z6Mk…",
+               "proofPurpose": "assertionMethod", "proofValue": "z<base58btc of the 64-byte signature>"}]
+
+``proof`` is a list of one proof: VC 2.0 allows an object or a set, and the official Open Badges 3.0 JSON
+Schema accepts only an array.
 
 The signed bytes (§3.2.4–3.2.6): proof configuration = the proof without ``proofValue``, with the
 credential's ``@context``; both it and the credential without ``proof`` are canonicalized with RDFC-1.0
@@ -116,14 +119,16 @@ def add_proof(credential: Mapping[str, Any], *, sign: Callable[[bytes], bytes], 
     signature = sign(_hash_data(credential, {"@context": credential["@context"], **options}))
     if not isinstance(signature, bytes) or len(signature) != 64:
         raise ValueError("sign() must return a 64-byte Ed25519 signature")
-    return {**credential, "proof": {**options, "proofValue": "z" + base58btc_encode(signature)}}
+    return {**credential, "proof": [{**options, "proofValue": "z" + base58btc_encode(signature)}]}
 
 
 def proof_of(credential: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The credential's one ``eddsa-rdfc-2022`` proof, its shape checked; MalformedError otherwise."""
+    """The credential's one ``eddsa-rdfc-2022`` proof (a list of one, or the object), its shape checked; MalformedError otherwise."""
     proof = credential.get("proof")
+    if isinstance(proof, list) and len(proof) == 1:
+        proof = proof[0]
     if not isinstance(proof, dict):
-        raise MalformedError("the credential carries no Data Integrity proof (one proof object expected)")
+        raise MalformedError("the credential carries no Data Integrity proof (exactly one proof expected)")
     if proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != CRYPTOSUITE:
         raise MalformedError(f"the proof is not a DataIntegrityProof with cryptosuite {CRYPTOSUITE}")
     if proof.get("proofPurpose") != "assertionMethod":

@@ -38,11 +38,12 @@ def bundle_bytes(data: bytes) -> bytes:
 
 
 def verify_document(
-    data: bytes, trust: TrustPolicy, *, now: int, seen: CheckpointCache | None = None, refresh: StatusRefresh | None = None
+    data: bytes, trust: TrustPolicy, *, now: int, seen: CheckpointCache | None = None, refresh: StatusRefresh | None = None,
+    holder_email: str | None = None, check_proof: bool = False,
 ) -> Report:
-    """The verifier's report on a bundle or a diploma PDF; never raises for bad input."""
+    """The verifier's report on a bundle or a diploma PDF; never raises for bad input (``verify``'s options pass through)."""
     try:
         bundle = bundle_bytes(data)
     except MalformedError as e:
         return unreadable_report(f"the file is not a well-formed credential bundle: {e}")
-    return verify(bundle, trust, now=now, seen=seen, refresh=refresh)
+    return verify(bundle, trust, now=now, seen=seen, refresh=refresh, holder_email=holder_email, check_proof=check_proof)

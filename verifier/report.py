@@ -85,7 +85,7 @@ class Step(NamedTuple):  # a tuple: a cohort of 100,000 bundles makes 900,000 of
 
 
 class HolderCheck(NamedTuple):
-    """What ``--holder-email`` came to (``verifier.holder``): ``passed`` (the credential was issued to that
+    """What ``--holder-email`` (``Report.holder_check``) or ``--check-proof`` (``Report.proof_check``) came to (``verifier.holder``): ``passed`` (the credential was issued to that
     address), ``failed`` (it names another address: the report is not ok), ``warning`` (it names no
     address, compare the name instead) or ``skipped`` (step 1 failed)."""
 
@@ -128,6 +128,7 @@ class Report:
     superseded_by: str | None = None
     online: OnlineCheck | None = None  # None: no online check was asked for
     holder_check: HolderCheck | None = None  # None: no e-mail was given to check the holder against
+    proof_check: HolderCheck | None = None  # None: the Data Integrity proof was not asked to be checked
     parsed: Any = field(default=None, repr=False, compare=False)  # the ParsedCredential of step 1, if it passed
 
     @property
@@ -137,7 +138,13 @@ class Report:
             and all(s.status in (PASSED, WARNING) for s in self.steps)
             and not self.incomplete
             and not self.other_holder
+            and not self.bad_proof
         )
+
+    @property
+    def bad_proof(self) -> bool:
+        """The proof was asked to be checked and does not verify."""
+        return self.proof_check is not None and self.proof_check.status == FAILED
 
     @property
     def other_holder(self) -> bool:
@@ -165,6 +172,8 @@ class Report:
         if f is None:
             if not self.steps:
                 return "failed"
+            if self.bad_proof:
+                return "invalid-proof"
             if self.other_holder:
                 return "other-holder"
             return "incomplete" if self.incomplete else "verified"
@@ -203,11 +212,15 @@ class Report:
             out["online"] = self.online.to_json()
         if self.holder_check is not None:
             out["holder_check"] = self.holder_check.to_json()
+        if self.proof_check is not None:
+            out["proof_check"] = self.proof_check.to_json()
         return out
 
     def __str__(self) -> str:
         f = self.first_failure
         if f is None:
+            if self.bad_proof:
+                return f"not verified: {self.proof_check.message}"  # type: ignore[union-attr]
             if self.other_holder:
                 return f"not verified for this person: {self.holder_check.message}"  # type: ignore[union-attr]
             if self.incomplete:

@@ -40,6 +40,14 @@ What each step relies on, and why in this order:
    not ok, and no step is blamed (``Report.online``).
 9. **validity** — ``validFrom <= now < validUntil``.
 
+With ``check_proof`` the report also says whether the credential's W3C Data
+Integrity proof verifies (``Report.proof_check``; ``verifier/dataintegrity.py``):
+the key it names must be the issuer's key valid at the issue time according to
+the ledger (the registry of step 7), and the signature must verify. The anchor
+already authenticates the credential's bytes, proof included, so this is what an
+outside verifier would check, done here when asked (``--check-proof``, the web
+page); a credential issued before proofs only warns.
+
 With ``holder_email`` the report also says whether the credential was issued to
 that address (:class:`HolderCheck`, ``Report.holder_check``; ``verifier.holder``):
 a credential naming another address is not ok (status ``other-holder``); one
@@ -385,6 +393,7 @@ def verify(
     seen: CheckpointCache | None = None,
     refresh: StatusRefresh | None = None,
     holder_email: str | None = None,
+    check_proof: bool = False,
 ) -> Report:
     """Run the numbered steps over ``bundle_bytes`` (see the module docstring).
 
@@ -405,7 +414,10 @@ def verify(
         raise ValueError("this CheckpointCache was made for another trust policy")
     if holder_email is not None and not isinstance(holder_email, str):
         raise TypeError("holder_email must be a str")
-    report = _Run(bytes(bundle_bytes), trust, now, seen, refresh).run()
+    run = _Run(bytes(bundle_bytes), trust, now, seen, refresh)
+    report = run.run()
+    if check_proof:
+        report.proof_check = run.check_proof()
     if holder_email is not None:
         report.holder_check = check_holder(report, holder_email)
     return report
@@ -462,6 +474,29 @@ class _Run:
         if self.refresh is not None:
             self.report.online = self.online or self._online_outcome()
         return self.report
+
+    def check_proof(self) -> HolderCheck:
+        """The Data Integrity proof, checked with the key the ledger says the issuer held at the issue time."""
+        from verifier.dataintegrity import proof_of, verify_proof
+        from verifier.didweb import method_key
+
+        steps = {s.name: s.status for s in self.report.steps}
+        if any(steps.get(n) not in (PASSED, WARNING) for n in ("well-formed", "digest", "issuer")):
+            return HolderCheck(SKIPPED, "the proof was not checked because the credential, its digest or its issuer did not verify")
+        cred = self.bundle.credential
+        if "proof" not in cred:
+            return HolderCheck(WARNING, "the credential carries no Data Integrity proof (issued before proofs): its ledger anchor is its proof")
+        try:
+            institution, key = method_key(proof_of(cred)["verificationMethod"])
+            if institution != self.cred.institution:
+                raise SignatureError(f"the proof names a key of {institution}, not of the issuer {self.cred.institution}")
+            period = self.registry.institutions[institution].key(key)
+            if period is None or not period.valid_at(self.cred.valid_from):
+                raise SignatureError("the proof's key was not the issuer's signing key at the issue time, according to the ledger")
+            verify_proof(cred, key)
+        except (MalformedError, SignatureError) as e:
+            return HolderCheck(FAILED, f"the Data Integrity proof does not verify: {e}")
+        return HolderCheck(PASSED, "the issuer's Data Integrity proof (eddsa-rdfc-2022) verifies with its key valid at the issue time")
 
     def _online_outcome(self) -> OnlineCheck:
         node = self.refresh.node  # type: ignore[union-attr]

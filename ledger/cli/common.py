@@ -11,6 +11,14 @@ import typer
 
 DataDir = Annotated[Path, typer.Option("--data-dir", envvar="EDULEDGER_DATA_DIR", help="node data directory")]
 DbUrl = Annotated[str | None, typer.Option("--database-url", envvar="EDULEDGER_DATABASE_URL", help="SQLAlchemy URL (default: SQLite in the data directory)")]
+WitnessDirOpt = Annotated[
+    Path | None,
+    typer.Option("--witness-dir", envvar="EDULEDGER_WITNESS_DIR", help="the witness keys and state, apart from the data directory (default: <data>.witness)"),
+]
+WitnessDbOpt = Annotated[
+    str | None,
+    typer.Option("--witness-db", envvar="EDULEDGER_WITNESS_DB", help="keep the witness state in this PostgreSQL database (not the log's) instead of <witness-dir>/witness.db"),
+]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

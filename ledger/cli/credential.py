@@ -64,7 +64,7 @@ from ledger.model.entries import REVOCATION_REASONS, Statement
 from ledger.model.issuance import anchor_statement, revoke_statement, supersede_statement
 from ledger.model.receipts import Receipt, Rejection
 from ledger.tlog.canonical import canonical_digest
-from verifier.credentials import KINDS, build_batch, credential_kind
+from verifier.credentials import KINDS, build_batch, credential_kind, prove
 
 __all__ = ["app"]
 
@@ -117,7 +117,8 @@ async def _issue_rows(node: NodeAccess, kind: str, rows: Sequence[Any], store: P
                             progress=lambda n: progress.update(checking, completed=n), network_url=node.network_url)
         for n, reason in built.refused + list(wrong_kind.items()):
             outcomes[n] = RowOutcome(n, False, reason)
-        built.built = [(n, c) for n, c in built.built if n not in wrong_kind]
+        # Each credential carries the institution's Data Integrity proof; it is hashed and anchored with it.
+        built.built = [(n, prove(c, node.signer, network_url=node.network_url, created=now)) for n, c in built.built if n not in wrong_kind]
         if check_only:
             for n, cred in built.built:
                 outcomes[n] = RowOutcome(n, False, "checked, not issued (--check)", canonical_digest(cred).hex())

@@ -32,6 +32,8 @@ class NodeAccess(Protocol):
     institution_name: str
     #: The network's public URL, named in the credentials' @context (``verifier.credentials.contexts``).
     network_url: str
+    #: The institution's signing key (``.sign``, ``.public_key``): it signs the batches and the credentials' proofs.
+    signer: Any
 
     async def submit(self, statements: Sequence[Statement]) -> list[Receipt | Rejection]: ...
 
@@ -63,12 +65,14 @@ class LocalNode:
         self.node = node
         self.network = node.network
         self.network_url = network_url_from_env(DEFAULT_NETWORK_URL)
+        self.signer: Any = None
         self.institution, self.institution_name = "", ""
         if institution is not None:  # None: reading only (export)
             inst = node.log.registry.institutions.get(institution)
             if inst is None:
                 raise NotFoundError(f"institution {institution} is not registered on the ledger")
             self.institution, self.institution_name = institution, inst.name
+            self.signer = node.keys.signing[institution]
 
     @classmethod
     async def open(cls, data_dir: Path, database_url: str | None, institution: str | None, *, signs: bool = True) -> "LocalNode":

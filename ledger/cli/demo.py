@@ -131,7 +131,7 @@ def demo(
     """Run the demo network: each demo institution a separate node process on localhost, restarted if it fails."""
     import shutil
 
-    from ledger.node.datadir import demo_passphrase_file, load_genesis, split_network
+    from ledger.node.datadir import default_witness_dir, demo_passphrase_file, load_genesis, split_network
     from portfolio_api.demo import DEMO_INSTITUTIONS, create_demo
 
     ids = [i.id for i in DEMO_INSTITUTIONS]
@@ -143,6 +143,7 @@ def demo(
         for inst in ids:
             shutil.copy2(demo_passphrase_file(source), demo_passphrase_file(root / inst))
         shutil.rmtree(source)
+        shutil.rmtree(default_witness_dir(source))  # each node's witness key is in <root>/<id>.witness now
         typer.echo(f"eduledger: created the demo network in {root}", err=True)
     genesis = load_genesis(root / ids[0])
 

@@ -35,7 +35,7 @@ from ledger.tlog.encoding import b64e
 from ledger.tlog.note import Note, Verifier, cosign, sign_note
 from ledger.tlog.timefmt import format_time, parse_time
 from ledger.tlog.tree import Tree
-from verifier.credentials import build_credential
+from verifier.credentials import build_credential, prove
 from verifier.trust import TrustPolicy
 
 __all__ = ["FIELDS", "INSTITUTIONS", "NETWORK", "T0", "TITLES", "SampleNetwork"]
@@ -140,9 +140,10 @@ class SampleNetwork:
     def statement(self, kind: str, institution: str, **body: Any) -> Statement:
         return Statement(self.network, kind, institution, body)
 
-    def credential(self, kind: str = "olympiad-diploma", institution: str = "olymp-1", **over: Any) -> dict:
+    def credential(self, kind: str = "olympiad-diploma", institution: str = "olymp-1", *, proof: bool = True, **over: Any) -> dict:
         """A credential for the sample holder (with her e-mail, ``SAMPLE_HOLDER_EMAIL``); another
-        ``holder_name`` without a ``holder_email`` gets a random subject id instead."""
+        ``holder_name`` without a ``holder_email`` gets a random subject id instead. With the issuer's
+        Data Integrity proof unless ``proof=False`` (a credential of before proofs)."""
         args: dict[str, Any] = dict(
             kind=kind,
             issuer_id=institution,
@@ -156,7 +157,8 @@ class SampleNetwork:
             random=self.random_bytes,
         )
         args.update(over)
-        return build_credential(**args)
+        cred = build_credential(**args)
+        return prove(cred, self.signing[institution], network_url=SAMPLE_NETWORK_URL, created=self.now) if proof else cred
 
     def anchor_statement(self, cred: dict, institution: str | None = None) -> Statement:
         institution = institution or cred["issuer"]["id"].rsplit(":", 1)[1]

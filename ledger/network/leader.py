@@ -16,6 +16,16 @@ arbiter, and the ledger's own preconditions (a block must extend the stored
 chain, ``store.append_block``) refuse a write from a process that lost the
 role but has not noticed yet, so two writers can never fork the log.
 
+Fencing makes that strict: the store checks, last thing in every write
+transaction, that the lock session is still this process's (``SqlStore.fence``),
+and marks the transaction with a shared transaction lock. On acquiring the role,
+a process terminates the backend of every transaction still so marked (a leader
+paused between its check and its COMMIT, or holding row locks the new leader
+would wait on) and waits until each is gone, before it writes anything. So an
+old leader's write either committed before the takeover or never commits. This
+needs PostgreSQL 14 or newer (``pg_terminate_backend(pid, timeout)``), and the
+node's database role may terminate its own sessions (as any role may).
+
 SQLite and the in-memory store have one process by construction:
 ``SoleWriter`` is always the leader.
 """
@@ -104,6 +114,9 @@ class PostgresLeadership:
             return False
         self._held = bool(got)
         if self._held:
+            if not self._end_old_writes():
+                self._drop()
+                return False
             if self._fence is not None:
                 try:
                     self._fence(self._connection().execute(sa.select(sa.func.pg_backend_pid())).scalar(), self.key)
@@ -113,6 +126,37 @@ class PostgresLeadership:
                     return False
             log.warning("this process is now the leader (advisory lock %d)", self.key)
         return self._held
+
+    # Backends in a write transaction of the writer role on this database (SqlStore._fenced marks them), other than us.
+    _OLD_WRITES = (
+        "SELECT pid, pg_terminate_backend(pid, :wait_ms) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND ((classid::bigint << 32) | objid::bigint) = :mark AND pid <> pg_backend_pid()"
+    )
+    OLD_WRITES_WAIT_MS = 10_000
+
+    def _end_old_writes(self) -> bool:
+        """End the write transactions a previous leader left in flight; True when none is left.
+
+        Called with the lock just acquired: a transaction marked from now on belongs to a process
+        that no longer holds the lock, and its own check refuses it before COMMIT."""
+        import sqlalchemy as sa
+
+        from ledger.storage.sql import fenced_transaction_key
+
+        try:
+            ended = self._connection().execute(
+                sa.text(self._OLD_WRITES), {"mark": fenced_transaction_key(self.key), "wait_ms": self.OLD_WRITES_WAIT_MS}
+            ).all()
+        except sa.exc.SQLAlchemyError as e:
+            log.warning("cannot end the previous leader's writes: %s", e)
+            return False
+        for pid, gone in ended:
+            log.warning("terminated backend %d: a write transaction of the previous leader", pid)
+            if not gone:
+                log.warning("backend %d did not exit in time; not taking the writer role yet", pid)
+                return False
+        return True
 
     def still_held(self) -> bool:
         import sqlalchemy as sa

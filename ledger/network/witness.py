@@ -14,7 +14,9 @@ its status code in ``portfolio_api.errors``:
 2. no valid signature by the log key → SignatureError (403);
 3. old size larger than the checkpoint size → MalformedError (400);
 4. the witness has stopped (its node saw a fork) → WitnessStopped (409, no size body:
-   asking again with another old size would not help);
+   asking again with another old size would not help); the witness has not caught up
+   yet after a start (``not_ready``, see :meth:`Witness.catch_up`) → PushbackError
+   (503 with Retry-After: ask again in a moment);
 5. old size not the witness's current size → SizeConflict carrying ``current_size``
    (409, body ``<size>\n``, ``Content-Type: text/x.tlog.size``);
 6. a proof with old size 0 → MalformedError (400);
@@ -31,11 +33,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ledger.errors import ConflictError, InconsistencyError, MalformedError, NotFoundError, RootMismatchError, SizeConflict
+from ledger.errors import (
+    ConflictError,
+    EduledgerError,
+    InconsistencyError,
+    MalformedError,
+    NotFoundError,
+    PushbackError,
+    RootMismatchError,
+    SizeConflict,
+)
 from ledger.storage.base import CompareAndSwapError
 from ledger.tlog import merkle
 from ledger.tlog.checkpoint import parse_checkpoint
-from ledger.tlog.note import NoteSignature, Verifier, cosign, verify_note
+from ledger.tlog.note import Note, NoteSignature, Verifier, cosign, verify_cosignature, verify_note
 
 
 class SameSizeFork(ConflictError):
@@ -87,10 +98,14 @@ class AddCheckpoint:
 
 
 class WitnessStateStore:
-    """What a witness needs from storage (the ledger store provides it)."""
+    """What a witness needs from storage: the witness directory's own store
+    (``ledger/storage/witness_state.py``), never the log's database in a running node,
+    so a copy or a restore of the log's data does not copy or roll back the witness.
+    ``cas_witness_state`` is durable when it returns (LedgerStore's contract)."""
 
     def witness_state(self, origin: str) -> tuple[int, bytes] | None: ...
     def cas_witness_state(self, origin: str, old_size: int | None, new_size: int, note: bytes) -> None: ...
+    def witness_states(self) -> list[tuple[str, int, bytes]]: ...
 
 
 class Witness:
@@ -111,15 +126,71 @@ class Witness:
         self.store = store
         self.clock = clock
         self.verifier = Verifier.cosignature(name, signer.public_key)  # type: ignore[attr-defined]
+        #: Why this witness answers 503 for now (its start-up catch-up is under way), or None.
+        self.not_ready: str | None = None
 
     def state_key(self, origin: str) -> str:
         """Storage key of this witness's state for a log: several witness keys may
         share one database (the single-process demo), each with its own state."""
         return f"{self.name} {origin}"
 
+    def state(self, origin: str) -> tuple[int, bytes] | None:
+        """``(size, log-signed note)`` this witness last cosigned for ``origin``, or None."""
+        return self.store.witness_state(self.state_key(origin))
+
     def current_size(self, origin: str) -> int:
-        state = self.store.witness_state(self.state_key(origin))
+        state = self.state(origin)
         return state[0] if state else 0
+
+    def catch_up(self, origin: str, notes: Sequence[bytes]) -> int | None:
+        """Advance the state to the newest of ``notes`` that carries a valid cosignature by this
+        witness's own key and is larger than the state; returns that size, or None.
+
+        After a restore of the witness state from an older copy, the peers still hold the
+        checkpoints it cosigned since: by its own cosignature it vouched for each (its state
+        was that checkpoint when it signed, and the state only grows), so moving there keeps
+        it from cosigning anything those checkpoints do not extend. Each note is checked
+        before it is used: the log's signature over its exact bytes, its origin, then the
+        cosignature. A note of the state's size with another root is a split view
+        (SameSizeFork, both notes as evidence); anything else that does not verify is ignored.
+        The move is a compare-and-swap: a concurrent move wins and is kept."""
+        log = self.logs.get(origin)
+        if log is None:
+            raise NotFoundError(f"unknown log origin {origin!r}")
+        best: tuple[int, bytes, bytes] | None = None  # size, root, note as the log signed it
+        for note in notes:
+            try:
+                verified = verify_note(note, [log])
+                cp = parse_checkpoint(verified.text)
+                if cp.origin != origin:
+                    continue
+                own = [s for s in verified.signatures if s.name == self.verifier.name and s.key_id == self.verifier.key_id]
+                if not own:
+                    continue
+                for sig in own:
+                    verify_cosignature(verified.text, sig, self.verifier)
+            except EduledgerError:
+                continue  # not signed by the log, or not by this witness: no evidence of anything
+            log_sigs = [s for s in verified.signatures if (s.name, s.key_id) == (log.name, log.key_id)]
+            bare = Note(verified.text, tuple(log_sigs)).to_bytes()
+            if best is None or cp.size > best[0]:
+                best = (cp.size, cp.root, bare)
+        if best is None:
+            return None
+        key = self.state_key(origin)
+        state = self.store.witness_state(key)
+        if state is not None:
+            if best[0] < state[0]:
+                return None
+            if best[0] == state[0]:
+                if parse_checkpoint(verify_note(state[1], [log]).text).root != best[1]:
+                    raise SameSizeFork(f"this witness cosigned two checkpoints of size {best[0]}", old=state[1], new=best[2])
+                return None
+        try:
+            self.store.cas_witness_state(key, state[0] if state else None, best[0], best[2])
+        except CompareAndSwapError:
+            return None  # moved meanwhile (a cosignature answered): that state stands
+        return best[0]
 
     def add_checkpoint(self, old_size: int, proof: Sequence[bytes], note: bytes) -> NoteSignature:
         """Cosign ``note`` if it extends the last checkpoint this witness cosigned."""
@@ -136,6 +207,8 @@ class Witness:
         reason = self.stopped()
         if reason is not None:
             raise WitnessStopped(f"this witness stopped cosigning: {reason}")
+        if self.not_ready is not None:
+            raise PushbackError(f"this witness cosigns nothing yet: {self.not_ready}", retry_after=1)
         key = self.state_key(origin)
         state = self.store.witness_state(key)
         current_size, current_note = state if state else (0, b"")

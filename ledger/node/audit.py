@@ -5,7 +5,11 @@ recomputed from the entry bytes, every block header re-parsed and re-hashed and
 its chain link, entries root, tree size and tree root recomputed; every entry's
 institution signature and ledger rule re-checked by replaying the registry; every
 stored checkpoint's log signature verified and its root compared with the
-recomputed tree; final checkpoints re-checked for quorum.
+recomputed tree; the final checkpoint re-checked for quorum with the rule of the
+network as governance made it (``Registry.finality_witnesses`` and the quorum in
+force, from the replay): at the final checkpoint's size, else after the last entry
+(a rule changed later, before the next final checkpoint). The sequencer's own
+witness never counts, as for every verifier.
 
 And it compares the log with what the same database says it reached
 (``ledger.node.rollback``): a log that re-derives perfectly but is shorter
@@ -23,7 +27,7 @@ from ledger.errors import EduledgerError
 from ledger.model.genesis import Genesis
 from ledger.model.registry import Registry
 from ledger.model.replay import ReplayError, replay_block
-from ledger.node.rollback import check, read_claims
+from ledger.node.rollback import WitnessStates, check, read_claims
 from ledger.storage import LedgerStore
 from ledger.tlog.checkpoint import parse_checkpoint, verify_checkpoint
 from ledger.tlog.note import Verifier, verify_note
@@ -50,23 +54,26 @@ def audit(
     *,
     progress: Callable[[int, int], None] | None = None,
     holds_log_key: bool = True,
+    witness_store: WitnessStates | None = None,
 ) -> AuditResult:
     """Raise AuditFailure at the first discrepancy; return a summary when all is consistent.
 
     ``holds_log_key``: the audited node holds the log key, so its witnesses' states
-    must not be ahead of its log (``ledger.node.rollback``); False for a replica."""
+    must not be ahead of its log (``ledger.node.rollback``); False for a replica.
+    ``witness_store``: the witness directory's state (None: the states kept in ``store``)."""
     log_verifier = Verifier.from_vkey(genesis.log_vkey)
-    witnesses = [Verifier.from_vkey(f.witness_vkey) for f in genesis.founders]
     registry = Registry(genesis.network, genesis.sequencer, genesis.quorum)
     # What the database says the log reached, read before the log: sizes only grow, so a
     # node appending meanwhile cannot make a consistent database look rolled back.
-    claims = read_claims(store, genesis.network, holds_log_key=holds_log_key)
+    claims = read_claims(store, genesis.network, holds_log_key=holds_log_key, witness_store=witness_store)
     final = store.latest_final()
     stored_checkpoints = store.checkpoint_sizes()
     tree = Tree()
     size = store.size()
     n_blocks = store.block_count()
     prev_hash = genesis.hash()
+    # The finality rule (witnesses besides the sequencer's, quorum) in force at the final size.
+    rule_at_final: tuple[list[Verifier], int] | None = None
 
     for height in range(n_blocks):
         stored = store.block(height)
@@ -81,6 +88,8 @@ def audit(
             stored_leaves=store.leaf_hashes(stored.first_index, end),
         )
         prev_hash = stored.hash
+        if final is not None and tree.size == final[0]:
+            rule_at_final = _finality_rule(registry)
         if progress:
             progress(tree.size, size)
 
@@ -103,10 +112,22 @@ def audit(
         if s > tree.size or cp.size != s or cp.root != tree.root(s) or cp.origin != genesis.network:
             raise AuditFailure(f"checkpoint {s}", "does not match the recomputed tree")
     if final is not None:
-        try:
-            v = verify_checkpoint(final[1], log=log_verifier, witnesses=witnesses, quorum=genesis.quorum, origin=genesis.network)
-        except EduledgerError as e:
-            raise AuditFailure(f"final checkpoint {final[0]}", str(e)) from None
+        rules = [r for r in (rule_at_final, _finality_rule(registry)) if r is not None]
+        problems = []
+        for witnesses, quorum in rules:
+            try:
+                v = verify_checkpoint(final[1], log=log_verifier, witnesses=witnesses, quorum=quorum, origin=genesis.network)
+                break
+            except EduledgerError as e:
+                problems.append(str(e))
+        else:
+            raise AuditFailure(f"final checkpoint {final[0]}", "; ".join(dict.fromkeys(problems)))
         if v.checkpoint.size != final[0] or v.checkpoint.size > tree.size or v.checkpoint.root != tree.root(v.checkpoint.size):
             raise AuditFailure(f"final checkpoint {final[0]}", "does not match the recomputed tree")
     return AuditResult(tree.size, n_blocks, checkpoints, final[0] if final else None, tree.root(), tuple(checked.notes()))
+
+
+def _finality_rule(registry: Registry) -> tuple[list[Verifier], int]:
+    """The witnesses that make a checkpoint final (members besides the sequencing institution)
+    and the quorum in force, as the replayed registry says (governance applied)."""
+    return [Verifier.from_vkey(v) for v in registry.finality_witnesses().values()], registry.governance.quorum

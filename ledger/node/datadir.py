@@ -5,8 +5,12 @@
     <data>/genesis.json                 the network's genesis file (public)
     <data>/keys/log.key                 the log (sequencer) key, on the sequencing node only
     <data>/keys/<inst>.signing.key      an institution's submission/issuing key
-    <data>/keys/<inst>.witness.key      an institution's cosigning (witness) key
     <data>/ledger.db                    SQLite database (default store)
+    <data>.witness/keys/<inst>.witness.key   an institution's cosigning (witness) key, in the
+                                        witness directory (ledger/node/witnessdir.py), never here
+
+The witness keys and the witness state live in the witness directory (default: the
+sibling ``<data>.witness/``), so a copy of the data directory carries no witness.
 
 Key files are encrypted with the node passphrase (see keys/). ``init_network``
 creates a whole network in one directory: that is the single-process demo and
@@ -56,6 +60,21 @@ def _key_path(data_dir: Path, name: str) -> Path:
     return data_dir / "keys" / f"{name}.key"
 
 
+def default_witness_dir(data_dir: Path) -> Path:
+    """``<data>.witness``: the witness directory beside the data directory, when none is given."""
+    data_dir = data_dir.resolve()
+    return data_dir.with_name(data_dir.name + ".witness")
+
+
+def witness_key_path(witness_dir: Path, institution: str) -> Path:
+    return _key_path(witness_dir, f"{institution}.witness")
+
+
+def witness_key_institutions(witness_dir: Path) -> list[str]:
+    """The institutions whose witness key files are in ``witness_dir`` (no passphrase needed)."""
+    return sorted(p.name[: -len(".witness.key")] for p in (witness_dir / "keys").glob("*.witness.key"))
+
+
 def init_network(
     data_dir: Path,
     *,
@@ -66,12 +85,18 @@ def init_network(
     passphrase: bytes,
     created: int,
     kdf_params: dict | None = None,
+    witness_dir: Path | None = None,
 ) -> Genesis:
-    """Generate every key of a new network into ``data_dir`` and write its genesis file.
+    """Generate every key of a new network into ``data_dir`` and write its genesis file; the
+    witness keys go to ``witness_dir`` (default ``<data>.witness``, see ``default_witness_dir``).
 
     Everything is checked first (the genesis validates ids, types and the quorum): bad input writes nothing."""
     if (data_dir / GENESIS_FILE).exists():
         raise FileExistsError(f"{data_dir / GENESIS_FILE} already exists")
+    witness_dir = witness_dir or default_witness_dir(data_dir)
+    for inst in institutions:
+        if witness_key_path(witness_dir, inst.id).exists():
+            raise FileExistsError(f"{witness_key_path(witness_dir, inst.id)} already exists")
     log_key = Signer.generate()
     founders, keys = [], {"log": (log_key, network)}
     for inst in institutions:
@@ -92,9 +117,11 @@ def init_network(
     )
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "keys").mkdir(mode=0o700, exist_ok=True)
+    (witness_dir / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
     kdf = kdf_params or {}
     for path_name, (signer, name) in keys.items():
-        save_signer(_key_path(data_dir, path_name), signer, passphrase, name=name, **kdf)
+        where = witness_dir if path_name.endswith(".witness") else data_dir
+        save_signer(_key_path(where, path_name), signer, passphrase, name=name, **kdf)
     write_genesis(data_dir, genesis)  # last: a directory without it is not a network yet
     return genesis
 
@@ -114,8 +141,12 @@ def load_genesis(data_dir: Path) -> Genesis:
     return parse_genesis(data)
 
 
-def load_keys(data_dir: Path, passphrase: bytes, *, institutions: Sequence[str] | None = None) -> NodeKeys:
-    """Load the keys present in ``data_dir`` (optionally only those of ``institutions``)."""
+def load_keys(
+    data_dir: Path, passphrase: bytes, *, institutions: Sequence[str] | None = None, witness_dir: Path | None = None
+) -> NodeKeys:
+    """Load the keys present in ``data_dir`` and the witness keys in ``witness_dir`` (default
+    ``<data>.witness``), optionally only those of ``institutions``. A witness key left in
+    ``data_dir`` (the old layout) is not loaded: ``ledger.node.witnessdir`` moves it first."""
     keys = NodeKeys()
     log_path = _key_path(data_dir, "log")
     if log_path.exists():
@@ -127,8 +158,10 @@ def load_keys(data_dir: Path, passphrase: bytes, *, institutions: Sequence[str] 
             continue
         if kind == "signing":
             keys.signing[inst], _ = load_signer(path, passphrase)
-        elif kind == "witness":
-            keys.witness[inst], _ = load_signer(path, passphrase)
+    wdir = witness_dir or default_witness_dir(data_dir)
+    for inst in witness_key_institutions(wdir):
+        if institutions is None or inst in institutions:
+            keys.witness[inst], _ = load_signer(witness_key_path(wdir, inst), passphrase)
     return keys
 
 
@@ -175,7 +208,8 @@ def write_peers(data_dir: Path, peers: dict[str, str]) -> None:
 def split_network(source: Path, dest_root: Path, urls: dict[str, str]) -> dict[str, Path]:
     """Give each founding institution its own node directory from a network made by
     ``init_network``: the genesis file, only that institution's keys (the log key only
-    to the sequencer) and a peers.json naming every node. Returns id -> directory."""
+    to the sequencer) and a peers.json naming every node; its witness key goes to the
+    node's witness directory ``<dest_root>/<id>.witness``. Returns id -> directory."""
     import shutil
 
     genesis = load_genesis(source)
@@ -184,8 +218,10 @@ def split_network(source: Path, dest_root: Path, urls: dict[str, str]) -> dict[s
         node_dir = dest_root / f.id
         (node_dir / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
         shutil.copy2(source / GENESIS_FILE, node_dir / GENESIS_FILE)
-        for kind in ("signing", "witness"):
-            shutil.copy2(_key_path(source, f"{f.id}.{kind}"), _key_path(node_dir, f"{f.id}.{kind}"))
+        shutil.copy2(_key_path(source, f"{f.id}.signing"), _key_path(node_dir, f"{f.id}.signing"))
+        node_witness = default_witness_dir(node_dir)
+        (node_witness / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
+        shutil.copy2(witness_key_path(default_witness_dir(source), f.id), witness_key_path(node_witness, f.id))
         if f.id == genesis.sequencer:
             shutil.copy2(_key_path(source, "log"), _key_path(node_dir, "log"))
         write_peers(node_dir, urls)

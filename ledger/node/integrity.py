@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ledger.network.splitview import PrefixProof, Seen, check_prefix, plan, seen
+from ledger.storage.base import FORK_ALERT_KEY, SEQUENCER_ALERT_KEY, STORAGE_ALERT_KEY
 
 if TYPE_CHECKING:
     from ledger.errors import PushbackError
@@ -29,8 +30,11 @@ RECOVER_HINT = "recover the missing entries from a replica with 'eduledger ledge
 class Integrity:
     """The integrity checks of a :class:`~ledger.node.node.Node` (mixed in; it holds the state)."""
 
-    STORAGE_ALERT_KEY = "storage_alert"
+    STORAGE_ALERT_KEY = STORAGE_ALERT_KEY
     STORAGE_CHECK_WINDOW = 4096
+    #: Check rounds begun since the node started (``sync_now`` or ``check_now``): the unit the
+    #: detection bounds of docs/network.md's threat model are stated in.
+    rounds: int = 0
 
     def storage_alert(self) -> dict | None:
         import json
@@ -38,20 +42,30 @@ class Integrity:
         raw = self.store.get_meta(self.STORAGE_ALERT_KEY)
         return json.loads(raw) if raw else None
 
+    #: A negative ``halted_reason`` is asked of the store again after this many seconds (an
+    #: alert recorded by another process of this institution); one recorded here is seen at once.
+    HALTED_RECHECK = 0.5
+    _halted_checked_at: float = float("-inf")
+
     def halted_reason(self) -> str | None:
         """Why this node serves no log data and cosigns nothing, or None.
 
         A storage alert means the stored bytes are not the verified log; a fork
         alert means the log key signed two trees. Both last until an operator
         acts (the alerts are kept in the store's meta), so a positive answer is
-        cached; a negative one is asked of the store each time, since another
-        process of this institution may have recorded an alert."""
-        if self._halted is None:
+        cached; a negative one is asked of the store again after HALTED_RECHECK
+        seconds, since another process of this institution may have recorded an
+        alert (one recorded by this process resets it: ``_refresh_refusal``). So
+        it is cheap enough for the event loop (``POST /api/v1/verify``)."""
+        import time
+
+        if self._halted is None and time.monotonic() - self._halted_checked_at >= self.HALTED_RECHECK:
             storage, fork = self.storage_alert(), self.fork_alert()
             if storage:
                 self._halted = f"its stored log failed an integrity check ({storage['reason']})"
             elif fork:
                 self._halted = f"it has seen a fork of the log ({fork['reason']})"
+            self._halted_checked_at = time.monotonic()
         return self._halted
 
     def check_serving(self) -> None:
@@ -67,14 +81,17 @@ class Integrity:
         checkpoints with every peer (split-view detection) and re-hash one window of
         stored entries (a database edited behind our back). Returns the local size."""
         from ledger.errors import EduledgerError, InconsistencyError
-        from ledger.network.mirror import HttpPeer, sync
+        from ledger.network.mirror import sync
 
+        self.rounds += 1
         self._check_storage_window()
         url = self._sync_source()
         sync_error: Exception | None = None
         if url and not self.is_sequencer:
             try:
-                sync(self.log, HttpPeer(url))
+                # The peer's client is kept between rounds (one connection pool per peer, keep-alive),
+                # the same one the split-view checks use.
+                sync(self.log, self._http_peer(url))
             except InconsistencyError as e:
                 self.record_fork(str(e), e.old, e.new, e.proof)
                 raise
@@ -91,6 +108,7 @@ class Integrity:
         with every peer (on the log's signer with its own rule too, see
         ``check_split_views``), and clear a sequencer alert whose cause is gone. Returns
         the local size."""
+        self.rounds += 1
         self._check_storage_window()
         self.check_split_views(self._peer_checkpoints())
         self._review_sequencer_alert()
@@ -127,11 +145,14 @@ class Integrity:
 
     def _http_peer(self, url: str):
         """One HTTP client per peer URL, kept between rounds (keep-alive)."""
+        import httpx
+
         from ledger.network.mirror import HttpPeer
 
         peer = self._http_peers.get(url)
         if peer is None:
-            peer = self._http_peers[url] = HttpPeer(url, timeout=3)
+            # 3 s to connect (an unreachable peer must not hold a round up), 10 s to read a tile.
+            peer = self._http_peers[url] = HttpPeer(url, timeout=httpx.Timeout(10, connect=3))  # type: ignore[arg-type]
         return peer
 
     def _own_checkpoints(self) -> list[Seen]:
@@ -144,7 +165,7 @@ class Integrity:
             if s is not None:
                 out.append(s)
         for w in self.witnesses.values():
-            state = self.store.witness_state(w.state_key(self.network))
+            state = w.state(self.network)
             if state:
                 s = seen(state[1], self.log.log_verifier, self.network, f"this node's witness {w.name}")
                 if s is not None:
@@ -207,8 +228,12 @@ class Integrity:
             raise
         self.split_view_pending = pending
 
-    def _check_against_own_log(self, views: Sequence[Seen]) -> None:
+    def _check_against_own_log(self, views: Sequence[Seen], *, remirror: bool = True) -> None:
         """The signer's rule: every log-signed checkpoint must be one this node's log signed.
+
+        ``remirror``: a checkpoint beyond the log is first taken as entries this node lost
+        (``_remirror``: proven from a replica, they are stored and the check goes on); only
+        what cannot be proved that way is the fork below.
 
         Only this node signs the log, so a log-signed checkpoint larger than its committed
         log was signed by another holder of the log key (or by this node before it lost
@@ -220,6 +245,9 @@ class Integrity:
         its committed size are left to the next round (it signs them in a moment)."""
         from ledger.errors import InconsistencyError
 
+        largest = max((s for s in views), key=lambda s: s.size, default=None)
+        if remirror and largest is not None and largest.size > self.store.size():
+            self._remirror(largest.size, f"a log-signed checkpoint of size {largest.size} ({largest.source})")
         # Read after the views were fetched: this node's log only grows, so anything it
         # signed before they were fetched is within these.
         committed = self.store.size()
@@ -278,13 +306,13 @@ class Integrity:
         """The newest checkpoint one of this node's witnesses cosigned (log-signed note), for peers."""
         best: tuple[int, bytes] | None = None
         for w in self.witnesses.values():
-            state = self.store.witness_state(w.state_key(self.network))
+            state = w.state(self.network)
             if state and (best is None or state[0] > best[0]):
                 best = state
         return best[1] if best else None
 
 
-    FORK_ALERT_KEY = "fork_alert"
+    FORK_ALERT_KEY = FORK_ALERT_KEY
 
     def fork_alert(self) -> dict | None:
         """Evidence of a split view seen by this node's witnesses, if any."""
@@ -318,10 +346,11 @@ class Integrity:
     # meta and the reason in memory (``_refresh_refusal``): the sequencer asks before
     # every append.
 
-    SEQUENCER_ALERT_KEY = "sequencer_alert"
+    SEQUENCER_ALERT_KEY = SEQUENCER_ALERT_KEY
     # Instance state (set on the instance once used; Node.__init__ does not know of it).
     _sequencer_refusal: str | None = None
     _awaiting_witnesses: bool = False
+    _remirroring: str | None = None
 
     def sequencer_alert(self) -> dict | None:
         """A witness's answer that stopped this sequencer (reason, witness, kind, the checkpoint
@@ -351,11 +380,14 @@ class Integrity:
     def _refresh_refusal(self) -> None:
         """Re-read the alerts that stop sequencing (a storage or fork alert, a sequencer alert)."""
         self._halted = None  # re-read: a new alert may have been recorded
+        self._halted_checked_at = float("-inf")
         halted, alert = self.halted_reason(), self.sequencer_alert()
         if halted is not None:
             self._sequencer_refusal = f"{halted}; see 'eduledger network status'"
         elif alert is not None:
             self._sequencer_refusal = f"a witness contradicts its log ({alert['reason']}); see 'eduledger network status'"
+        elif self._remirroring is not None:
+            self._sequencer_refusal = self._remirroring
         else:
             self._sequencer_refusal = None
 
@@ -423,6 +455,10 @@ class Integrity:
                 f"checkpoint ({objection.size}): the log key signed a tree this node does not hold; {RECOVER_HINT}",
                 objection,
             )
+            # The entries the log key signed may be on the replicas: take them back, proven, and go on.
+            if self._remirror(objection.witness_size, f"witness {objection.witness} has cosigned size {objection.witness_size}"):
+                self._review_sequencer_alert()
+                return
         elif objection.kind == "fork":
             answer = objection.answer.strip().splitlines()[-1][:300] if objection.answer.strip() else ""
             first = self._record_sequencer_alert(f"witness {objection.witness} refused checkpoint {objection.size} as a fork: {answer}", objection)
@@ -431,7 +467,7 @@ class Integrity:
         if self.fork_alert() is not None or (objection.kind != "inconsistent" and not first):
             return  # evidence is there already, or was looked for when this witness first objected
         try:
-            self._check_against_own_log(self._evidence_of(objection))
+            self._check_against_own_log(self._evidence_of(objection), remirror=False)  # tried above
         except InconsistencyError as e:
             self.record_fork(str(e), e.old, e.new, e.proof)
 
@@ -457,6 +493,78 @@ class Integrity:
             if s is not None:
                 out.append(s)
         return out
+
+    # --- the sequencer behind what its key signed: re-mirror, proven -----------------------
+    #
+    # A database restored from an older backup (or a replaced disk) holds less than the log key
+    # signed: a witness answers 409 "beyond", or a peer's checkpoint is larger than the log. The
+    # entries are on the replicas, so the sequencer takes them back before it sequences again,
+    # by the code path of ``eduledger ledger recover --from URL`` (``ledger.node.rollback.recover``):
+    # a replica's final checkpoint, verified with the quorum in force, must reach the size, and
+    # the tail it serves must hash to that checkpoint's root and to every checkpoint this
+    # database says its log reached, before anything is stored (a stored tail cannot be removed).
+    # Sequencing and signing are refused meanwhile; what cannot be proved this way stays an
+    # alert (and, held against the log, a fork).
+
+    #: How long re-mirroring waits for an append already being stored to end (seconds).
+    REMIRROR_IDLE_WAIT = 10.0
+
+    def _remirror_sources(self) -> list[str]:
+        """Base URLs of the replicas to re-mirror from: every peer but this node's own institutions."""
+        own = set(self.keys.signing) | set(self.witnesses) | {self.sequencing_institution}
+        return [url for inst, url in sorted(self.peers.items()) if inst not in own]
+
+    def _remirror(self, target: int, why: str) -> bool:
+        """Bring the log up to ``target`` entries from a replica, proven (see above); True once
+        it holds them. Runs in a worker thread (the cosignature round's or the self-check's).
+
+        Write order: sequencing is refused first (memory: ``_remirroring``), then the append
+        being stored, if any, is waited for (prepared before the refusal, it ends unsigned and
+        unacknowledged: ``Sequencer._finish``), then ``recover`` proves the tail and stores it
+        block by block, then the replica's final checkpoint. A crash in between leaves a log
+        that is a proven prefix of the final one: the restart asks the witnesses again and
+        re-mirrors the rest. Never after a fork alert (that is an operator's case)."""
+        import time
+
+        from ledger.errors import EduledgerError, InconsistencyError
+        from ledger.node.rollback import recover
+
+        with self._remirror_lock:
+            if self.store.size() >= target:
+                return True
+            sources = self._remirror_sources()
+            if not sources or self.fork_alert() is not None:
+                return False
+            self._remirroring = f"it is re-mirroring entries its key signed from the replicas ({why}, the log holds {self.store.size()})"
+            self._refresh_refusal()
+            try:
+                deadline = time.monotonic() + self.REMIRROR_IDLE_WAIT
+                while not self.log.idle:
+                    if time.monotonic() > deadline:
+                        log.warning("not re-mirroring: an append is still being stored")
+                        return False
+                    time.sleep(0.01)
+                for url in sources:
+                    try:
+                        done = recover(self.log, self._http_peer(url), holds_log_key=True, witness_store=getattr(self, "witness_store", None))
+                    except InconsistencyError as e:  # that replica's final checkpoint is another tree at our size
+                        self.record_fork(str(e), e.old, e.new, e.proof)
+                        return False
+                    except EduledgerError as e:  # unreachable, behind, or its data does not prove the tail
+                        log.warning("cannot re-mirror from %s: %s", url, e)
+                        continue
+                    if done.size > done.before:
+                        log.warning(
+                            "re-mirrored %d entries (%d..%d) from %s, proven against its final checkpoint of size %d (%s)",
+                            done.size - done.before, done.before, done.size, url, done.peer_final, why,
+                        )
+                    if self.store.size() >= target:
+                        return True
+                log.error("could not re-mirror up to size %d from any replica (%s); the log holds %d", target, why, self.store.size())
+                return False
+            finally:
+                self._remirroring = None
+                self._refresh_refusal()
 
     def _witness_stopped(self) -> str | None:
         fork = self.fork_alert()

@@ -107,6 +107,12 @@ class Log:
         return self._outstanding < MAX_OUTSTANDING and not (self._rebuild_due and self._outstanding)
 
     @property
+    def idle(self) -> bool:
+        """No prepared append is outstanding: nothing is being stored on top of the tree, so blocks
+        from a peer may be applied (``Integrity._remirror``)."""
+        return self._outstanding == 0
+
+    @property
     def quorum(self) -> int:
         """The cosigning quorum in force: the genesis quorum until governance changes it."""
         return self.registry.governance.quorum
@@ -140,8 +146,11 @@ class Log:
             first = self.store.block(0)
             if parse_header(first.header).prev != self.genesis.hash():
                 raise ConflictError("the database belongs to another network (block 0 does not match this genesis file)")
+            # The newest checkpoint is read before the entries: a leader appending meanwhile (to the
+            # database a standby shares) then adds entries beyond it, never a checkpoint beyond them.
+            latest = self.store.latest_checkpoint()
             self._reload()
-            self._check_latest_checkpoint()
+            self._check_latest_checkpoint(latest)
         if write and self.log_signer is not None:
             latest = self.store.latest_checkpoint()
             if latest is None or latest[0] < self.size:
@@ -149,9 +158,8 @@ class Log:
                 self.sign_checkpoint()
             self.collect_cosignatures()
 
-    def _check_latest_checkpoint(self) -> None:
-        """The newest stored checkpoint must be signed by the log key and match the tree."""
-        latest = self.store.latest_checkpoint()
+    def _check_latest_checkpoint(self, latest: tuple[int, bytes] | None) -> None:
+        """The newest stored checkpoint (``latest``) must be signed by the log key and match the tree."""
         if latest is None:
             return
         size, note = latest
@@ -229,8 +237,9 @@ class Log:
                 else:
                     self.registry.apply(entry, index, self._time_of(index))
                 self._statement_index[entry.statement.statement_hash] = index
-        n = self.store.block_count()
-        self._last_block = self.store.block(n - 1) if n else None
+        # The block that ends at the size read above, not the newest one: a leader appending meanwhile
+        # (to the database a standby shares) has added blocks that ``refresh`` must still load.
+        self._last_block = self.store.block_for_index(size - 1) if size else None
 
     def _time_of(self, index: int) -> int:
         if self._last_block is not None and self._last_block.first_index <= index < self._last_block.end_index:

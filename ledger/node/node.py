@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from ledger.model.receipts import Receipt, Rejection
 from ledger.model.submission import parse_submission, results_from_json, to_submission
 from ledger.network.cosigners import Cosigner, LocalCosigner, RemoteCosigner
 from ledger.network.leader import Leadership, SoleWriter, leadership_for
-from ledger.network.witness import Witness
+from ledger.network.witness import Witness, WitnessStateStore
 from ledger.node import datadir
 from ledger.node.integrity import Integrity
 from ledger.node.log import Log
@@ -40,6 +41,9 @@ class NodeOptions:
     batch_ms: int = 250
     queue_max: int = 100_000
     group_max: int = 16
+    #: How long a starting witness waits for its peers before cosigning without their
+    #: checkpoints (ledger/network/witness_catchup.py).
+    witness_catchup_wait: float = 5.0
 
 
 class Node(Roles, Integrity):
@@ -56,8 +60,15 @@ class Node(Roles, Integrity):
         peers: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         leadership: Leadership | None = None,
+        witness_store: WitnessStateStore | None = None,
     ) -> None:
+        """``witness_store``: where the witness keys' states live. ``from_data_dir`` (every
+        ``eduledger run``) gives the witness directory's own store; without one the states
+        are kept in ``store`` itself, which only in-process harnesses and tests do (a copy
+        of such a database would carry the witness state)."""
         self.store = store
+        self.witness_store: WitnessStateStore = witness_store if witness_store is not None else store  # type: ignore[assignment]
+        self._witness_dir: Any = None
         self.leadership: Leadership = leadership or SoleWriter()
         self.is_leader = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -67,6 +78,7 @@ class Node(Roles, Integrity):
         self.split_view_pending: list[str] = []
         self._http_peers: dict[str, Any] = {}
         self._halted: str | None = None
+        self._remirror_lock = threading.Lock()  # one re-mirroring at a time (Integrity._remirror)
         self.genesis = genesis
         self.keys = keys
         self.clock = clock
@@ -76,7 +88,8 @@ class Node(Roles, Integrity):
         # Witness keys held here: each checks consistency against its own stored state.
         self.witnesses = {
             inst: Witness(
-                datadir.witness_name(genesis.network, inst), signer, {genesis.network: log_verifier}, store, clock, stopped=self._witness_stopped
+                datadir.witness_name(genesis.network, inst), signer, {genesis.network: log_verifier}, self.witness_store, clock,
+                stopped=self._witness_stopped,
             )
             for inst, signer in sorted(keys.witness.items())
         }
@@ -113,12 +126,43 @@ class Node(Roles, Integrity):
 
     @classmethod
     def from_data_dir(
-        cls, data_dir: Path, database_url: str, passphrase: bytes, *, options: NodeOptions = NodeOptions(), clock: Callable[[], float] = time.time
+        cls,
+        data_dir: Path,
+        database_url: str,
+        passphrase: bytes,
+        *,
+        options: NodeOptions = NodeOptions(),
+        clock: Callable[[], float] = time.time,
+        witness_dir: Path | None = None,
+        witness_db: str | None = None,
     ) -> "Node":
+        """Open a node's data directory and its witness directory (default ``<data>.witness``;
+        ``witness_db``: the witness state in a database of its own, see ``ledger.node.witnessdir``).
+
+        The witness directory is locked for this process and the old layout migrated into it
+        first; WitnessDirInUse if another process holds it."""
+        from ledger.node.witnessdir import open_witness_dir
+
         genesis = datadir.load_genesis(data_dir)
-        keys = datadir.load_keys(data_dir, passphrase)
         store = open_store(database_url)
-        return cls(
+        wdir = witness_dir or datadir.default_witness_dir(data_dir)
+        try:
+            opened = open_witness_dir(
+                wdir, data_dir=data_dir, log_store=store, network=genesis.network, witness_db=witness_db, log_database_url=database_url
+            )
+        except Exception:
+            store.close()
+            raise
+        if opened._users == 1:  # opened here, not by 'eduledger run' before the server started (it reports)
+            for line in opened.migrated:
+                log.warning("witness directory %s: %s", opened.path, line)
+        try:
+            keys = datadir.load_keys(data_dir, passphrase, witness_dir=wdir)
+        except Exception:
+            opened.close()
+            store.close()
+            raise
+        node = cls(
             store,
             genesis,
             keys,
@@ -127,7 +171,10 @@ class Node(Roles, Integrity):
             clock=clock,
             # On PostgreSQL every write then checks, before its COMMIT, that this process still holds the lock.
             leadership=leadership_for(database_url, genesis.network, fence=getattr(store, "fence", None)),
+            witness_store=opened.store,
         )
+        node._witness_dir = opened
+        return node
 
     @property
     def network(self) -> str:
@@ -262,10 +309,20 @@ class Node(Roles, Integrity):
                 r = await client.post(url.rstrip("/") + "/api/v1/ledger/entries", json=to_submission(entries))
             except httpx.HTTPError as e:
                 raise FetchError(f"sequencer unreachable: {e}") from None
+        detail = r.text
+        if r.status_code != 200 and r.headers.get("content-type", "").startswith("application/json"):
+            try:
+                body = r.json()
+            except ValueError:
+                body = None
+            if isinstance(body, dict) and isinstance(body.get("detail"), str):
+                detail = body["detail"]
         if r.status_code == 503:
-            raise PushbackError("sequencer is saturated", retry_after=int(r.headers.get("retry-after", "1")))
+            # The sequencer's own reason and Retry-After, passed through (a refusal after an alert
+            # says why and for how long; a full queue says so).
+            retry = r.headers.get("retry-after", "")
+            raise PushbackError(f"the sequencer refused the entries: {str(detail)[:1000]}", retry_after=int(retry) if retry.isdigit() else 5)
         if r.status_code != 200:
-            detail = r.json().get("detail", r.text) if r.headers.get("content-type", "").startswith("application/json") else r.text
             if r.status_code == 403:
                 raise AuthorizationError(detail)
             if 400 <= r.status_code < 500:

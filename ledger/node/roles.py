@@ -76,7 +76,8 @@ class Roles:
         # what was found and to recover from replicas (ledger/node/rollback.py).
         from ledger.node.rollback import check_store
 
-        await asyncio.to_thread(check_store, self.store, self.genesis, holds_log_key=self.holds_log_key)
+        await asyncio.to_thread(check_store, self.store, self.genesis, holds_log_key=self.holds_log_key, witness_store=self.witness_store)
+        await self._witness_catch_up()
         if await asyncio.to_thread(self.leadership.try_acquire):
             await self._become_leader()
         else:
@@ -86,6 +87,30 @@ class Roles:
 
     def _spawn(self, coro, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def _witness_catch_up(self) -> None:
+        """Before this node's witnesses cosign anything: move each to the newest checkpoint its
+        own key cosigned that this node's log or a peer holds (a witness directory restored from
+        an older copy), answering add-checkpoint 503 meanwhile (ledger/network/witness_catchup.py)."""
+        from ledger.errors import NotFoundError
+        from ledger.network.witness_catchup import apply, catch_up
+
+        witnesses = list(self.witnesses.values())
+        if not witnesses:
+            return
+        local = []
+        for read in (self.final_checkpoint, self.newest_checkpoint):
+            try:
+                local.append(read())
+            except NotFoundError:
+                pass
+        await asyncio.to_thread(apply, witnesses, self.network, local)
+        urls = [url for inst, url in sorted(self.peers.items()) if inst not in self.witnesses]
+        if not urls:
+            return
+        for w in witnesses:
+            w.not_ready = "it is asking its peers for the newest checkpoint it cosigned before it cosigns again (a few seconds after a start)"
+        self._spawn(catch_up(witnesses, self.network, urls, wait=self.options.witness_catchup_wait), "witness-catch-up")
 
     async def _become_leader(self) -> None:
         # Takeover: reload everything the previous leader committed, then sign
@@ -164,6 +189,7 @@ class Roles:
         self.sequencer = Sequencer(
             _RefusingLog(self.log, self.sequencing_pushback),  # type: ignore[arg-type]
             batch_max=o.batch_max, batch_ms=o.batch_ms, queue_max=o.queue_max, group_max=o.group_max,
+            halted=lambda: self._sequencer_refusal,  # an alert raised while an append was stored: no acknowledgement
         )
         await self.sequencer.start()
         self._sequencing = True
@@ -319,6 +345,9 @@ class Roles:
                 pass
         await asyncio.to_thread(self.leadership.release)
         self.store.close()
+        if self._witness_dir is not None:
+            self._witness_dir.close()  # the witness directory's lock, for the next process
+            self._witness_dir = None
 
     # --- replica side ---------------------------------------------------------------
 

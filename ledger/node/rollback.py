@@ -7,8 +7,10 @@ audit does, cannot tell. A sequencer started on it signs new entries at sizes
 it has already signed with other roots: a fork. What the database remembers
 beyond its log gives the rollback away:
 
-(a) the witness state of every witness key kept in the database: the
-    log-signed checkpoint it last cosigned (``ledger/network/witness.py``);
+(a) the witness state of every witness key the node holds: the log-signed
+    checkpoint it last cosigned (``ledger/network/witness.py``), read from the
+    witness directory's own store (``ledger/node/witnessdir.py``), so a restore
+    of the log's database alone does not roll it back with the log;
 (b) the largest size that a stored checkpoint or a stored cosignature is for;
 (c) the latest final checkpoint.
 
@@ -43,7 +45,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ledger.errors import ConflictError, EduledgerError, InconsistencyError, VerificationError
 from ledger.model.blocks import parse_header
@@ -59,6 +61,12 @@ from ledger.tlog.tree import Tree
 if TYPE_CHECKING:
     from ledger.network.mirror import HttpPeer
     from ledger.node.log import Log
+
+class WitnessStates(Protocol):
+    """Where the cross-check reads the witness states (``witness_states()`` of a witness store)."""
+
+    def witness_states(self) -> list[tuple[str, int, bytes]]: ...
+
 
 #: What the operator is told to do.
 HINT = "restore from replicas: eduledger ledger recover --from URL"
@@ -133,13 +141,16 @@ def witness_of(state_key: str, origin: str) -> str | None:
     return state_key[: -len(suffix)] if state_key.endswith(suffix) and len(state_key) > len(suffix) else None
 
 
-def read_claims(store: LedgerStore, origin: str, *, holds_log_key: bool) -> list[Claim]:
+def read_claims(store: LedgerStore, origin: str, *, holds_log_key: bool, witness_store: WitnessStates | None = None) -> list[Claim]:
     """Everything the store says the log reached: (a) witness states, (b) the latest checkpoint
     and the largest cosigned size, (c) the latest final checkpoint.
 
-    Read before the log's size (see the module docstring)."""
+    ``witness_store``: where the witness states are (the witness directory's store,
+    ledger/node/witnessdir.py); None reads them from ``store`` (the old layout, and
+    in-process harnesses that keep them there). Read before the log's size (see the
+    module docstring)."""
     claims = []
-    for key, size, note in store.witness_states():
+    for key, size, note in (witness_store if witness_store is not None else store).witness_states():
         name = witness_of(key, origin)
         if name is not None:
             claims.append(Claim(f"witness {name}", size, note, binding=holds_log_key, said=f"witness {name} cosigned size {size}"))
@@ -193,13 +204,15 @@ def check(
     return Checked(size, tuple(claims), tuple(behind))
 
 
-def check_store(store: LedgerStore, genesis: Genesis, *, holds_log_key: bool, tree: Tree | None = None) -> Checked:
-    """Read the claims, then the log's size, and :func:`check` them.
+def check_store(
+    store: LedgerStore, genesis: Genesis, *, holds_log_key: bool, tree: Tree | None = None, witness_store: WitnessStates | None = None
+) -> Checked:
+    """Read the claims, then the log's size, and :func:`check` them (``witness_store``: see :func:`read_claims`).
 
     ``tree``: the log's verified tree (the audit's, or a running log's); without
     it the roots come from the stored leaf hashes (at start-up, before
     ``Log.open`` re-derives them from the entry bytes)."""
-    claims = read_claims(store, genesis.network, holds_log_key=holds_log_key)
+    claims = read_claims(store, genesis.network, holds_log_key=holds_log_key, witness_store=witness_store)
     size = store.size() if tree is None else tree.size
     if tree is None and any(c.note is not None and c.size <= size for c in claims):
         tree = Tree(store.leaf_hashes(0, size))
@@ -255,7 +268,7 @@ def load_log(store: LedgerStore, genesis: Genesis, *, clock: Callable[[], float]
     return log
 
 
-def recover(log: Log, peer: HttpPeer, *, holds_log_key: bool) -> Recovered:
+def recover(log: Log, peer: HttpPeer, *, holds_log_key: bool, witness_store: WitnessStates | None = None) -> Recovered:
     """Mirror the tail this database lost from ``peer``, proving it before storing anything.
 
     ``log`` comes from :func:`load_log` (no log key needed). Steps:
@@ -276,7 +289,7 @@ def recover(log: Log, peer: HttpPeer, *, holds_log_key: bool) -> Recovered:
     before the first write. FetchError: the peer cannot be read.
     """
     store = log.store
-    claims = read_claims(store, log.origin, holds_log_key=holds_log_key)
+    claims = read_claims(store, log.origin, holds_log_key=holds_log_key, witness_store=witness_store)
     before = log.size
     note = peer.checkpoint()
     final = verify_checkpoint(
@@ -334,8 +347,54 @@ def recover(log: Log, peer: HttpPeer, *, holds_log_key: bool) -> Recovered:
         store.set_final(final.size, note)
 
     # 5. The cross-check, on the log as it is now.
-    checked = check_store(store, log.genesis, holds_log_key=holds_log_key, tree=log.tree)
+    checked = check_store(store, log.genesis, holds_log_key=holds_log_key, tree=log.tree, witness_store=witness_store)
     return Recovered(before, log.size, applied, final.size, checked)
+
+
+# --- alerts the recovered log answers ----------------------------------------------------------
+
+
+def clear_resolved_alerts(log: Log) -> list[str]:
+    """After a proven recovery: clear the alerts kept in the store's meta whose cause the log
+    now answers, and say which (one line each, also logged).
+
+    * a ``sequencer_alert`` of kind "beyond": the log now holds the size the witness cosigned;
+    * a ``fork_alert`` whose two notes are both log-signed checkpoints of this log, each with
+      the log's own root at its size (the "fork" was this database's lost tail: a checkpoint
+      beyond a rolled-back log), so both are views of the one proven tree.
+
+    Anything else stays: a same-size fork, a witness that refused as a fork, a storage alert
+    (the stored bytes were edited) are an operator's to investigate."""
+    import json
+    import logging
+
+    from ledger.storage.base import FORK_ALERT_KEY, SEQUENCER_ALERT_KEY
+    from ledger.tlog.note import verify_note as _verify
+
+    store, cleared = log.store, []
+    raw = store.get_meta(SEQUENCER_ALERT_KEY)
+    alert = json.loads(raw) if raw else None
+    if alert and alert.get("kind") == "beyond" and isinstance(alert.get("witness_size"), int) and log.size >= alert["witness_size"]:
+        store.set_meta(SEQUENCER_ALERT_KEY, "")
+        cleared.append(f"sequencer alert cleared: the log now holds size {alert['witness_size']} that witness {alert.get('witness')} had cosigned")
+    raw = store.get_meta(FORK_ALERT_KEY)
+    fork = json.loads(raw) if raw else None
+    if fork:
+        sizes = []
+        for text in (fork.get("old", ""), fork.get("new", "")):
+            try:
+                cp = parse_checkpoint(_verify(text.encode(), [log.log_verifier]).text)
+            except EduledgerError:
+                break
+            if cp.origin != log.origin or not 0 < cp.size <= log.size or log.tree.root(cp.size) != cp.root:
+                break
+            sizes.append(cp.size)
+        else:
+            store.set_meta(FORK_ALERT_KEY, "")
+            cleared.append(f"fork alert cleared: both of its checkpoints (sizes {sizes[0]} and {sizes[1]}) are this log's, proven by the recovered tree")
+    for line in cleared:
+        logging.getLogger("eduledger.node").warning("%s", line)
+    return cleared
 
 
 __all__ = [
@@ -347,6 +406,7 @@ __all__ = [
     "RollbackError",
     "check",
     "check_store",
+    "clear_resolved_alerts",
     "holds_log_key",
     "load_log",
     "read_claims",

@@ -18,6 +18,25 @@ commits, and finality lags by at most that); a lone commit is cosigned before
 it is acknowledged. When a full block is queued and no
 append is running, ``submit`` starts it at once.
 
+An append stored while the node is under an alert (``halted``: a storage, fork or
+sequencer alert, or a re-mirror in progress, recorded while it was being stored) is
+never acknowledged: its log key refuses to sign it, and its submitters get HaltedError
+(HTTP 503) instead of a receipt. The checks, and what a crash at each step leaves:
+
+1. preparing: refused outright while the alert is set (``Roles._RefusingLog``); nothing
+   written, the submitter gets 503 and may resubmit.
+2. stored, not signed: the entries are committed; the signer refuses while the alert is
+   set, and the submitters get HaltedError. A crash leaves committed, unsigned entries:
+   ``Log.open`` signs them on restart only if no alert is kept by then; a re-mirror that
+   proves the witnesses' tree instead finds them in the way and does not store it.
+3. signed, before acknowledging (after the cosignature round): asked again, since an alert
+   raised by that round's witnesses is about this very checkpoint. The submitters of a
+   refused one get HaltedError; their entries are committed and signed but contradicted
+   by a witness, so they are not promised. A crash leaves the same as no acknowledgement.
+
+A resubmission of the same entries answers with the existing index (``"duplicate": true``)
+once the log is sound again, so a refused submitter loses nothing by retrying.
+
 When the queue already holds ``queue_max`` entries, ``submit`` raises
 PushbackError at once (HTTP 503 with Retry-After) instead of queueing more.
 
@@ -39,7 +58,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ledger.errors import PushbackError
+from ledger.errors import HaltedError, PushbackError
 from ledger.model.entries import Entry
 from ledger.model.receipts import Receipt, Rejection
 from ledger.node.log import Log, Prepared
@@ -66,6 +85,7 @@ class Sequencer:
         queue_max: int = 100_000,
         group_max: int = 16,
         after_commit: Callable[[int], None] | None = None,
+        halted: Callable[[], str | None] | None = None,
     ) -> None:
         if batch_max < 1 or batch_ms < 0 or queue_max < batch_max or group_max < 1:
             raise ValueError("need batch_max >= 1, batch_ms >= 0, queue_max >= batch_max, group_max >= 1")
@@ -75,6 +95,8 @@ class Sequencer:
         self.queue_max = queue_max
         self.group_max = group_max
         self.after_commit = after_commit
+        #: Why an append committed now must not be acknowledged (the node's alert), or None.
+        self.halted = halted
         self._queue: deque[_Pending] = deque()
         self._queued_entries = 0
         self._wakeup = asyncio.Event()
@@ -263,6 +285,13 @@ class Sequencer:
                 self._finish(groups, results, size)
 
     def _finish(self, groups: list[list[_Pending]], results: list[list[Receipt | Rejection]], size: int) -> None:
+        # Steps 2 and 3 of the module docstring: an alert set while this append was stored,
+        # signed or cosigned means it is not acknowledged (HaltedError, 503), whatever was written.
+        reason = self.halted() if self.halted is not None else None
+        if reason is not None:
+            log.error("not acknowledging entries committed up to size %d: %s", size, reason)
+            self._fail(groups, HaltedError(f"the entries were stored but are not acknowledged: this sequencer stopped because {reason}"))
+            return
         if self.after_commit is not None:
             self.after_commit(size)
         self._acknowledge(groups, results)

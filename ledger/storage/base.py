@@ -38,6 +38,10 @@ HASH_SIZE = 32
 LEDGER_TABLES = ("entries", "blocks", "checkpoints", "cosignatures", "final_checkpoints")
 #: Tables that are deliberately mutable.
 MUTABLE_TABLES = ("witness_state", "meta")
+#: ``meta`` keys of the node's alerts: set by ledger/node/integrity.py, cleared by ``ledger recover`` once resolved.
+STORAGE_ALERT_KEY = "storage_alert"
+FORK_ALERT_KEY = "fork_alert"
+SEQUENCER_ALERT_KEY = "sequencer_alert"
 
 
 @dataclass(frozen=True)

@@ -296,6 +296,16 @@ _FENCE_CHECK = sa.text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid = :pid AND objsubid = 1"
     " AND ((classid::bigint << 32) | objid::bigint) = :key)"
 )
+# Marks a fenced write transaction as a writer's (a shared transaction-level advisory lock: held
+# until COMMIT or ROLLBACK). A process that takes the writer role over ends every transaction so
+# marked before it writes itself (ledger.network.leader.PostgresLeadership.try_acquire).
+_FENCE_MARK = sa.text("SELECT pg_advisory_xact_lock_shared(:mark)")
+
+
+def fenced_transaction_key(lock_key: int) -> int:
+    """The advisory lock key that marks the write transactions of the writer role ``lock_key``
+    (another key: a shared lock on the role's own key would wait for the lock session)."""
+    return lock_key ^ 1
 
 
 class SqlStore:
@@ -385,6 +395,12 @@ class SqlStore:
         assert self._fence is not None
         pid, key = self._fence
         with self._connection(what, self._tx_engine) as conn:
+            # First, mark the transaction as a writer's. The check below alone leaves a window: a
+            # leader paused after it and before COMMIT would commit on waking, and meanwhile its
+            # uncommitted rows would hold up the new leader's inserts at the same keys. A takeover
+            # terminates the backend of every marked transaction before the new leader writes, so
+            # a transaction either committed before the takeover or never commits.
+            conn.execute(_FENCE_MARK, {"mark": fenced_transaction_key(key)})
             yield conn
             held = conn.execute(_FENCE_CHECK, {"pid": pid, "key": key}).scalar()
             if not held:

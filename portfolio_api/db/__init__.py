@@ -38,6 +38,9 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
         cur.execute("PRAGMA busy_timeout = 30000")
         cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA foreign_keys = ON")
+        # Deleted rows and freed pages are overwritten with zeros, so erased personal data does not
+        # linger in the file's free space (services/erasure.py; the WAL is truncated after an erasure).
+        cur.execute("PRAGMA secure_delete = ON")
     finally:
         cur.close()
 

@@ -46,6 +46,19 @@ sessions = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
 )
 
+# One-time e-mailed links (migration 0004): sign-in links bound to an account, pending registrations.
+login_links = sa.Table(
+    "pf_login_links",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(16), nullable=False),  # "login" | "register"
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("pf_users.id"), nullable=True, index=True),
+    sa.Column("email_index", sa.String(64), nullable=True),
+    sa.Column("payload", sa.LargeBinary, nullable=True),  # register: encrypted under a key derived from the token
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, index=True),
+)
+
 institutions = sa.Table(
     "pf_institutions",
     metadata,
@@ -81,6 +94,7 @@ credentials = sa.Table(
     sa.Column("idem_key", sa.String(64), nullable=False),
     sa.Column("issued_by", sa.Integer, nullable=True),
     sa.Column("upload_id", sa.Integer, nullable=True),
+    sa.Column("anchor_error", sa.String(300), nullable=True),  # the ledger refused it at start-up (migration 0005)
     sa.UniqueConstraint("institution_id", "idem_key", name="uq_pf_credentials_idem"),
 )
 
@@ -139,9 +153,20 @@ share_access = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("share_id", sa.Integer, sa.ForeignKey("pf_shares.id"), nullable=False, index=True),
     sa.Column("at", sa.BigInteger, nullable=False),
+    # "" (not signed in), "u:<user id>" (signed in: an opaque id, never a name) or a fixed label such as
+    # "bulk verification". No IP address is kept (migration 0005 dropped the column; docs/security.md).
     sa.Column("viewer", sa.String(200), nullable=False),
-    sa.Column("ip", sa.String(64), nullable=False),
     sa.Column("user_agent", sa.String(300), nullable=False),
+)
+
+# A signed-in viewer's consent to be named to one link's owner (issue 16); without a row, the owner
+# sees "a signed-in user". Withdrawn by deleting the row; erasure deletes the viewer's and the owner's rows.
+share_consents = sa.Table(
+    "pf_share_consents",
+    metadata,
+    sa.Column("share_id", sa.Integer, sa.ForeignKey("pf_shares.id"), primary_key=True),
+    sa.Column("viewer_id", sa.Integer, sa.ForeignKey("pf_users.id"), primary_key=True, index=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
 )
 
 audit_log = sa.Table(

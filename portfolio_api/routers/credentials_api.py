@@ -9,6 +9,9 @@
   keeps nothing. 404 if its digest is not anchored; 503 with ``Retry-After``
   while no final checkpoint covers the anchor yet.
 
+Both are refused (503, with the alert's reason) while the node's storage or fork alert
+is set (deps.ServingNodeDep): a halted node derives nothing from its log.
+
 Issuing, revoking and superseding need no route of their own: they are
 institution-signed entries, submitted to ``POST /api/v1/ledger/entries``.
 """
@@ -24,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from ledger.errors import MalformedError, NotFoundError
 from ledger.model.issuance import final_bundle
 from ledger.tlog.canonical import canonical_digest
-from portfolio_api.deps import NodeDep
+from portfolio_api.deps import ServingNodeDep
 from verifier import safejson
 from verifier.trust import TrustPolicy
 from verifier.verify import MAX_BUNDLE_BYTES, MAX_DEPTH
@@ -33,7 +36,7 @@ router = APIRouter(prefix="/api/v1", tags=["credentials"])
 
 
 @router.get("/trust", response_class=Response, summary="The network's trust file (eduledger-trust/v1), as this node derives it")
-def trust(node: NodeDep) -> Response:
+def trust(node: ServingNodeDep) -> Response:
     data = TrustPolicy.from_genesis(node.genesis, node.log.registry, roster_size=node.log.size).to_bytes()
     return Response(data, media_type="application/json")
 
@@ -43,7 +46,7 @@ def trust(node: NodeDep) -> Response:
     summary="The holder's bundle (eduledger-bundle/v1) of an anchored credential",
     responses={404: {"description": "the credential's digest is not anchored"}, 503: {"description": "no final checkpoint covers it yet; see Retry-After"}},
 )
-async def bundle(request: Request, node: NodeDep) -> dict[str, Any]:
+async def bundle(request: Request, node: ServingNodeDep) -> dict[str, Any]:
     body = await request.body()
     doc = safejson.loads(body, max_bytes=MAX_BUNDLE_BYTES, max_depth=MAX_DEPTH)
     if not isinstance(doc, dict) or set(doc) != {"credential"} or not isinstance(doc["credential"], dict):

@@ -1,7 +1,9 @@
 """The ledger's JSON API: status, blocks, entries, proofs and submission (/api/v1/ledger).
 
-Blocks and entries come from storage: refused (503) while the node's storage or
-fork alert is set (deps.ServingNodeDep)."""
+Everything that serves ledger data (blocks, entries, checkpoints, proofs, a credential's
+status) is refused (503, with the alert's reason) while the node's storage or fork alert
+is set (deps.ServingNodeDep); ``/status`` keeps answering, like ``/api/v1/network/*``,
+so that ``eduledger network status`` can show the alert and its evidence."""
 
 from __future__ import annotations
 
@@ -118,7 +120,7 @@ def status(node: NodeDep) -> LogStatus:
     summary="Newest signed checkpoint with the cosignatures collected so far (not necessarily final)",
     responses={404: {"description": "no checkpoint signed yet"}},
 )
-def newest_checkpoint(node: NodeDep) -> Response:
+def newest_checkpoint(node: ServingNodeDep) -> Response:
     """For monitors and operators watching cosignatures arrive; ``/checkpoint`` is the
     latest final one and the only one to rely on."""
     return Response(node.newest_checkpoint(), media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-store"})
@@ -151,7 +153,7 @@ def entry(index: PathInt, node: ServingNodeDep) -> EntryOut:
 
 @router.get("/proof/inclusion", response_model=InclusionOut, summary="RFC 9162 inclusion proof")
 def inclusion(
-    node: NodeDep,
+    node: ServingNodeDep,
     size: Annotated[int, Query(ge=1, description="tree size of the checkpoint to prove against")],
     index: Annotated[int | None, Query(ge=0)] = None,
     leaf_hash: Annotated[str | None, Query(description="base64 leaf hash, instead of index")] = None,
@@ -170,7 +172,7 @@ def inclusion(
 
 
 @router.get("/proof/consistency", response_model=ConsistencyOut, summary="RFC 9162 consistency proof")
-def consistency(node: NodeDep, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> ConsistencyOut:
+def consistency(node: ServingNodeDep, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]) -> ConsistencyOut:
     """The roots let a node compare two signed checkpoints of different sizes
     (ledger.network.splitview): the proof is checked against the larger signed root."""
     proof = node.log.consistency_proof(old, new)
@@ -179,7 +181,7 @@ def consistency(node: NodeDep, old: Annotated[int, Query(ge=0)], new: Annotated[
 
 
 @router.get("/credentials/{digest}", response_model=CredentialStatus, summary="Ledger status of a credential digest")
-def credential_status(digest: str, node: NodeDep) -> CredentialStatus:
+def credential_status(digest: str, node: ServingNodeDep) -> CredentialStatus:
     hex32(digest, "digest")
     reg = node.log.registry
     anchor = reg.anchors.get(digest)

@@ -1,8 +1,9 @@
 """C2SP tlog-tiles static reads at the node's root: /checkpoint, /tile/<L>/<N>[.p/<W>], /tile/entries/<N>[.p/<W>].
 
 Everything here could equally be served by a static file server from a mirror:
-full tiles are immutable (cached for a year), the checkpoint changes. Tiles are
-refused (503) while the node's storage or fork alert is set (deps.ServingNodeDep).
+full tiles are immutable (cached for a year), the checkpoint changes. The checkpoint
+and the tiles are refused (503, with the alert's reason) while the node's storage or
+fork alert is set (deps.ServingNodeDep): a halted node vouches for nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from fastapi.responses import Response
 
 from ledger.errors import MalformedError, NotFoundError
 from ledger.tlog import tiles
-from portfolio_api.deps import NodeDep, ServingNodeDep
+from portfolio_api.deps import ServingNodeDep
 
 router = APIRouter(tags=["tlog-tiles"])
 
@@ -25,7 +26,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
     summary="Latest final checkpoint (C2SP signed note: log signature and the quorum's cosignatures)",
     responses={404: {"description": "no checkpoint is final yet"}},
 )
-def checkpoint(node: NodeDep) -> Response:
+def checkpoint(node: ServingNodeDep) -> Response:
     """Only a quorum-cosigned checkpoint is the log's state: mirrors sync to it, peers
     compare it, verifiers accept it. The newest signed one, final or not, is at
     ``/api/v1/ledger/checkpoint/latest``."""

@@ -16,7 +16,12 @@ still a 200: the report says which step failed and why. Bad requests get a 4xx
 ``{"error", "detail"}``: a body over ``verify_max_bytes`` (413), more than
 ``verify_max_documents`` documents, an empty list, a JSON body that does not
 parse under the verifier's strict rules (size, depth, duplicate keys, safe
-numbers), or another content type (400).
+numbers), an ``application/pdf`` body that is not a diploma PDF carrying exactly
+one bundle within the limits of ``verifier/pdf.py`` (several bundles, a
+decompression bomb, a filter whose output cannot be capped), or another content
+type (400). In a multipart upload such a file gets its own failed report (step 1,
+with the same reason), like any other file; files are verified one at a time.
+A node whose storage or fork alert is set answers 503 with the alert's reason (it verifies nothing against a log it no longer vouches for).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from portfolio_api.services.verifier_process import VerifierGone, report_json
 from portfolio_api.web import RequestTooLarge
 from verifier import safejson
 from verifier.document import MAX_DOCUMENT_BYTES
+from verifier.pdf import extract_bundle
 from verifier.report import FAILED
 from verifier.verify import MAX_DEPTH
 
@@ -120,22 +126,32 @@ def _json_documents(body: bytes, limit: int, max_documents: int) -> tuple[list[b
     return [json.dumps(item, ensure_ascii=False).encode("utf-8") for item in doc], True
 
 
-async def _uploaded_documents(request: Request, body: bytes, max_documents: int) -> list[tuple[str, bytes]]:
-    async def replay() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
+async def _verify_uploads(request: Request, svc: Any, max_documents: int, options: dict[str, Any] | None = None) -> tuple[list[str], list[bytes]]:
+    """The uploaded files' names and reports, in order, verified one file at a time.
 
+    The multipart parser reads the request stream, which BodyLimit (portfolio_api/bodylimit.py) cuts at
+    ``verify_max_bytes``: that is all that is ever spooled (up to 1 MiB a file in memory, the rest in
+    temporary files). Each file is then read (at most MAX_DOCUMENT_BYTES), verified and dropped with
+    its spool before the next is read, so one file, never all of them, is in memory at a time."""
     try:
-        form = await Request(request.scope, replay).form(max_files=max_documents, max_fields=16)
+        form = await request.form(max_files=max_documents, max_fields=16)
     except StarletteHTTPException as e:  # the multipart parser's refusals (too many files, bad boundary)
         raise MalformedError(f"the upload does not parse: {e.detail}") from None
-    files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
-    if not files:
-        raise MalformedError("the upload holds no file; send one or more bundle or PDF files")
-    out = []
-    for f in files:
-        out.append((f.filename or "", await f.read(MAX_DOCUMENT_BYTES + 1)))
-    await form.close()
-    return out
+    try:
+        files = [v for _, v in form.multi_items() if isinstance(v, UploadFile)]
+        if not files:
+            raise MalformedError("the upload holds no file; send one or more bundle or PDF files")
+        names, reports = [], []
+        for f in files:
+            # By its counted size: a file's read(n) allocates n bytes first, whatever the file holds.
+            data = await f.read(min(MAX_DOCUMENT_BYTES if f.size is None else f.size, MAX_DOCUMENT_BYTES) + 1)
+            await f.close()
+            names.append(f.filename or "")
+            reports += await _reports(request, svc, [data], False, options)
+            del data  # before the next file is read
+        return names, reports
+    finally:
+        await form.close()
 
 
 @router.post(
@@ -166,25 +182,38 @@ async def verify(request: Request) -> Any:
     The services and settings are read from the app's state, not through dependencies: the
     hottest public route pays for no dependency resolution."""
     svc, settings = request.app.state.portfolio, request.app.state.settings
+    node = getattr(request.app.state, "node", None)
+    if node is not None:
+        # A halted node (storage or fork alert) verifies nothing against its log: 503 with the
+        # reason. Cheap in the event loop: a negative answer is re-read at most every 0.5 s.
+        node.check_serving()
     limit, max_documents = settings.verify_max_bytes, settings.verify_max_documents
+    options = _options(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await _read_body(request, limit)
     names: list[str] | None = None
-    single = content_type == "application/json" and body.lstrip()[:1] == b"{"
-    if single:
-        datas, many = [body], False  # one bundle: the verifier parses it, as strictly, once
-    elif content_type == "application/json":
-        datas, many = _json_documents(body, limit, max_documents)
-    elif content_type == "multipart/form-data":
-        uploads = await _uploaded_documents(request, body, max_documents)
-        names, datas, many = [n for n, _ in uploads], [d for _, d in uploads], len(uploads) > 1
-    elif content_type == "application/pdf":
-        datas, many = [body], False
+    if content_type == "multipart/form-data":  # files: verified one at a time, the body never held whole
+        names, reports = await _verify_uploads(request, svc, max_documents, options)
+        body, single, many = b"", False, len(reports) > 1
     else:
-        raise MalformedError("send a bundle or a list of bundles as application/json, files as multipart/form-data, or a PDF as application/pdf")
-    reports = await _reports(request, svc, datas, single)
-    if single and reports[0].startswith(b'{"ok":false') and json.loads(reports[0])["steps"][0]["status"] == FAILED:
-        _json_documents(body, limit, max_documents)  # a body that is not JSON at all is a bad request (400), as for a list
+        body = await _read_body(request, limit)
+        single = content_type == "application/json" and body.lstrip()[:1] == b"{"
+        if single:
+            datas, many = [body], False  # one bundle: the verifier parses it, as strictly, once
+        elif content_type == "application/json":
+            datas, many = _json_documents(body, limit, max_documents)
+        elif content_type == "application/pdf":
+            datas, many = [body], False
+        else:
+            raise MalformedError("send a bundle or a list of bundles as application/json, files as multipart/form-data, or a PDF as application/pdf")
+        reports = await _reports(request, svc, datas, single, options)
+    if (single or content_type == "application/pdf") and _failed_at_step_one(reports[0]):
+        # A body that is not JSON at all, or not a diploma PDF carrying one bundle (several, a
+        # decompression bomb, a filter that cannot be capped: verifier/pdf.py), is a bad request
+        # (400) saying why, as for a list; a readable bundle that fails its checks stays a 200 report.
+        if single:
+            _json_documents(body, limit, max_documents)
+        else:
+            await run_in_threadpool(extract_bundle, body)
     if names is not None:  # "file" first, as in the CLI's --json output
         reports = [b'{"file":' + report_json(name) + b"," + r[1:] for name, r in zip(names, reports)]
     # The reports are already the documented shape (ReportOut, in the OpenAPI schema), as JSON:
@@ -192,11 +221,32 @@ async def verify(request: Request) -> Any:
     return Response(b"[" + b",".join(reports) + b"]" if many else reports[0], media_type="application/json")
 
 
-async def _reports(request: Request, svc: Any, datas: list[bytes], single: bool) -> list[bytes]:
+def _failed_at_step_one(report: bytes) -> bool:
+    return report.startswith(b'{"ok":false') and json.loads(report)["steps"][0]["status"] == FAILED
+
+
+def _options(request: Request) -> dict[str, Any]:
+    """``?holder_email=ADDRESS`` and ``?check_proof=true``: the report's ``holder_check`` and ``proof_check``."""
+    holder_email = request.query_params.get("holder_email") or None
+    if holder_email is not None:
+        from verifier.holder import normalise_email
+
+        normalise_email(holder_email)  # a malformed address is a 400 before any body is read
+    flag = request.query_params.get("check_proof", "false").lower()
+    if flag not in ("true", "false", "1", "0"):
+        raise MalformedError("check_proof must be true or false")
+    return {"holder_email": holder_email, "check_proof": flag in ("true", "1")} if holder_email or flag in ("true", "1") else {}
+
+
+async def _reports(request: Request, svc: Any, datas: list[bytes], single: bool, options: dict[str, Any] | None = None) -> list[bytes]:
     """The reports on ``datas`` as JSON, in order: from the verifier process when the node runs
     one (services/verifier_process.py), else here. One ordinary bundle (about 0.1 ms) is verified
     in the event loop when the verifier is free; anything larger (a bundle may carry hundreds of
-    entries to check), or a busy verifier, in a worker thread."""
+    entries to check), or a busy verifier, in a worker thread. With ``options`` (a holder e-mail, the
+    proof check) always here, in a worker thread: the process's fast path takes bundles only."""
+    if options:
+        done = await run_in_threadpool(lambda: svc.documents.verify_documents(datas, **options))
+        return [report_json(r.to_json()) for r in done]
     process = getattr(request.app.state, "verifier_process", None)
     if process is not None:
         try:

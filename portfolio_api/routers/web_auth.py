@@ -1,4 +1,7 @@
-"""Pages: home, sign-in, registration, sign-out, language, account (and its erasure)."""
+"""Pages: home, sign-in (password or e-mailed one-time link), registration, sign-out, language, account (and its erasure).
+
+Neither registration nor the sign-in link form tells whether an address has an account
+(services/signin_links.py; docs/security.md, "Account enumeration")."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from ledger.errors import AuthorizationError, EduledgerError, PushbackError
+from ledger.errors import AuthorizationError, ConflictError, EduledgerError, MalformedError, PushbackError
 from portfolio_api.i18n import LANGS
+from portfolio_api.services.accounts import User
 from portfolio_api.web import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -18,6 +22,7 @@ from portfolio_api.web import (
     ServicesDep,
     csrf_protect,
     finish,
+    public_base,
     redirect,
     render,
     set_session_csrf,
@@ -52,17 +57,59 @@ def _client_ip(request: Request) -> str:
 def login(request: Request, svc: ServicesDep, email: Annotated[str, Form()], password: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
     try:
         user = svc.accounts.authenticate(email, password, _client_ip(request))
-    except (AuthorizationError, PushbackError) as e:
-        code = 429 if isinstance(e, PushbackError) else 401
-        response = render(request, "login.html", status_code=code, error=str(e), email=email, next=_safe_next(next))
-        if isinstance(e, PushbackError):
-            response.headers["Retry-After"] = str(e.retry_after)
-        return response
+    except (AuthorizationError, PushbackError, MalformedError) as e:
+        code = 429 if isinstance(e, PushbackError) else 401 if isinstance(e, AuthorizationError) else 400
+        return _refused(request, "login.html", e, code, email=email, next=_safe_next(next))
+    return _signed_in(request, svc, user, _safe_next(next))
+
+
+def _refused(request: Request, template: str, e: EduledgerError, code: int, **context: object) -> Response:
+    response = render(request, template, status_code=code, error=str(e), **context)
+    if isinstance(e, PushbackError):
+        response.headers["Retry-After"] = str(e.retry_after)
+    return response
+
+
+def _signed_in(request: Request, svc: ServicesDep, user: User, next: str = "") -> Response:
+    """Open a session for ``user``: its cookie, the CSRF token bound to it, and the way to their home page."""
     token = svc.accounts.open_session(user.id)
-    response = redirect(request, _safe_next(next) or HOME[user.role])
+    response = redirect(request, next or HOME[user.role])
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", max_age=svc.ctx.session_seconds, path="/")
     set_session_csrf(response, request, token)
     return response
+
+
+@router.get("/login/link")
+def login_link_form(request: Request, svc: ServicesDep) -> Response:
+    return render(request, "login_link.html", mail=svc.mailer.configured)
+
+
+@router.post("/login/link")
+def login_link_request(request: Request, svc: ServicesDep, email: Annotated[str, Form()]) -> Response:
+    """Ask for a one-time sign-in link: the same answer whether or not the address has an account."""
+    try:
+        svc.links.request_login(email, _client_ip(request), mailer=svc.mailer, base=public_base(request))
+    except (MalformedError, PushbackError) as e:
+        return _refused(request, "login_link.html", e, 429 if isinstance(e, PushbackError) else 400, mail=svc.mailer.configured, email=email)
+    if not svc.mailer.configured:
+        return render(request, "login_link.html", mail=False)
+    return render(request, "mail_sent.html", kind="link")
+
+
+@router.get("/login/link/{token}")
+def login_link_page(request: Request, svc: ServicesDep, token: str) -> Response:
+    """Only a button: mail scanners that open links must not use them up."""
+    valid = svc.links.peek("login", token)
+    return render(request, "link_confirm.html", status_code=200 if valid else 400, purpose="login", valid=valid, action=f"/login/link/{token}")
+
+
+@router.post("/login/link/{token}")
+def login_link_use(request: Request, svc: ServicesDep, token: str) -> Response:
+    try:
+        user = svc.links.use_login(token)  # not subject to the password throttle: the owner's way in
+    except MalformedError:
+        return render(request, "link_confirm.html", status_code=400, purpose="login", valid=False)
+    return _signed_in(request, svc, user)
 
 
 @router.post("/logout")
@@ -83,18 +130,34 @@ def register(
     request: Request, svc: ServicesDep, name: Annotated[str, Form()], email: Annotated[str, Form()], password: Annotated[str, Form()],
     role: Annotated[str, Form()] = "student",
 ) -> Response:
+    """The same answer for a new and an already registered address (services/signin_links.py):
+    with mail, "check your mail"; without, a redirect to the sign-in form saying what to do in either case."""
     form = {"name": name, "email": email, "role": role}
-    if role not in ("student", "teacher"):
-        return render(request, "register.html", status_code=400, error="role must be student or teacher", form=form)
     try:
-        user = svc.accounts.create(email, password, name, role)
-    except EduledgerError as e:
-        return render(request, "register.html", status_code=400 if "exists" not in str(e) else 409, error=str(e), form=form)
-    token = svc.accounts.open_session(user.id)
-    response = redirect(request, HOME[user.role])
-    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", max_age=svc.ctx.session_seconds, path="/")
-    set_session_csrf(response, request, token)
-    return response
+        svc.links.register(email, password, name, role, _client_ip(request), mailer=svc.mailer, base=public_base(request))
+    except (MalformedError, PushbackError) as e:
+        return _refused(request, "register.html", e, 429 if isinstance(e, PushbackError) else 400, form=form)
+    if svc.mailer.configured:
+        return render(request, "mail_sent.html", kind="register")
+    return redirect(request, "/login", "registered")
+
+
+@router.get("/register/confirm/{token}")
+def register_confirm_page(request: Request, svc: ServicesDep, token: str) -> Response:
+    valid = svc.links.peek("register", token)
+    return render(request, "link_confirm.html", status_code=200 if valid else 400, purpose="register", valid=valid,
+                  action=f"/register/confirm/{token}")
+
+
+@router.post("/register/confirm/{token}")
+def register_confirm(request: Request, svc: ServicesDep, token: str) -> Response:
+    try:
+        user = svc.links.use_registration(token)
+    except ConflictError as e:
+        return render(request, "login.html", status_code=409, error=str(e), next="")
+    except MalformedError:
+        return render(request, "link_confirm.html", status_code=400, purpose="register", valid=False)
+    return _signed_in(request, svc, user)
 
 
 @router.get("/lang/{code}")

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from ledger.errors import EduledgerError
+from ledger.errors import EduledgerError, MalformedError
 from portfolio_api.deps import PathInt
 from portfolio_api.routers.web_portfolio import fmt
 from portfolio_api.services.idempotency import new_key
@@ -95,6 +95,10 @@ def profile(request: Request, user: Holder, svc: ServicesDep) -> Response:
 @router.post("/profile")
 def save_profile(request: Request, user: Holder, svc: ServicesDep, discoverable: Annotated[str, Form()] = "", region: Annotated[str, Form()] = "",
                  headline: Annotated[str, Form()] = "") -> Response:
+    if not request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        # Every field has a default (an unticked box is not sent): a body that is not a form at all would
+        # read as an empty one and quietly switch the profile off.
+        raise MalformedError("send the profile as a form (application/x-www-form-urlencoded or multipart/form-data)")
     svc.discovery.set_profile(user, discoverable=discoverable == "1", region=region, headline=headline)
     return redirect(request, "/opportunities/profile", "saved")
 

@@ -11,32 +11,43 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.errors import EduledgerError, NotFoundError
-from portfolio_api.services.shares import ShareGone
-from portfolio_api.web import CurrentUser, ServicesDep, csrf_protect, render
+from ledger.errors import EduledgerError, MalformedError, NotFoundError
+from portfolio_api.services.shares import ShareGone, share_viewer
+from portfolio_api.web import AnyUser, CurrentUser, ServicesDep, csrf_protect, redirect, render
+from verifier.document import MAX_DOCUMENT_BYTES
+from verifier.holder import normalise_email
 
 router = APIRouter(tags=["web: verify"], dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
-MAX_FILE = 20 * 1024 * 1024
+#: The largest file read from an upload: the verifier's largest document (a diploma PDF).
+MAX_FILE = MAX_DOCUMENT_BYTES
 MAX_BULK = 500
 
 
 def _viewer(user) -> str:
-    if user is None:
-        return ""
-    return f"{user.name} ({user.institution_id})" if user.institution_id else user.name
+    """The access log's viewer: an opaque id when signed in, never a name (services/shares.py)."""
+    return share_viewer(user)
 
 
 @router.get("/s/{token}")
 def shared(request: Request, token: str, user: CurrentUser, svc: ServicesDep) -> Response:
     try:
-        share, owner, items = svc.portfolio.open_share(
-            token, viewer=_viewer(user), ip=request.client.host if request.client else "", user_agent=request.headers.get("user-agent", "")
-        )
+        share, owner, items = svc.portfolio.open_share(token, viewer=_viewer(user), user_agent=request.headers.get("user-agent", ""))
     except ShareGone as e:
         return render(request, "error.html", status_code=410, detail=str(e), back="/")
     trajectory = [(year, list(its)) for year, its in groupby(items, key=lambda i: i.date[:4])]
-    return render(request, "shared.html", share=share, owner=owner, items=items, trajectory=trajectory)
+    named = user is not None and user.id != owner.id and svc.portfolio.viewer_named(token, user)
+    return render(request, "shared.html", share=share, owner=owner, items=items, trajectory=trajectory, token=token, named=named)
+
+
+@router.post("/s/{token}/name")
+def name_to_owner(request: Request, token: str, user: AnyUser, svc: ServicesDep, named: Annotated[str, Form()] = "") -> Response:
+    """A signed-in viewer lets the link's owner see her name, or withdraws that (default: not named)."""
+    try:
+        svc.portfolio.set_viewer_named(token, user, named == "1")
+    except ShareGone as e:
+        return render(request, "error.html", status_code=410, detail=str(e), back="/")
+    return redirect(request, f"/s/{token}", "saved")
 
 
 @router.get("/c/{digest}")
@@ -51,12 +62,19 @@ def verify_form(request: Request) -> Response:
 
 
 @router.post("/verify")
-async def verify(request: Request, svc: ServicesDep, file: Annotated[UploadFile, File()]) -> Response:
-    data = await file.read(MAX_FILE + 1)
-    if len(data) > MAX_FILE:
+async def verify(request: Request, svc: ServicesDep, file: Annotated[UploadFile, File()], holder_email: Annotated[str, Form()] = "") -> Response:
+    too_large = file.size is not None and file.size > MAX_FILE  # counted while spooling: not read at all
+    data = b"" if too_large else await _read(file)
+    if too_large or len(data) > MAX_FILE:
         return render(request, "verify.html", status_code=400, error=f"the file is larger than {MAX_FILE // (1024 * 1024)} MB", result=None)
-    result = await run_in_threadpool(svc.documents.check_file, data)
-    return render(request, "verify.html", status_code=200 if result.ok else 422, result=result)
+    holder_email = holder_email.strip()
+    if holder_email:
+        try:
+            normalise_email(holder_email)
+        except MalformedError as e:
+            return render(request, "verify.html", status_code=400, error=f"the holder's e-mail: {e}", result=None)
+    result = await run_in_threadpool(lambda: svc.documents.check_file(data, holder_email=holder_email or None))
+    return render(request, "verify.html", status_code=200 if result.ok else 422, result=result, holder_email=holder_email)
 
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -95,12 +113,11 @@ async def verify_bulk(
         return render(request, "verify.html", status_code=400, error="give at least one link or file", result=None)
     if len(lines) + len(uploads) > MAX_BULK:
         return render(request, "verify.html", status_code=400, error=f"at most {MAX_BULK} links and files at once", result=None)
-    datas = [(f.filename, await f.read(MAX_FILE + 1)) for f in uploads]
+    out = io.StringIO()
+    w = _SafeWriter(out)
+    w.writerow(["source", "applicant", "date", "title", "issuer", "status", "reasons"])
 
-    def work() -> str:
-        out = io.StringIO()
-        w = _SafeWriter(out)
-        w.writerow(["source", "applicant", "date", "title", "issuer", "status", "reasons"])
+    def work() -> None:
         for line in lines:
             try:
                 _, owner, items = svc.portfolio.open_share(_token_of(line), viewer=_viewer(user) or "bulk verification",
@@ -112,17 +129,35 @@ async def verify_bulk(
                 w.writerow([line.strip(), owner.name, "", "", "", "empty", "the link shows no items"])
             for it in items:
                 w.writerow([line.strip(), owner.name, it.date, it.title, it.issuer, it.status, "; ".join(it.reasons)])
-        for name, data in datas:
-            if len(data) > MAX_FILE:
-                w.writerow([name, "", "", "", "", "failed", "file too large"])
-                continue
-            try:
-                r = svc.documents.check_file(data)
-            except EduledgerError as e:
-                w.writerow([name, "", "", "", "", "failed", str(e)])
-                continue
-            w.writerow([name, r.holder, "", r.title, r.issuer, r.status, "; ".join(r.reasons)])
-        return out.getvalue()
 
-    body = await run_in_threadpool(work)
-    return Response(body.encode("utf-8-sig"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="verification.csv"'})
+    await run_in_threadpool(work)
+    # The files one at a time: read, verified, dropped; only their rows stay (docs/security.md, "Bulk verification").
+    for upload in uploads:
+        w.writerow(await _file_row(svc, upload))
+    return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="verification.csv"'})
+
+
+async def _file_row(svc, upload: UploadFile) -> list[object]:
+    """The CSV row of one uploaded file. Its size is known before it is read (Starlette counted it while
+    spooling), so an oversized file is never read; the rest is read, verified in a worker thread and
+    dropped, and its spool (memory, or a temporary file past 1 MiB) is freed at once."""
+    name = upload.filename
+    try:
+        if upload.size is not None and upload.size > MAX_FILE:
+            return [name, "", "", "", "", "failed", "file too large"]
+        data = await _read(upload)
+        if len(data) > MAX_FILE:
+            return [name, "", "", "", "", "failed", "file too large"]
+        try:
+            r = await run_in_threadpool(svc.documents.check_file, data)
+        except EduledgerError as e:
+            return [name, "", "", "", "", "failed", str(e)]
+        return [name, r.holder, "", r.title, r.issuer, r.status, "; ".join(r.reasons)]
+    finally:
+        await upload.close()
+
+
+async def _read(upload: UploadFile) -> bytes:
+    """The upload's bytes, at most MAX_FILE + 1 of them. Read by its counted size: a file's ``read(n)``
+    allocates ``n`` bytes before it reads, so ``read(MAX_FILE + 1)`` would cost 20 MB for any file."""
+    return await upload.read(min(MAX_FILE if upload.size is None else upload.size, MAX_FILE) + 1)

@@ -15,6 +15,7 @@ import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
+import email_validator
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -27,7 +28,8 @@ from portfolio_api.services.limits import RateLimited
 ROLES = ("student", "teacher", "staff", "inst_admin", "net_admin")
 SELF_REGISTER_ROLES = ("student", "teacher")
 STAFF_ROLES = ("staff", "inst_admin")
-_EMAIL = re.compile(r"\A[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,}\Z")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+EMAIL_MAX = 254  # RFC 5321 4.5.3.1.3: a forward path holds at most 254 characters of address
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)  # Argon2id (OWASP minimum)
 
 
@@ -46,6 +48,25 @@ class User:
     @property
     def is_holder(self) -> bool:
         return self.role in ("student", "teacher")
+
+
+def normalize_email(address: str) -> str:
+    """The one parser of every e-mail address the portfolio takes in; its normalised form, or MalformedError (400).
+
+    Registration, staff and administrator accounts, institution onboarding and every look-up by address
+    come through here. ``email-validator`` checks the syntax (RFC 5321/5322 as mail servers accept it,
+    internationalised addresses allowed) without DNS (``check_deliverability=False``: the node may have
+    none) and normalises: the domain lower-cased and in Unicode form, the whole address NFC. Control
+    characters (NUL included) are refused first with a message of their own, before anything is stored."""
+    address = address.strip()
+    if _CONTROL_CHARS.search(address):
+        raise MalformedError("e-mail address must not contain control characters (such as NUL)")
+    if not address or len(address) > EMAIL_MAX:
+        raise MalformedError(f"e-mail address must be 1 to {EMAIL_MAX} characters")
+    try:
+        return email_validator.validate_email(address, check_deliverability=False).normalized
+    except email_validator.EmailNotValidError as e:
+        raise MalformedError(f"e-mail address is not valid: {e}") from None
 
 
 class LoginLimiter:
@@ -111,6 +132,10 @@ class LoginLimiter:
                         q.remove(reserved)
 
 
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -150,9 +175,7 @@ class Accounts:
 
         Multi-step forms (institution onboarding) call it before their first write, so a bad field
         never leaves half of the work done."""
-        email, name = email.strip(), " ".join(name.split())
-        if not _EMAIL.match(email) or any(ord(ch) < 32 or ord(ch) == 127 for ch in email):
-            raise MalformedError("e-mail address is not valid")
+        email, name = normalize_email(email), " ".join(name.split())
         if not 2 <= len(name) <= 200:
             raise MalformedError("name must be 2 to 200 characters")
         if len(password) < 10 or len(password) > 200:
@@ -165,8 +188,12 @@ class Accounts:
 
     def create(self, email: str, password: str, name: str, role: str, institution_id: str | None = None) -> User:
         email, name = self.check_new(email, password, name, role, institution_id)
+        return self.create_hashed(email, hash_password(password), name, role, institution_id)
+
+    def create_hashed(self, email: str, pw_hash: str, name: str, role: str, institution_id: str | None = None) -> User:
+        """Store an account whose fields ``check_new`` already accepted (a confirmed e-mailed registration
+        keeps the Argon2id hash, never the password); ConflictError if the address is taken."""
         index = self.ctx.vault.email_index(email)
-        pw_hash = _hasher.hash(password)
         with self.ctx.engine.begin() as conn:
             if conn.execute(sa.select(t.users.c.id).where(t.users.c.email_index == index)).first():
                 raise ConflictError("an account with this e-mail already exists")
@@ -192,9 +219,20 @@ class Accounts:
                 raise NotFoundError(f"no person {user_id}")
             return self._user(conn, row)
 
+    def email_index(self, email: str) -> str:
+        """The look-up key of an address as typed: normalised like at registration, so ``Maria@Example.ORG``
+        finds ``maria@example.org``. Control characters are refused (MalformedError); an address the parser
+        rejects otherwise is looked up as typed (accounts made before strict validation still sign in)."""
+        try:
+            email = normalize_email(email)
+        except MalformedError:
+            if _CONTROL_CHARS.search(email):
+                raise
+        return self.ctx.vault.email_index(email)
+
     def find_by_email(self, email: str) -> User | None:
         with self.ctx.engine.begin() as conn:
-            row = conn.execute(sa.select(t.users).where(t.users.c.email_index == self.ctx.vault.email_index(email))).first()
+            row = conn.execute(sa.select(t.users).where(t.users.c.email_index == self.email_index(email))).first()
             return self._user(conn, row) if row is not None and row.deleted_at is None else None
 
     def names(self, conn: sa.Connection, user_ids: set[int]) -> dict[int, str]:
@@ -225,7 +263,7 @@ class Accounts:
     # --- sign-in and sessions ---
 
     def authenticate(self, email: str, password: str, ip: str) -> User:
-        index = self.ctx.vault.email_index(email)
+        index = self.email_index(email)
         reserved = self.limiter.reserve(index, ip)  # counted before the password is checked
         with self.ctx.engine.begin() as conn:
             row = conn.execute(sa.select(t.users).where(t.users.c.email_index == index)).first()
@@ -275,32 +313,10 @@ class Accounts:
     # --- erasure ---
 
     def erase(self, user_id: int) -> None:
-        """Erase a person: destroy their data key (crypto-shredding), drop documents and personal fields.
+        """Erase a person: ``services/erasure.py`` says what is deleted, cleared and kept, and how."""
+        from portfolio_api.services.erasure import Erasure
 
-        Credentials issued to them stay anchored on the ledger (digests only) and
-        keep their status; shares stop resolving; audit records keep the actor id.
-        Opportunities (issue 7), in the same transaction: the discoverable profile
-        is deleted (its full-text rows go with it: the FTS5 delete trigger, the
-        generated tsvector), subscriptions are cancelled and queued e-mails become
-        ``cancelled``, every follow is withdrawn (an institution sees nothing more).
-        """
-        now = self.ctx.now()
-        with self.ctx.engine.begin() as conn:
-            conn.execute(t.profiles.delete().where(t.profiles.c.user_id == user_id))
-            conn.execute(t.subscriptions.update().where(t.subscriptions.c.user_id == user_id, t.subscriptions.c.cancelled_at.is_(None))
-                         .values(cancelled_at=now))
-            conn.execute(t.outbox.update().where(t.outbox.c.user_id == user_id, t.outbox.c.status == "queued").values(status="cancelled"))
-            conn.execute(t.follows.update().where(t.follows.c.student_id == user_id, t.follows.c.withdrawn_at.is_(None)).values(withdrawn_at=now))
-            conn.execute(t.data_keys.delete().where(t.data_keys.c.user_id == user_id))
-            conn.execute(t.sessions.delete().where(t.sessions.c.user_id == user_id))
-            conn.execute(
-                t.users.update()
-                .where(t.users.c.id == user_id)
-                .values(email_index=None, email_enc=None, name_enc=None, password_hash=None, deleted_at=now)
-            )
-            conn.execute(t.uploads.update().where(t.uploads.c.owner_id == user_id).values(content_enc=None, title_enc=None, filename_enc=None))
-            conn.execute(t.credentials.update().where(t.credentials.c.holder_id == user_id).values(credential_enc=None, bundle_enc=None))
-            conn.execute(t.shares.update().where(t.shares.c.owner_id == user_id).values(revoked_at=now, token_enc=None))
+        Erasure(self.ctx).erase(user_id)
 
 
 _DUMMY_HASH = _hasher.hash("not a real password, only for timing")

@@ -14,7 +14,9 @@ from portfolio_api.services.batches import Batches
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import Credentials
 from portfolio_api.services.documents import Documents
+from portfolio_api.services.erasure import Erasure
 from portfolio_api.services.shares import Portfolio
+from portfolio_api.services.signin_links import SignInLinks
 from portfolio_api.services.uploads import Uploads
 from portfolio_api.vault import Vault, load_or_create_master_key
 
@@ -23,6 +25,7 @@ class Services:
     def __init__(self, ctx: Ctx, *, data_dir: Path, passphrase: bytes | None) -> None:
         self.ctx = ctx
         self.accounts = Accounts(ctx)
+        self.links = SignInLinks(ctx, self.accounts)  # e-mailed sign-in and registration links (issue 16)
         self.credentials = Credentials(ctx, self.accounts)
         self.uploads = Uploads(ctx, self.accounts, self.credentials)
         self.portfolio = Portfolio(ctx, self.accounts, self.credentials, self.uploads)
@@ -30,15 +33,16 @@ class Services:
         self.batches = Batches(ctx, self.credentials)
         self.admin = Admin(ctx, self.accounts, data_dir, passphrase)
         self.audit = AuditLog(ctx)
+        self.erasure = Erasure(ctx)
         self.background: set[asyncio.Future[Any]] = set()
 
     @classmethod
     def open(cls, *, node: Any, data_dir: Path, database_url: str, passphrase: bytes | None, upload_max_bytes: int,
-             loop: asyncio.AbstractEventLoop | None) -> "Services":
+             loop: asyncio.AbstractEventLoop | None, network_url: str = "http://127.0.0.1:8000") -> "Services":
         engine = create_engine(portfolio_url(database_url, data_dir))
         migrate(engine)
         ctx = Ctx(engine=engine, vault=Vault(load_or_create_master_key(data_dir)), node=node, clock=node.clock, loop=loop,
-                  upload_max_bytes=upload_max_bytes)
+                  upload_max_bytes=upload_max_bytes, network_url=network_url)
         return cls(ctx, data_dir=data_dir, passphrase=passphrase)
 
     async def close(self) -> None:

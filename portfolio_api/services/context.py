@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ledger.errors import FetchError
+from ledger.errors import AuthorizationError, FetchError
 from portfolio_api.vault import Vault
 
 
@@ -23,6 +23,8 @@ class Ctx:
     loop: asyncio.AbstractEventLoop | None = None
     upload_max_bytes: int = 5 * 1024 * 1024
     session_seconds: int = 8 * 3600
+    #: The network's public URL: credentials name their context and their issuer's did:web under it.
+    network_url: str = "http://127.0.0.1:8000"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def now(self) -> int:
@@ -31,6 +33,13 @@ class Ctx:
     @property
     def network(self) -> str:
         return self.node.network
+
+    def signer(self, institution: str) -> Any:
+        """The node's signing key for ``institution`` (it signs ledger batches and credentials' proofs)."""
+        signer = self.node.keys.signing.get(institution)
+        if signer is None:
+            raise AuthorizationError(f"this node holds no signing key for {institution}")
+        return signer
 
     def submit(self, institution: str, statements: Sequence[Any]) -> list[Any]:
         """Sign ``statements`` with the node's key for ``institution`` and wait until committed.

@@ -17,6 +17,9 @@ start-up): rows left without an anchor are anchored; rows whose anchor the node'
 (a sequencer restored from an older backup acknowledged them, then lost them before they became final)
 are reset and anchored again — the statement is the same, so a re-mirrored original counts as a
 duplicate — and rows whose anchor moved take the ledger's index. Until then they show as awaiting.
+A row the ledger refuses at that point (say, the signing key was retired since) is not deleted as a
+refusal during issuance is (the staff member sees that one): it keeps ``anchor_error``, shows as
+failed with that reason to its holder, and is not re-submitted.
 
 The ledger holds only the digest; names stay in this database, encrypted.
 """
@@ -41,6 +44,8 @@ from portfolio_api.db import tables as t
 from portfolio_api.services import audit
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
+from verifier.credentials import build_credential as shared_build_credential
+from verifier.credentials import prove
 
 log = logging.getLogger("eduledger.portfolio")
 
@@ -87,40 +92,35 @@ class HeldCredential:
     achieved_on: str
     digest: str
     anchor_index: int | None
-    status: str  # verified | awaiting | revoked | superseded
+    status: str  # verified | awaiting | failed (anchor_error) | revoked | superseded
     public: bool
     revocation_reason: str | None = None
     superseded_by: str | None = None
+    anchor_error: str | None = None
 
 
-def build_credential(*, network: str, institution_id: str, institution_name: str, holder_name: str, kind: str, title: str,
-                     description: str, achieved_on: str, issued_at: int, credential_id: str, evidence_sha256: str | None = None) -> dict:
-    """An Open Badges 3.0 / VC 2.0 shaped credential (unsigned: the ledger anchor is its proof).
+#: The e-portfolio's kinds as Open Badges 3.0 achievement types (its credentials are of eduledger kind ``generic``).
+ACHIEVEMENT_TYPES = {
+    "olympiad": "Award",
+    "contest": "Award",
+    "conference": "ext:Participation",
+    "school-certificate": "Certificate",
+    "diploma": "Diploma",
+    "professional-development": "CertificateOfCompletion",
+}
 
-    The random ``id`` makes the digest unguessable from the holder's name and title.
-    """
-    subject: dict = {
-        "type": ["AchievementSubject"],
-        "name": holder_name,
-        "activityEndDate": achieved_on + "T00:00:00Z",
-        "achievement": {
-            "id": f"urn:eduledger:{network}:{institution_id}:achievement:{kind}",
-            "type": ["Achievement"],
-            "achievementType": kind,
-            "name": title,
-            "description": description or title,
-            "criteria": {"narrative": title},
-        },
-    }
-    cred = {
-        "@context": ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"],
-        "id": f"urn:uuid:{credential_id}",
-        "type": ["VerifiableCredential", "OpenBadgeCredential"],
-        "name": title,
-        "issuer": {"id": f"urn:eduledger:{network}:{institution_id}", "type": ["Profile"], "name": institution_name},
-        "validFrom": format_time(issued_at),
-        "credentialSubject": subject,
-    }
+
+def build_credential(*, institution_id: str, institution_name: str, holder_name: str, holder_email: str, kind: str, title: str,
+                     description: str, achieved_on: str, issued_at: int, credential_id: str, network_url: str,
+                     evidence_sha256: str | None = None) -> dict:
+    """The e-portfolio's credential: the one builder every issuer uses (``verifier.credentials``), kind ``generic``
+    with the OB 3.0 achievement type of the portfolio kind, the holder's e-mail as a salted hash, and the scanned
+    document's SHA-256 as OB 3.0 ``evidence`` when there is one. The Data Integrity proof is added by the caller."""
+    cred = shared_build_credential(
+        kind="generic", issuer_id=institution_id, issuer_name=institution_name, holder_name=holder_name, holder_email=holder_email,
+        title=title, description=description or title, achieved_on=achieved_on, issued_at=issued_at,
+        fields={"achievementType": ACHIEVEMENT_TYPES[kind]}, credential_id=f"urn:uuid:{credential_id}", network_url=network_url,
+    )
     if evidence_sha256:
         cred["evidence"] = [{"type": ["Evidence"], "name": "scanned document", "description": f"sha256:{evidence_sha256}"}]
     return cred
@@ -201,10 +201,12 @@ class Credentials:
                 holder_name = self.accounts.decrypt_for(conn, holder.id, "name", holder.name_enc).decode()
                 cid = str(uuid.uuid4())
                 cred = build_credential(
-                    network=self.ctx.network, institution_id=inst, institution_name=inst_name, holder_name=holder_name, kind=req.kind,
+                    institution_id=inst, institution_name=inst_name, holder_name=holder_name, holder_email=req.holder_email, kind=req.kind,
                     title=req.title, description=req.description, achieved_on=req.achieved_on, issued_at=now, credential_id=cid,
-                    evidence_sha256=evidence_sha256,
+                    network_url=self.ctx.network_url, evidence_sha256=evidence_sha256,
                 )
+                # The institution's Data Integrity proof, before the digest: the anchor covers it (verifier/dataintegrity.py).
+                cred = prove(cred, self.ctx.signer(inst), network_url=self.ctx.network_url, created=now)
                 conn.execute(
                     t.credentials.insert().values(
                         id=cid, institution_id=inst, holder_id=holder.id, kind=req.kind, title=req.title, issued_at=now,
@@ -219,11 +221,14 @@ class Credentials:
         self.anchor_pending(inst, ids)
         return [self.get(cid) for cid in ids]
 
-    def anchor_pending(self, institution_id: str, ids: list[str] | None = None) -> int:
-        """Anchor every stored credential of ``institution_id`` that has no anchor index yet (steps 2 and 3)."""
+    def anchor_pending(self, institution_id: str, ids: list[str] | None = None, *, keep_refused: bool = False) -> int:
+        """Anchor every stored credential of ``institution_id`` that has no anchor index yet (steps 2 and 3).
+
+        A refused row is deleted and the refusal raised (the issuing staff member sees it), or, with
+        ``keep_refused`` (start-up), kept with its ``anchor_error`` for the holder to see."""
         with self.ctx.engine.begin() as conn:
             q = sa.select(t.credentials.c.id, t.credentials.c.digest, t.credentials.c.kind, t.credentials.c.issued_at).where(
-                t.credentials.c.institution_id == institution_id, t.credentials.c.anchor_index.is_(None)
+                t.credentials.c.institution_id == institution_id, t.credentials.c.anchor_index.is_(None), t.credentials.c.anchor_error.is_(None)
             )
             if ids is not None:
                 q = q.where(t.credentials.c.id.in_(ids))
@@ -239,22 +244,29 @@ class Credentials:
                     failed.append((r.id, res.error))
                     continue
                 conn.execute(t.credentials.update().where(t.credentials.c.id == r.id).values(anchor_index=res.index))
-            for cid, _ in failed:
-                conn.execute(t.credentials.delete().where(t.credentials.c.id == cid, t.credentials.c.anchor_index.is_(None)))
+            for cid, error in failed:
+                if keep_refused:
+                    conn.execute(t.credentials.update().where(t.credentials.c.id == cid, t.credentials.c.anchor_index.is_(None))
+                                 .values(anchor_error=str(error)[:300] or "refused"))
+                else:
+                    conn.execute(t.credentials.delete().where(t.credentials.c.id == cid, t.credentials.c.anchor_index.is_(None)))
+        if failed and keep_refused:
+            log.warning("the ledger refused %d credentials of %s left unanchored: %s", len(failed), institution_id, failed[0][1])
+            return len(rows) - len(failed)
         if failed:
             err = failed[0][1]
             raise type(err)(f"the ledger refused the credential: {err}") if isinstance(err, EduledgerError) else err
         return len(rows)
 
     def reconcile(self) -> dict[str, int]:
-        """Make this database agree with the node's ledger; counts of ``moved``, ``lost`` and ``anchored`` rows.
+        """Make this database agree with the node's ledger; counts of ``moved``, ``lost``, ``anchored`` and ``refused`` rows.
 
         Only institutions whose signing key this node holds are (re-)anchored; the others' rows stay
         awaiting until their own node reconciles. A refusal or an unreachable sequencer is logged and
         left for the next start: nothing here may keep the node from serving."""
         reg = self.ctx.node.log.registry
         c = t.credentials.c
-        moved = lost = anchored = 0
+        moved = lost = anchored = refused = 0
         with self.ctx.engine.begin() as conn:
             for r in conn.execute(sa.select(c.id, c.digest, c.anchor_index).where(c.anchor_index.is_not(None))).all():
                 a = reg.anchors.get(r.digest)
@@ -264,17 +276,22 @@ class Credentials:
                 elif a.index != r.anchor_index:
                     conn.execute(t.credentials.update().where(c.id == r.id).values(anchor_index=a.index))
                     moved += 1
-            pending = sorted({row.institution_id for row in conn.execute(sa.select(c.institution_id).where(c.anchor_index.is_(None))).all()})
+            pending = sorted({row.institution_id for row in conn.execute(
+                sa.select(c.institution_id).where(c.anchor_index.is_(None), c.anchor_error.is_(None))).all()})
         for institution in pending:
             if institution not in self.ctx.node.keys.signing:
                 continue
             try:
-                anchored += self.anchor_pending(institution)
+                with self.ctx.engine.connect() as conn:
+                    waiting = conn.execute(sa.select(sa.func.count()).where(
+                        c.institution_id == institution, c.anchor_index.is_(None), c.anchor_error.is_(None))).scalar_one()
+                done = self.anchor_pending(institution, keep_refused=True)
+                anchored, refused = anchored + done, refused + waiting - done
             except EduledgerError as e:
                 log.warning("credentials of %s still await their ledger anchor: %s", institution, e)
-        if moved or lost or anchored:
-            log.warning("reconciled the e-portfolio with the ledger: %d anchors moved, %d lost, %d anchored", moved, lost, anchored)
-        return {"moved": moved, "lost": lost, "anchored": anchored}
+        if moved or lost or anchored or refused:
+            log.warning("reconciled the e-portfolio with the ledger: %d anchors moved, %d lost, %d anchored, %d refused", moved, lost, anchored, refused)
+        return {"moved": moved, "lost": lost, "anchored": anchored, "refused": refused}
 
     def _staff_institution(self, staff: User) -> str:
         if not staff.is_staff or staff.institution_id is None:
@@ -316,6 +333,8 @@ class Credentials:
     def _held(self, conn: sa.Connection, row: sa.Row) -> HeldCredential:
         reg = self.ctx.node.log.registry
         status = {"valid": "verified", "revoked": "revoked", "superseded": "superseded", "unknown": "awaiting"}[reg.status(row.digest)]
+        if status == "awaiting" and row.anchor_error is not None:
+            status = "failed"
         rev = reg.revocations.get(row.digest)
         sup = reg.supersessions.get(row.digest)
         achieved = ""
@@ -328,7 +347,7 @@ class Credentials:
         return HeldCredential(
             row.id, row.institution_id, self.institution_name(row.institution_id), row.holder_id, row.kind, row.title, row.issued_at,
             achieved or format_time(row.issued_at)[:10], row.digest, row.anchor_index, status, bool(row.public),
-            rev.reason if rev else None, sup.by if sup else None,
+            rev.reason if rev else None, sup.by if sup else None, row.anchor_error,
         )
 
     def get(self, credential_id: str) -> HeldCredential:

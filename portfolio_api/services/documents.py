@@ -23,7 +23,7 @@ from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import Credentials
 from verifier.document import verify_document
-from verifier.report import FAILED, WARNING, Report
+from verifier.report import FAILED, SKIPPED, WARNING, Report
 from verifier.trust import TrustPolicy
 from verifier.verify import CheckpointCache
 
@@ -119,7 +119,7 @@ class Documents:
         node = self.ctx.node
         return TrustPolicy.from_genesis(node.genesis, node.log.registry, as_of=self.ctx.now(), roster_size=node.log.size)
 
-    def verify_documents(self, datas: Sequence[bytes]) -> list[Report]:
+    def verify_documents(self, datas: Sequence[bytes], *, holder_email: str | None = None, check_proof: bool = False) -> list[Report]:
         """The verifier's report on each bundle or diploma PDF, in order, as ``eduledger verify`` gives it.
 
         The node is one verifier: one trust policy and one checkpoint cache serve
@@ -129,7 +129,7 @@ class Documents:
         are reported as a fork, with both checkpoints as evidence.
         """
         with self._verifying:
-            return self._verify(datas)
+            return self._verify(datas, holder_email=holder_email, check_proof=check_proof)
 
     def verify_now(self, datas: Sequence[bytes]) -> list[Report] | None:
         """:meth:`verify_documents` if the verifier is free this instant, else None (never waits:
@@ -141,22 +141,26 @@ class Documents:
         finally:
             self._verifying.release()
 
-    def _verify(self, datas: Sequence[bytes]) -> list[Report]:
+    def _verify(self, datas: Sequence[bytes], *, holder_email: str | None = None, check_proof: bool = False) -> list[Report]:
         now = self.ctx.now()
         state = self.ctx.node.log.state
         if self._verifier is None or self._verifier[0] != state:
             trust = self.trust()
             self._verifier = (state, trust, CheckpointCache(trust))
         _, trust, seen = self._verifier
-        return [verify_document(data, trust, now=now, seen=seen) for data in datas]
+        return [verify_document(data, trust, now=now, seen=seen, holder_email=holder_email, check_proof=check_proof) for data in datas]
 
-    def check_file(self, data: bytes) -> CheckResult:
-        """The web page's summary of one bundle or diploma PDF: the verifier's report, then what the
-        ledger says now about its digest (a revocation after the bundle was made shows up here)."""
-        (report,) = self.verify_documents([data])
+    def check_file(self, data: bytes, *, holder_email: str | None = None) -> CheckResult:
+        """The web page's summary of one bundle or diploma PDF: the verifier's report — with the issuer's
+        Data Integrity proof checked, and the holder against ``holder_email`` when one is given — then what
+        the ledger says now about its digest (a revocation after the bundle was made shows up here)."""
+        (report,) = self.verify_documents([data], holder_email=holder_email or None, check_proof=True)
         res = CheckResult(report.ok, report.status if report.status in PAGE_STATUSES else "failed", title=report.title or "",
                           holder=report.holder or "", issuer=report.issuer or "", digest=report.digest or "")
         res.reasons = [f"step {s.number} ({s.name}): {s.message}" for s in report.steps if s.status in (FAILED, WARNING)]
+        for label, check in (("holder", report.holder_check), ("proof", report.proof_check)):
+            if check is not None and check.status != SKIPPED:
+                res.reasons.append(f"{label}: {check.message}")
         if report.ok:
             res.reasons.insert(0, "offline verification: passed")
         if report.step("digest").status == FAILED:

@@ -19,6 +19,12 @@ Contract:
   path at exactly one notice per announcement and person). A notice that got
   any definite answer (accepted, refused) is never sent again.
 * At most ``rate_per_second`` messages per second leave this node.
+
+One-off messages (issue 16: one-time sign-in links, registration links) do not
+go through the outbox: ``Mailer.post`` hands them to one background thread and
+returns at once, so the page a person sees takes the same time whether a
+message was sent or not (no account enumeration by timing), and a message that
+fails is logged (never its link) and not retried: the person asks for another.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import astuple, dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -103,6 +111,9 @@ def _quit(smtp: smtplib.SMTP) -> None:
 class Mailer:
     def __init__(self, ctx: Ctx, accounts: Any, opportunities: Opportunities, settings: MailSettings) -> None:
         self.ctx, self.accounts, self.opp, self.settings = ctx, accounts, opportunities, settings
+        self._direct: ThreadPoolExecutor | None = None
+        self._pending: set[Future[bool]] = set()
+        self._direct_lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._next_send = 0.0
         self.sleep = time.sleep  # injectable for tests of the rate limit
@@ -255,6 +266,46 @@ class Mailer:
         )
         return msg
 
+    # --- one-off messages: sign-in and registration links ---
+
+    @property
+    def configured(self) -> bool:
+        """Whether this node sends e-mail at all (``EDULEDGER_SMTP_HOST`` set)."""
+        return bool(self.settings.host)
+
+    def post(self, msg: EmailMessage) -> bool:
+        """Send ``msg`` in the background (see the module docstring); False if no mail is configured."""
+        if not self.configured:
+            return False
+        if "From" not in msg:
+            msg["From"] = self.settings.sender
+        with self._direct_lock:
+            if self._direct is None:
+                self._direct = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-direct")
+            fut = self._direct.submit(self._send_one, msg)
+            self._pending.add(fut)
+        fut.add_done_callback(self._pending.discard)
+        return True
+
+    def _send_one(self, msg: EmailMessage) -> bool:
+        try:
+            smtp = self._connect()
+            try:
+                smtp.send_message(msg)
+            finally:
+                _quit(smtp)
+        except (OSError, smtplib.SMTPException) as e:
+            err = _describe(e) if isinstance(e, smtplib.SMTPException) else str(e)
+            log.warning("one-off e-mail (%s) not sent: %s", msg.get("X-Eduledger-Kind", "message"), err)
+            return False
+        return True
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every posted one-off message was handed to the server or failed (tests, shutdown)."""
+        with self._direct_lock:
+            pending = list(self._pending)
+        wait(pending, timeout=timeout)
+
     # --- the background task ---
 
     def wake(self) -> None:
@@ -283,3 +334,50 @@ class Mailer:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.settings.poll_seconds)
             except asyncio.TimeoutError:
                 pass
+
+
+# --- the texts of one-off messages (plain text, Russian then English, like the notices) ---
+
+
+def _one_off(to: str, kind: str, subject: str, text: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["X-Eduledger-Kind"] = kind  # for logs: which message failed, never its link
+    msg.set_content(text)
+    return msg
+
+
+def signin_link_mail(to: str, link: str, minutes: int) -> EmailMessage:
+    return _one_off(to, "sign-in-link", "Вход по ссылке / Your sign-in link", (
+        f"Кто-то (надеемся, вы) попросил ссылку для входа в eduledger. Ссылка действует {minutes} минут и только один раз:\n"
+        f"Someone (we hope you) asked for a link to sign in to eduledger. It works once, for {minutes} minutes:\n\n"
+        f"{link}\n\n"
+        "Если вы не просили ссылку, ничего не делайте: без неё никто не войдёт.\n"
+        "If you did not ask for it, do nothing: nobody signs in without it.\n"
+    ))
+
+
+def registration_mail(to: str, link: str, minutes: int) -> EmailMessage:
+    return _one_off(to, "registration", "Завершите регистрацию / Finish your registration", (
+        f"Чтобы завершить регистрацию в eduledger, откройте ссылку (действует {minutes} минут, один раз):\n"
+        f"To finish registering with eduledger, open this link (it works once, for {minutes} minutes):\n\n"
+        f"{link}\n\n"
+        "Если вы не регистрировались, ничего не делайте: аккаунт не будет создан.\n"
+        "If you did not register, do nothing: no account will be created.\n"
+    ))
+
+
+def already_registered_mail(to: str, login_url: str, link: str | None, minutes: int) -> EmailMessage:
+    once = (
+        f"Или войдите по одноразовой ссылке (действует {minutes} минут):\n"
+        f"Or sign in with this one-time link (it works for {minutes} minutes):\n\n{link}\n\n"
+    ) if link else ""
+    return _one_off(to, "already-registered", "У вас уже есть аккаунт / You already have an account", (
+        "Кто-то (надеемся, вы) пытался зарегистрироваться в eduledger с этим адресом, но аккаунт с ним уже есть.\n"
+        "Someone (we hope you) tried to register with eduledger using this address, but it already has an account.\n\n"
+        f"Войдите с вашим паролем / Sign in with your password: {login_url}\n\n"
+        f"{once}"
+        "Если это были не вы, ничего не делайте: ваш аккаунт не изменился.\n"
+        "If this was not you, do nothing: your account is unchanged.\n"
+    ))

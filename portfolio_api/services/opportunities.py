@@ -15,7 +15,6 @@ constant time.
 from __future__ import annotations
 
 import hmac
-import html
 import re
 import secrets
 from dataclasses import dataclass
@@ -40,19 +39,16 @@ LEVELS = ("school", "municipal", "regional", "national", "international", "unive
 TITLE_MAX, BODY_MAX, URL_MAX = 200, 5000, 500
 MAX_SUBSCRIPTIONS = 50
 
-_SCRIPTS = re.compile(r"<(script|style|iframe|object)\b.*?</\1\s*>", re.I | re.S)
-_TAGS = re.compile(r"<[^>]*>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def plain_text(text: str) -> str:
-    """Announcement text as plain text: scripts dropped, tags removed, entities decoded.
+    """Announcement text exactly as typed, only tidied: control characters dropped, spaces within a line collapsed.
 
-    Pages escape it again on output (Jinja autoescape), so nothing the organiser
-    types becomes markup."""
-    text = _SCRIPTS.sub(" ", text)
-    text = _TAGS.sub(" ", text)
-    text = html.unescape(text)
+    Nothing is parsed, stripped or decoded: ``&lt;script&gt;`` stays exactly that and ``<b>``
+    stays ``<b>``, so the JSON API and the plain-text e-mails carry what the organiser wrote. Decoding
+    entities here once turned typed ``&lt;script&gt;`` into a raw ``<script>`` for every consumer that
+    does not escape. HTML pages escape the text on output (Jinja autoescape), so nothing becomes markup."""
     text = _CONTROL.sub("", text)
     lines = [" ".join(line.split()) for line in text.replace("\r", "").split("\n")]
     return "\n".join(line for line in lines).strip()

@@ -3,7 +3,14 @@
 A share link's token is 256 random bits; the database keeps its SHA-256 (for
 lookup) and a copy encrypted with the owner's data key (so the owner can show
 the link and its QR code again). The hash found by lookup is compared again in
-constant time. Each opening is logged (when, by whom if signed in, from where).
+constant time.
+
+Each opening is logged for the link's owner: when, with which browser (user agent), and by whom
+as an opaque id (``erasure.viewer_ref``: ``u:<user id>`` when signed in, "" when not), never a name
+and never an IP address. The owner sees a signed-in viewer as "a signed-in user" (staff: their
+institution), and by name only while that viewer consents for that link (``pf_share_consents``,
+the button on the shared page; withdrawn the same way). Issue 16: a pupil opening a classmate's link
+is not identified to that classmate without her consent.
 """
 
 from __future__ import annotations
@@ -22,9 +29,16 @@ from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import Credentials, HeldCredential
+from portfolio_api.services.erasure import viewer_ref
 from portfolio_api.services.uploads import Upload, Uploads
 
 MAX_SHARE_DAYS = 366
+BULK_VIEWER = "bulk verification"  # pf_share_access.viewer of an anonymous bulk verification (routers/web_verify.py)
+
+
+def share_viewer(user: User | None) -> str:
+    """What the access log keeps of a viewer: an opaque id when signed in, "" when not."""
+    return viewer_ref(user.id) if user is not None else ""
 
 
 class ShareGone(NotFoundError):
@@ -59,6 +73,16 @@ class Item:
 
 
 @dataclass(frozen=True)
+class Access:
+    """One opening of a share link, as its owner sees it."""
+
+    at: int
+    kind: str  # anonymous | signed_in | named | institution | bulk
+    who: str  # the consenting viewer's name (named) or the viewer's institution (institution); else ""
+    user_agent: str
+
+
+@dataclass(frozen=True)
 class Share:
     id: int
     label: str
@@ -67,7 +91,7 @@ class Share:
     created_at: int
     expires_at: int
     revoked_at: int | None
-    accesses: list[dict] = field(default_factory=list)
+    accesses: list[Access] = field(default_factory=list)
 
     def state(self, now: int) -> str:
         if self.revoked_at is not None:
@@ -96,7 +120,7 @@ class Portfolio:
         reasons.append("credential data matches the digest anchored on the ledger" if digest == c.digest else "credential data does NOT match its digest")
         anchor = reg.anchors.get(c.digest)
         if anchor is None:
-            reasons.append("not yet anchored on the ledger")
+            reasons.append(f"the ledger refused to anchor it: {c.anchor_error}" if c.anchor_error else "not yet anchored on the ledger")
         else:
             reasons.append(f"anchored at ledger index {anchor.index} by {c.institution_name}" if anchor.institution == c.institution_id
                            else f"anchored by {anchor.institution}, not the stated issuer")
@@ -189,11 +213,60 @@ class Portfolio:
                 token = None
                 if r.token_enc is not None:
                     token = self.accounts.decrypt_for(conn, owner.id, f"share/{r.id}", r.token_enc).decode()
-                acc = [dict(a._mapping) for a in conn.execute(sa.select(t.share_access).where(t.share_access.c.share_id == r.id).order_by(t.share_access.c.id.desc()))]
+                acc = self._accesses(conn, r.id)
                 out.append(Share(r.id, r.label, token, tuple(json.loads(r.items)) if r.items else None, r.created_at, r.expires_at, r.revoked_at, acc))
         if share_id is not None and not out:
             raise NotFoundError(f"no share link {share_id} of yours")
         return out
+
+    def _accesses(self, conn: sa.Connection, share_id: int) -> list[Access]:
+        a = t.share_access.c
+        rows = conn.execute(sa.select(a.at, a.viewer, a.user_agent).where(a.share_id == share_id).order_by(a.id.desc())).all()
+        viewer_ids = {int(r.viewer[2:]) for r in rows if r.viewer.startswith("u:") and r.viewer[2:].isdigit()}
+        consenting = set(conn.execute(sa.select(t.share_consents.c.viewer_id).where(
+            t.share_consents.c.share_id == share_id, t.share_consents.c.viewer_id.in_(viewer_ids))).scalars())
+        names = self.accounts.names(conn, consenting)
+        staff = dict(conn.execute(sa.select(t.users.c.id, t.users.c.institution_id).where(
+            t.users.c.id.in_(viewer_ids - consenting), t.users.c.institution_id.is_not(None), t.users.c.deleted_at.is_(None))).all())
+        out = []
+        for r in rows:
+            vid = int(r.viewer[2:]) if r.viewer.startswith("u:") and r.viewer[2:].isdigit() else None
+            if r.viewer == "":
+                kind, who = "anonymous", ""
+            elif vid in consenting and names.get(vid, "—") != "—":
+                kind, who = "named", names[vid]
+            elif vid in staff:
+                kind, who = "institution", self.credentials.institution_name(staff[vid])
+            elif r.viewer == BULK_VIEWER:
+                kind, who = "bulk", ""
+            else:  # a signed-in person who did not consent, or a name stored before migration 0005 (now "u:")
+                kind, who = "signed_in", ""
+            out.append(Access(r.at, kind, who, r.user_agent))
+        return out
+
+    def viewer_named(self, token: str, viewer: User) -> bool:
+        """Whether ``viewer`` lets the owner of the link ``token`` see her name (False for an unknown link)."""
+        if not token or len(token) > 100:
+            return False
+        with self.ctx.engine.connect() as conn:
+            sid = conn.execute(sa.select(t.shares.c.id).where(t.shares.c.token_hash == _hash(token))).scalar()
+            return sid is not None and conn.execute(sa.select(t.share_consents.c.share_id).where(
+                t.share_consents.c.share_id == sid, t.share_consents.c.viewer_id == viewer.id)).first() is not None
+
+    def set_viewer_named(self, token: str, viewer: User, named: bool) -> None:
+        """Consent (or withdraw consent) to be named to the owner of the active link ``token``."""
+        if not token or len(token) > 100:
+            raise NotFoundError("no such share link")
+        with self.ctx.engine.begin() as conn:
+            r = conn.execute(sa.select(t.shares).where(t.shares.c.token_hash == _hash(token))).first()
+            if r is None or not hmac.compare_digest(r.token_hash, _hash(token)):
+                raise NotFoundError("no such share link")
+            if r.revoked_at is not None or r.expires_at <= self.ctx.now():
+                raise ShareGone("this share link is no longer active")
+            c = t.share_consents.c
+            conn.execute(t.share_consents.delete().where(c.share_id == r.id, c.viewer_id == viewer.id))
+            if named and r.owner_id != viewer.id:
+                conn.execute(t.share_consents.insert().values(share_id=r.id, viewer_id=viewer.id, created_at=self.ctx.now()))
 
     def revoke_share(self, owner: User, share_id: int) -> None:
         with self.ctx.engine.begin() as conn:
@@ -203,8 +276,11 @@ class Portfolio:
             if r.revoked_at is None:
                 conn.execute(t.shares.update().where(t.shares.c.id == share_id).values(revoked_at=self.ctx.now()))
 
-    def open_share(self, token: str, *, viewer: str, ip: str, user_agent: str) -> tuple[Share, User, list[Item]]:
-        """Resolve a share token and log the opening. NotFoundError / ShareGone for bad links."""
+    def open_share(self, token: str, *, viewer: str, user_agent: str, ip: str | None = None) -> tuple[Share, User, list[Item]]:
+        """Resolve a share token and log the opening. NotFoundError / ShareGone for bad links.
+
+        ``viewer`` is ``viewer_ref(user.id)``, "" (not signed in) or a fixed label (``BULK_VIEWER``),
+        never a name. ``ip`` is accepted from callers written before issue 16 and not stored."""
         if not token or len(token) > 100:
             raise NotFoundError("no such share link")
         h = _hash(token)
@@ -217,7 +293,7 @@ class Portfolio:
                 raise ShareGone("this share link was revoked by its owner")
             if r.expires_at <= now:
                 raise ShareGone("this share link has expired")
-            conn.execute(t.share_access.insert().values(share_id=r.id, at=now, viewer=viewer[:200], ip=ip[:64], user_agent=user_agent[:300]))
+            conn.execute(t.share_access.insert().values(share_id=r.id, at=now, viewer=viewer[:200], user_agent=user_agent[:300]))
         owner = self.accounts.get(r.owner_id)
         share = Share(r.id, r.label, None, tuple(json.loads(r.items)) if r.items else None, r.created_at, r.expires_at, r.revoked_at)
         only = set(share.items) if share.items is not None else None

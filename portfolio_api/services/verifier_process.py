@@ -22,6 +22,12 @@ are a fork. The node sends a new trust file before the next document whenever
 its ledger has grown. If the process dies, the requests waiting on it and
 those after it are verified in process (``VerifierGone``), and it is started
 again, at most every ``RESTART_EVERY`` seconds.
+
+Memory: a document costs the process no more than the verifier's own caps (a
+bundle at most 512 KiB; a diploma PDF's embedded bundle inflated to at most that,
+``verifier/pdf.py``), so a PDF bomb is refused without leaving hundreds of MB
+allocated here or, when the node verifies in process, in the node; uploaded
+files come one per request (``routers/verify_api.py``), not all at once.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def test_every_kind_is_an_open_badges_credential(kind, achievement_type):
     cred = make(kind)
     assert cred["@context"] == CONTEXTS
     assert cred["type"] == ["VerifiableCredential", "OpenBadgeCredential"]
-    assert cred["issuer"] == {"id": "urn:eduledger:institution:olymp-1", "type": ["Profile"], "name": "Центр олимпиад"}
+    assert cred["issuer"] == {"id": "did:web:127.0.0.1%3A8000:institutions:olymp-1", "type": ["Profile"], "name": "Центр олимпиад"}
     assert cred["validFrom"] == "2026-03-01T10:00:00Z" and "validUntil" not in cred
     subject = cred["credentialSubject"]
     assert subject["type"] == ["AchievementSubject"] and subject["name"] == "Иванова Мария Петровна"
@@ -167,14 +167,29 @@ def test_the_parser_refuses_what_the_builder_would_not_make(mutate, words):
         parse_credential(cred)
 
 
-def test_a_credential_from_the_e_portfolio_parses_as_generic():
+def test_a_credential_from_the_e_portfolio_is_a_generic_one_with_its_ob3_achievement_type():
     from portfolio_api.services.credentials import build_credential as portfolio_build
 
-    cred = portfolio_build(network="demo.eduledger.example/network", institution_id="olymp-centre", institution_name="Центр",
-                           holder_name="Мария", kind="olympiad", title="Победитель", description="", achieved_on="2026-02-01",
-                           issued_at=T, credential_id="0f8fad5b-d9cb-469f-a165-70867728950e")  # fmt: skip
+    cred = portfolio_build(institution_id="olymp-centre", institution_name="Центр", holder_name="Мария", holder_email="maria@school.example",
+                           kind="olympiad", title="Победитель", description="", achieved_on="2026-02-01", issued_at=T,
+                           credential_id="0f8fad5b-d9cb-469f-a165-70867728950e", network_url="https://edu.example.ru",
+                           evidence_sha256="ab" * 32)  # fmt: skip
     parsed = parse_credential(cred)
     assert (parsed.kind, parsed.institution, parsed.holder_name) == ("generic", "olymp-centre", "Мария")
+    assert cred["id"] == "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e" and cred["issuer"]["id"] == "did:web:edu.example.ru:institutions:olymp-centre"
+    assert cred["credentialSubject"]["achievement"]["achievementType"] == "Award" and cred["evidence"][0]["description"] == "sha256:" + "ab" * 32
+    assert parsed.holder_identities[0].identity_type == "emailAddress"
+
+
+def test_a_credential_the_e_portfolio_issued_before_still_parses_as_generic():
+    cred = make("generic")
+    cred["id"] = "urn:uuid:0f8fad5b-d9cb-469f-a165-70867728950e"
+    cred["issuer"]["id"] = "urn:eduledger:demo.eduledger.example/network:olymp-centre"
+    cred["credentialSubject"]["achievement"]["achievementType"] = "olympiad"  # what the e-portfolio wrote then
+    del cred["eduledgerExtension"]
+    cred["@context"] = cred["@context"][:2]
+    parsed = parse_credential(cred)
+    assert (parsed.kind, parsed.institution) == ("generic", "olymp-centre")
 
 
 def test_a_batch_is_all_or_reported():

@@ -9,9 +9,9 @@ deadline; nothing asserts on wall-clock time.
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -24,6 +24,7 @@ from ledger.tlog.encoding import b64e
 from ledger.tlog.note import sign_note
 from tests.keyutil import RawSigner
 from tests.netutil import NETWORK, SEQ, Load, Network, all_leaf_hashes, audit, wait_until
+from tests.network.faults import tamper_entry
 from tests.nodeproc import PASSPHRASE
 
 pytestmark = pytest.mark.slow
@@ -111,21 +112,12 @@ def test_sequencer_killed_during_writes_then_restarted_loses_no_acknowledged_ent
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def _tamper_entry(db, index: int) -> None:
-    """Edit one stored entry's bytes behind the node's back (dropping the append-only trigger)."""
-    with sqlite3.connect(db) as conn:
-        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entries'").fetchall():
-            conn.execute(f"DROP TRIGGER {name}")
-        (data,) = conn.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
-        conn.execute("UPDATE entries SET data = ? WHERE idx = ?", (data.replace(b"0", b"1", 1), index))
-
-
 def test_a_replica_database_edited_behind_its_back_is_detected_and_never_served(net):
     net.start()
     net.submit("olymp", "ipk", 0, 10)
     size = net.status("olymp")["size"]
     wait_until("the replica to mirror", lambda: net.final_size("uni") >= size)
-    _tamper_entry(net.dirs["uni"] / "ledger.db", 5)
+    tamper_entry(net.dirs["uni"] / "ledger.db", 5)
     alert = wait_until("the follower's rolling check to notice", lambda: net.network_status("uni")["storage_alert"])
     assert "entry 5" in alert["reason"]
     # From then on the replica serves none of its stored data, tampered or not ...
@@ -168,8 +160,15 @@ def leaves(tag: str, n: int) -> list[bytes]:
 
 
 def add_checkpoint(net: Network, inst: str, old: int, proof: list[bytes], note: bytes) -> httpx.Response:
+    """POST add-checkpoint; a witness still in its start-up catch-up (503, "asking its peers": the
+    stopped peers never answer, ledger/network/witness_catchup.py) is asked again until it is over."""
     body = AddCheckpoint(old, tuple(proof), note).to_bytes()
-    return httpx.post(net.url(inst) + "/add-checkpoint", content=body, timeout=10)
+    deadline = time.monotonic() + 60
+    while True:
+        r = httpx.post(net.url(inst) + "/add-checkpoint", content=body, timeout=10)
+        if r.status_code != 503 or "asking its peers" not in r.text or time.monotonic() > deadline:
+            return r
+        time.sleep(0.5)
 
 
 def test_a_sequencer_showing_two_views_is_refused_and_reported_as_a_fork_with_evidence(net):

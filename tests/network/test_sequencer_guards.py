@@ -9,206 +9,33 @@ on wall-clock time.
 
 from __future__ import annotations
 
-import shutil
 import socket
-import sqlite3
-import threading
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from ledger.model.entries import Statement, sign_batch
+from ledger.model.entries import sign_batch
 from ledger.model.receipts import Receipt
-from ledger.node import Node, NodeOptions
-from ledger.node.datadir import (
-    InstitutionSpec,
-    init_network,
-    load_keys,
-    load_peers,
-    split_network,
-    witness_name,
-)
+from ledger.node.datadir import witness_name
+from ledger.node.rollback import RollbackError, check_store
 from ledger.storage import open_store
-from ledger.tlog.checkpoint import parse_checkpoint
-from ledger.tlog.note import Verifier, verify_note
-from ledger.tlog.timefmt import format_time
-from portfolio_api.app import create_app
-from portfolio_api.settings import Settings
 from tests.netutil import wait_until
-from tests.nodeproc import FAST_KDF, PASSPHRASE, free_port
-
-NET = "guards.example/net"
-SEQ, IPK, UNI = "seq", "ipk", "uni"
-INSTITUTIONS = (
-    InstitutionSpec(SEQ, "Olympiad organiser", "olympiad-organiser"),
-    InstitutionSpec(IPK, "Teacher-training institute", "training-institute"),
-    InstitutionSpec(UNI, "University", "university"),
+from tests.network.faults import (
+    IPK,
+    NET,
+    SEQ,
+    UNI,
+    Net,
+    accepted,
+    append_in_clone,
+    assert_refused,
+    clone_data_dir,
+    copy_db,
+    log_signed,
+    restore_db,
+    size_of,
 )
-
-
-class Served:
-    """One node behind uvicorn in a thread (lifespan runs Node.start and Node.stop)."""
-
-    def __init__(self, node: Node, data_dir: Path, port: int) -> None:
-        import uvicorn
-
-        self.node = node
-        app = create_app(Settings(data_dir=data_dir, portfolio=False), node=node)
-        # A peer's keep-alive request arriving while the server shuts down can leave uvicorn waiting
-        # for that connection forever (uvicorn 0.55, h11); the grace period bounds the wait.
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the node did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
-        assert not self.thread.is_alive(), "the node did not stop"
-
-
-class Net:
-    """The three institutions, one directory and one SQLite database each."""
-
-    def __init__(self, root: Path) -> None:
-        source = root / "source"
-        self.genesis = init_network(
-            source,
-            network=NET,
-            institutions=INSTITUTIONS,
-            sequencer=SEQ,
-            quorum=2,
-            passphrase=PASSPHRASE.encode(),
-            created=int(time.time()) - 60,
-            kdf_params=FAST_KDF,
-        )
-        self.root = root
-        self.ports = {i.id: free_port() for i in INSTITUTIONS}
-        self.urls = {inst: f"http://127.0.0.1:{p}" for inst, p in self.ports.items()}
-        self.dirs = split_network(source, root / "nodes", self.urls)
-        self.served: dict[str, Served] = {}
-        self.signer = load_keys(self.dirs[IPK], PASSPHRASE.encode()).signing[IPK]
-        self.counter = 0
-
-    def db(self, inst: str) -> Path:
-        return self.dirs[inst] / "ledger.db"
-
-    def node(self, inst: str, data_dir: Path | None = None) -> Node:
-        d = data_dir or self.dirs[inst]
-        return Node(
-            open_store(f"sqlite:///{d / 'ledger.db'}"),
-            self.genesis,
-            load_keys(d, PASSPHRASE.encode()),
-            peers=load_peers(d),
-            options=NodeOptions(batch_ms=10),
-        )
-
-    def start(self, *insts: str) -> None:
-        for inst in insts or [i.id for i in INSTITUTIONS]:
-            self.served[inst] = Served(self.node(inst), self.dirs[inst], self.ports[inst])
-
-    def stop(self, inst: str) -> None:
-        self.served.pop(inst).stop()
-
-    def stop_all(self) -> None:
-        for inst in list(self.served):
-            self.stop(inst)
-
-    def __getitem__(self, inst: str) -> Node:
-        return self.served[inst].node
-
-    # --- HTTP -------------------------------------------------------------------------
-
-    def statements(self, n: int) -> list[Statement]:
-        """n fresh anchors by ipk (never submitted before)."""
-        t = format_time(int(time.time()) - 5)
-        out = [Statement(NET, "credential.anchor", IPK, {"digest": f"{k:064x}", "type": "guard-test", "issued_at": t}) for k in range(self.counter, self.counter + n)]
-        self.counter += n
-        return out
-
-    def entries(self, n: int) -> dict:
-        """n fresh anchors signed by ipk, as a submission body."""
-        return {"entries": [e.to_json() for e in sign_batch(self.statements(n), self.signer)]}
-
-    def post(self, inst: str, n: int) -> httpx.Response:
-        return httpx.post(self.urls[inst] + "/api/v1/ledger/entries", json=self.entries(n), timeout=30)
-
-    def submit(self, n: int) -> None:
-        r = self.post(SEQ, n)
-        assert r.status_code == 200, (r.status_code, r.text)
-
-    def network_status(self, inst: str) -> dict:
-        return httpx.get(self.urls[inst] + "/api/v1/network/status", timeout=10).json()
-
-    def final_size(self, inst: str) -> int:
-        return httpx.get(self.urls[inst] + "/api/v1/ledger/status", timeout=5).json()["final_size"] or 0
-
-    def witnessed_size(self, inst: str) -> int:
-        r = httpx.get(self.urls[inst] + "/api/v1/network/witnessed", timeout=5)
-        return size_of(r.content) if r.status_code == 200 else 0
-
-    def status_cli(self, inst: str):
-        """``eduledger network status --url`` (in this process: its exit code and standard error)."""
-        from typer.testing import CliRunner
-
-        from ledger.cli.main import app
-
-        return CliRunner().invoke(app, ["network", "status", "--url", self.urls[inst]])
-
-    def settled(self, size: int) -> bool:
-        """The sequencer's log is final at ``size`` and both other witnesses hold it."""
-        return self.final_size(SEQ) >= size and all(self.witnessed_size(i) >= size for i in (IPK, UNI))
-
-
-def size_of(note: bytes) -> int:
-    return parse_checkpoint(note.split(b"\n\n", 1)[0].decode() + "\n").size
-
-
-def log_signed(net: Net, note: bytes) -> bytes:
-    """The note's checkpoint text, after checking its log signature."""
-    return verify_note(note, [Verifier.from_vkey(net.genesis.log_vkey)]).text.encode()
-
-
-def copy_db(src: Path, dst: Path) -> None:
-    """A consistent copy of a live SQLite database (the backup API, as an operator's backup)."""
-    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
-        a.backup(b)
-
-
-def restore_db(backup: Path, db: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(db) + suffix).unlink(missing_ok=True)
-    shutil.copy2(backup, db)
-
-
-def clone_data_dir(net: Net, root: Path) -> Path:
-    """A copy of the sequencer's data directory (log key included) and of its database."""
-    clone = root / "clone"
-    shutil.copytree(net.dirs[SEQ], clone, ignore=shutil.ignore_patterns("ledger.db*"))
-    copy_db(net.db(SEQ), clone / "ledger.db")
-    return clone
-
-
-def append_in_clone(net: Net, clone_dir: Path, n: int, witnesses: tuple[str, ...]) -> bytes:
-    """The clone appends n entries of its own, signs the larger tree with the log key and has
-    ``witnesses`` cosign it (each extends what it cosigned, so each does). Returns its note."""
-    clone = net.node(SEQ, clone_dir)
-    clone.log.cosigners = [c for c in clone.log.cosigners if c.name in {witness_name(NET, w) for w in witnesses}]
-    assert len(clone.log.cosigners) == len(witnesses)
-    clone.log.open()
-    results, _ = clone.log.append(sign_batch(net.statements(n), net.signer))
-    assert all(isinstance(r, Receipt) for r in results), results
-    note = clone.log.sign_checkpoint()
-    clone.log.collect_cosignatures()
-    clone.store.close()
-    return note
 
 
 @pytest.fixture
@@ -220,21 +47,16 @@ def net(tmp_path):
         n.stop_all()
 
 
-def accepted(r: httpx.Response) -> httpx.Response | None:
-    return r if r.status_code == 200 else None
-
-
-def assert_refused(r: httpx.Response, *words: str) -> None:
-    assert r.status_code == 503, (r.status_code, r.text)
-    assert int(r.headers["retry-after"]) >= 1
-    for w in words:
-        assert w in r.json()["detail"], (w, r.json()["detail"])
-
-
 # --- a sequencer restored from an older backup ---------------------------------------------
 
 
-def test_a_sequencer_restored_from_an_older_backup_refuses_to_sign_or_sequence_and_alerts(net, tmp_path):
+def test_a_sequencer_restored_from_an_older_backup_refuses_to_sign_or_sequence_and_alerts(net, tmp_path, monkeypatch):
+    # With no replica to re-mirror from (``Integrity._remirror_sources``), the lost tail cannot be
+    # proved: the sequencer refuses and alerts. With replicas it re-mirrors the tail and goes on
+    # (tests/network/test_fault_matrix.py, "restore from backup").
+    from ledger.node.integrity import Integrity
+
+    monkeypatch.setattr(Integrity, "_remirror_sources", lambda self: [])
     net.start()
     net.submit(5)
     old_size = net[SEQ].log.size
@@ -260,7 +82,9 @@ def test_a_sequencer_restored_from_an_older_backup_refuses_to_sign_or_sequence_a
     assert_refused(net.post(SEQ, 1))
     alert = wait_until("the sequencer alert", lambda: net.network_status(SEQ)["sequencer_alert"], timeout=30)
     assert alert["kind"] == "beyond" and alert["witness_size"] == real_size and alert["size"] == old_size
-    assert f"{real_size}" in alert["answer"] and "text/x.tlog.size" in alert["answer"]
+    # The first witness to answer "beyond": a remote one (409 text/x.tlog.size) or, once its start-up
+    # catch-up has read the peers, the sequencer's own witness (its state, from the witness directory).
+    assert f"{real_size}" in alert["answer"] and ("text/x.tlog.size" in alert["answer"] or "local witness state" in alert["answer"])
     assert "eduledger ledger recover --from" in alert["reason"]
     assert_refused(net.post(SEQ, 1), "witness", f"{real_size}")
     # ... and, forwarded by a replica, too.
@@ -287,14 +111,17 @@ def test_a_sequencer_restored_from_an_older_backup_refuses_to_sign_or_sequence_a
     # An append that was being stored when the alert came is committed, never signed ...
     results, _ = seq.log.append(sign_batch(net.statements(1), net.signer))
     assert isinstance(results[0], Receipt)
-    # ... not even by the restart's recovery of committed entries: the alerts are kept, and the
-    # restarted sequencer runs, refuses writes and signs nothing, before any witness answers.
+    # ... not even by a restart: the sequencer's own witness has meanwhile caught up with its peers
+    # (ledger/network/witness_catchup.py) to the size the network cosigned, so the start-up
+    # cross-check sees a rolled-back log and the node refuses to start at all; the way out is
+    # `eduledger ledger recover --from URL` (tests/node/test_recover.py).
     net.stop(SEQ)
-    net.start(SEQ)
-    assert_refused(net.post(SEQ, 1), "fork")
-    assert net[SEQ].store.size() == old_size + 1
-    assert net[SEQ].store.latest_checkpoint()[0] == old_size
-    assert net.status_cli(SEQ).exit_code == 1
+    with pytest.raises(RuntimeError, match="did not start"):
+        net.start(SEQ)
+    store = open_store(f"sqlite:///{net.db(SEQ)}")
+    assert store.size() == old_size + 1 and store.latest_checkpoint()[0] == old_size
+    with pytest.raises(RollbackError, match="recover"):
+        check_store(store, net.genesis, holds_log_key=True)
 
 
 # --- a second holder of the log key ---------------------------------------------------------
@@ -339,6 +166,8 @@ def test_a_second_signer_of_the_same_size_with_another_root_stops_the_sequencer_
     # The real sequencer is down while the copy shows uni another tree of the same size.
     net.stop(SEQ)
     net.start(UNI)
+    # uni's witness cosigns once its start-up catch-up is over (the stopped sequencer never answers it).
+    wait_until("uni's witness ready", lambda: all(w.not_ready is None for w in net[UNI].witnesses.values()), timeout=30)
     rogue = append_in_clone(net, clone, 3, (UNI,))
     assert size_of(rogue) == size + 3 and net.witnessed_size(UNI) == size + 3
     net.start(SEQ)

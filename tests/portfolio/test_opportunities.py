@@ -89,7 +89,7 @@ def outbox(env: Env) -> list[sa.Row]:
     dict(grade_min=9, grade_max=5),
     dict(grade_min=0),
     dict(body="спам " * 5000),
-    dict(title="<b></b>"),
+    dict(title=" \x00\x01 "),  # nothing but control characters and spaces: empty
     dict(registration_url="javascript:alert(1)"),
     dict(audience="everyone"),
 ])
@@ -98,12 +98,34 @@ def test_impossible_or_spam_sized_announcements_are_refused(env, bad):
         env.svc.opportunities.publish(env.users["olymp"], draft(**bad))
 
 
-def test_unsafe_html_is_reduced_to_text_and_escaped_on_the_page(env):
-    aid, _ = env.svc.opportunities.publish(env.users["olymp"], draft(body='Приходите!<script>alert("x")</script><img src=x onerror=alert(1)> <b>Жюри</b> &amp; призы'))
-    a = env.svc.opportunities.get(aid)
-    assert "<" not in a.body and "alert" not in a.body and "Жюри & призы" in a.body
+def test_markup_is_stored_as_typed_and_escaped_on_the_page(env):
+    typed = 'Приходите!<script>alert("x")</script><img src=x onerror=alert(1)> <b>Жюри</b> &amp; призы'
+    aid, _ = env.svc.opportunities.publish(env.users["olymp"], draft(body=typed))
+    assert env.svc.opportunities.get(aid).body == typed  # text, never parsed or decoded
     page = env.browser().get(f"/opportunities/{aid}").text
-    assert "<script>alert" not in page and "onerror" not in page
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>Жюри" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page and "&amp;amp; призы" in page
+
+
+def test_typed_entities_stay_literal_in_the_store_the_json_api_and_the_email(env, smtp):
+    """Issue 16: ``&lt;script&gt;`` typed into an announcement came back as a raw ``<script>``
+    in /api/v1/opportunities and in e-mails, which do not escape; now every consumer gets what was typed."""
+    ctl, inbox = smtp
+    opp, u = env.svc.opportunities, env.users
+    opp.subscribe(u["maria"], subject="физика", level="", region="", audience="pupils")
+    use_smtp(env, ctl.port)
+    title, body = "Олимпиада &lt;script&gt; по физике", "Текст &lt;script&gt;alert(1)&lt;/script&gt; и <b>жирный</b>"
+    aid, notices = opp.publish(u["olymp"], draft(title=title, body=body))
+    assert notices == 1
+    a = opp.get(aid)
+    assert (a.title, a.body) == (title, body)
+    listed = [x for x in env.browser().get("/api/v1/opportunities").json() if x["id"] == aid]
+    assert listed[0]["title"] == title  # JSON: the literal text; a client escapes it for its own output
+    assert env.svc.mailer.deliver_all().sent == 1
+    mail = inbox.messages[0]
+    assert mail["Subject"].startswith(title) and body in mail.get_content() and "<script>" not in mail.get_content()
+    page = env.browser().get(f"/opportunities/{aid}").text
+    assert "&amp;lt;script&amp;gt;" in page and "<script>" not in page and "&lt;b&gt;жирный&lt;/b&gt;" in page
 
 
 def test_only_staff_publish_and_the_form_publishes(env):

@@ -27,6 +27,12 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/logout"): EVERYONE,
     ("GET", "/register"): EVERYONE,
     ("POST", "/register"): EVERYONE,
+    ("GET", "/register/confirm/{token}"): EVERYONE,
+    ("POST", "/register/confirm/{token}"): EVERYONE,
+    ("GET", "/login/link"): EVERYONE,
+    ("POST", "/login/link"): EVERYONE,
+    ("GET", "/login/link/{token}"): EVERYONE,
+    ("POST", "/login/link/{token}"): EVERYONE,
     ("GET", "/lang/{code}"): EVERYONE,
     ("GET", "/account"): SIGNED_IN,
     ("POST", "/account/delete"): HOLDERS,
@@ -63,6 +69,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/network/institutions"): {NET_ADMIN},
     ("POST", "/network/institutions/{institution_id}/suspend"): {NET_ADMIN},
     ("GET", "/s/{token}"): EVERYONE,
+    ("POST", "/s/{token}/name"): SIGNED_IN,
     ("GET", "/c/{digest}"): EVERYONE,
     ("GET", "/verify"): EVERYONE,
     ("POST", "/verify"): EVERYONE,
@@ -103,7 +110,7 @@ DUMMY = {"code": "en", "ref": "c:00000000-0000-0000-0000-000000000000", "upload_
          "institution_id": "no-such-inst", "token": "A" * 43, "digest": "0" * 64,
          "announcement_id": "999", "subscription_id": "999", "follow_id": "999"}
 # Not part of the e-portfolio: the ledger's own routers, docs and static files.
-OTHER_PREFIXES = ("/api/v1/ledger", "/api/v1/network", "/api/v1/health", "/checkpoint", "/tile", "/add-checkpoint", "/docs", "/redoc", "/openapi")
+OTHER_PREFIXES = ("/api/v1/ledger", "/api/v1/network", "/api/v1/health", "/checkpoint", "/tile", "/add-checkpoint", "/docs", "/redoc", "/openapi", "/contexts/", "/institutions/")
 
 
 def _flatten(routes):

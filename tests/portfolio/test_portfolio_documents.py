@@ -161,18 +161,15 @@ def test_erasing_a_person_shreds_their_data_and_everything_else_still_verifies(e
         assert conn.execute(sa.select(t.profiles).where(t.profiles.c.user_id == u["maria"].id)).first() is None
         for word in ("астрофизику", "олимпиады", "москва"):  # nothing left in the full-text index either
             assert conn.execute(sa.text("SELECT count(*) FROM fts_profiles WHERE fts_profiles MATCH :q"), {"q": word}).scalar() == 0
-        subs = conn.execute(sa.select(t.subscriptions).where(t.subscriptions.c.user_id == u["maria"].id)).all()
-        assert len(subs) == 2 and all(s.cancelled_at is not None for s in subs)
-        notices = conn.execute(sa.select(t.outbox.c.status).where(t.outbox.c.user_id == u["maria"].id)).scalars().all()
-        assert notices == ["cancelled"]
-        follows = conn.execute(sa.select(t.follows).where(t.follows.c.student_id == u["maria"].id)).all()
-        assert len(follows) == 2 and all(f.withdrawn_at is not None for f in follows)
+        # erasure deletes her subscriptions, notices and follows (services/erasure.py), not only cancels them
+        for table, column in ((t.subscriptions, t.subscriptions.c.user_id), (t.outbox, t.outbox.c.user_id), (t.follows, t.follows.c.student_id)):
+            assert conn.execute(sa.select(sa.func.count()).select_from(table).where(column == u["maria"].id)).scalar() == 0, table.name
     assert svc.discovery.search(u["uni"], "") == [] and svc.discovery.search(u["uni"], "астрофизику") == []
     assert svc.follows.feed(u["uni"]) == [] and svc.follows.feed(u["school"]) == []
     assert "Мария" not in env.browser("uni").get("/opportunities/applicants").text
     svc.opportunities.publish(u["olymp"], draft(title="Ещё одна олимпиада по физике"))  # no new notice for her
     with env.svc.ctx.engine.begin() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.user_id == u["maria"].id)).scalar() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.user_id == u["maria"].id)).scalar() == 0
     # The person's data key is gone: the old ciphertext cannot be read any more.
     with env.svc.ctx.engine.begin() as conn:
         assert conn.execute(sa.select(t.data_keys).where(t.data_keys.c.user_id == env.users["maria"].id)).first() is None
@@ -180,7 +177,7 @@ def test_erasing_a_person_shreds_their_data_and_everything_else_still_verifies(e
             env.svc.accounts.decrypt_for(conn, env.users["maria"].id, "credential", before)
         row = conn.execute(sa.select(t.users).where(t.users.c.id == env.users["maria"].id)).one()
         assert row.email_enc is None and row.name_enc is None and row.email_index is None
-        assert all(u.content_enc is None for u in conn.execute(sa.select(t.uploads).where(t.uploads.c.owner_id == row.id)))
+        assert conn.execute(sa.select(t.uploads).where(t.uploads.c.owner_id == row.id)).first() is None  # rows deleted, not only emptied
     with pytest.raises(AuthorizationError):
         env.svc.accounts.authenticate("maria@example.org", PASSWORD, "1.2.3.4")
     # Everything else stays verifiable: the ledger status of her credential, Petr's bundle, the ledger audit.
@@ -307,3 +304,22 @@ def test_onboarding_with_a_bad_admin_field_writes_nothing_anywhere(env, field, v
     # the corrected form then works: nothing was left half done
     assert form(net, "/network/institutions", fields).status_code == 303
     assert "lyceum-8" in env.node.log.registry.institutions
+
+
+def test_the_verify_page_checks_the_issuers_proof_and_the_holder_by_e_mail(env):
+    """What an admissions officer sees: the institution's Data Integrity proof checked by default, and with
+    the applicant's e-mail, whether the diploma was issued to that person (the credential holds only a salted hash)."""
+    c = _issue(env)
+    pdf = env.browser("maria").get(f"/portfolio/credentials/{c.id}/pdf").content
+    bundle = json.loads(extract_bundle(pdf))
+    cred = bundle["credential"]
+    assert cred["proof"][0]["cryptosuite"] == "eddsa-rdfc-2022" and cred["issuer"]["id"].startswith("did:web:")
+    assert "maria@example.org" not in json.dumps(cred) and cred["credentialSubject"]["identifier"][0]["identityType"] == "emailAddress"
+    file = {"file": ("diploma.pdf", pdf, "application/pdf")}
+    r = form(env.browser(), "/verify", {"holder_email": "Maria@Example.org"}, files=file)
+    assert r.status_code == 200, r.text
+    assert "документ выдан человеку с этим e-mail" in r.text and "электронная подпись организации" in r.text
+    r = form(env.browser(), "/verify", {"holder_email": "petr@example.org"}, files=file)
+    assert r.status_code == 422 and "выдан другому человеку" in r.text
+    r = form(env.browser(), "/verify", {"holder_email": "not an address"}, files=file)
+    assert r.status_code == 400

@@ -211,3 +211,65 @@ def test_a_sequencer_alert_shows_its_banner_in_both_languages(env):
     assert 'id="sequencer-alert"' in ru.text and "Узел-секвенсор остановил запись." in ru.text
     env.client.cookies.set("edu_lang", "en")
     assert "The sequencer stopped writing." in env.client.get("/verify").text
+
+
+def test_large_bodies_share_one_byte_budget_and_small_requests_never_wait_for_it():
+    """However many clients send large bodies at once, what the node holds is bounded by the budget: a large
+    body that does not fit is answered 503 with Retry-After before a byte is read; small requests pass."""
+    from portfolio_api.bodylimit import BodyLimit
+    from portfolio_api.settings import Settings
+
+    settings = Settings(body_budget_bytes=30 << 20)  # one chunked /api/v1/verify (24 MiB limit) fits, two do not
+    release = asyncio.Event()
+
+    async def handler(scope, receive, send):  # reads its body, then holds it until told
+        while (await receive()).get("more_body"):
+            pass
+        if scope["path"] == "/slow":
+            await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = BodyLimit(handler, settings)
+
+    async def call(path: str, *, declared: int | None, total: int, method: str = "POST") -> tuple[int, int, dict]:
+        pulled, out = 0, {"status": 0, "headers": {}}
+        hdrs = [(b"content-length", str(declared).encode())] if declared is not None else []
+        scope = {"type": "http", "method": method, "path": path, "headers": hdrs, "query_string": b"", "app": None}
+
+        async def receive():
+            nonlocal pulled
+            n = min(CHUNK, total - pulled)
+            pulled += n
+            return {"type": "http.request", "body": b"\0" * n, "more_body": pulled < total}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                out["status"] = message["status"]
+                out["headers"] = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+
+        await app(scope, receive, send)
+        return out["status"], pulled, out["headers"]
+
+    import portfolio_api.bodylimit as bl
+
+    async def scenario():
+        real = bl.limit_for
+        bl.limit_for = lambda method, path, s: real(method, "/api/v1/verify" if path == "/slow" else path, s)
+        try:
+            first = asyncio.create_task(call("/slow", declared=None, total=5 << 20))  # chunked: reserves the route's 24 MiB
+            while app.budget.used == 0:
+                await asyncio.sleep(0)
+            status, pulled, headers = await call("/api/v1/verify", declared=None, total=5 << 20)
+            assert (status, pulled, headers.get("retry-after")) == (503, 0, "2")
+            assert (await call("/api/v1/verify", declared=10 << 20, total=10 << 20))[:2] == (503, 0)  # 24 + 10 > 30
+            assert (await call("/api/v1/verify", declared=4 << 20, total=4 << 20))[0] == 200  # 24 + 4 fits
+            assert (await call("/api/v1/verify", declared=900_000, total=900_000))[0] == 200  # small: never counted
+            release.set()
+            assert (await first)[0] == 200
+            assert app.budget.used == 0
+            assert (await call("/api/v1/verify", declared=None, total=5 << 20))[0] == 200
+        finally:
+            bl.limit_for = real
+
+    asyncio.run(scenario())

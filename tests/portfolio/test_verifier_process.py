@@ -96,10 +96,10 @@ def test_a_process_that_hangs_is_killed_and_its_requests_are_verified_in_process
 
     env, app = pair
     bundle = _issue(env, "Победитель олимпиады")
-    monkeypatch.setattr(verifier_process, "ANSWER_WITHIN", 0.5)
     with TestClient(app) as client:
         process = app.state.verifier_process
-        assert _post(client, bundle).json()["status"] == "verified"
+        assert _post(client, bundle).json()["status"] == "verified"  # warm: its first answer may take long on a busy machine
+        monkeypatch.setattr(verifier_process, "ANSWER_WITHIN", 0.5)
         os.kill(process.pid, signal.SIGSTOP)  # alive, but answers nothing
         started = time.monotonic()
         assert _post(client, bundle).json()["status"] == "verified"

@@ -185,3 +185,16 @@ def test_a_single_bundle_waits_for_a_busy_verifier_in_a_worker_thread(env, issue
     finally:
         timer.join()
     assert r.status_code == 200 and r.json()["status"] == "verified"
+
+
+def test_the_api_checks_the_proof_and_the_holder_when_asked(env, issued):
+    _, bundles = issued
+    post = lambda q: env.client.post(f"/api/v1/verify{q}", content=bundles[0], headers={"content-type": "application/json"})  # noqa: E731
+    plain = post("").json()
+    assert plain["ok"] and "proof_check" not in plain and "holder_check" not in plain
+    checked = post("?check_proof=true&holder_email=MARIA@example.org").json()
+    assert checked["ok"] and checked["proof_check"]["status"] == "passed" and checked["holder_check"]["status"] == "passed"
+    other = post("?holder_email=petr@example.org").json()
+    assert not other["ok"] and other["status"] == "other-holder"
+    assert post("?holder_email=not-an-address").status_code == 400
+    assert post("?check_proof=maybe").status_code == 400

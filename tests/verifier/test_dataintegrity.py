@@ -49,7 +49,7 @@ def test_a_multikey_is_the_ed25519_multicodec_key_in_base58btc():
 @pytest.mark.parametrize("kind", list(TITLES))
 def test_a_proof_verifies_with_the_signers_key_for_every_kind(signer, kind):
     cred = _signed(signer, kind)
-    proof = cred["proof"]
+    (proof,) = cred["proof"]
     assert proof["type"] == "DataIntegrityProof" and proof["cryptosuite"] == "eddsa-rdfc-2022" and proof["proofPurpose"] == "assertionMethod"
     assert proof["proofValue"].startswith("z")
     di.verify_proof(cred, signer.public_key)
@@ -58,14 +58,14 @@ def test_a_proof_verifies_with_the_signers_key_for_every_kind(signer, kind):
 def test_the_signature_is_over_the_spec_s_hash_data(signer):
     cred = _signed(signer)
     unsecured = {k: v for k, v in cred.items() if k != "proof"}
-    options = {k: v for k, v in cred["proof"].items() if k != "proofValue"}
+    options = {k: v for k, v in cred["proof"][0].items() if k != "proofValue"}
     import hashlib
 
     from verifier.rdfc import reference_canonize
 
     data = hashlib.sha256(reference_canonize({"@context": cred["@context"], **options}).encode()).digest()
     data += hashlib.sha256(reference_canonize(unsecured).encode()).digest()
-    assert signer.sign(data) == di.base58btc_decode(cred["proof"]["proofValue"][1:])  # Ed25519 is deterministic
+    assert signer.sign(data) == di.base58btc_decode(cred["proof"][0]["proofValue"][1:])  # Ed25519 is deterministic
 
 
 @pytest.mark.parametrize(
@@ -74,8 +74,8 @@ def test_the_signature_is_over_the_spec_s_hash_data(signer):
         lambda c: c.__setitem__("name", c["name"] + "!"),
         lambda c: c["credentialSubject"].__setitem__("name", "Петров Пётр"),
         lambda c: c["eduledgerExtension"].__setitem__("place", "2"),
-        lambda c: c["proof"].__setitem__("created", "2026-03-02T10:00:00Z"),
-        lambda c: c["proof"].__setitem__("proofValue", "z" + di.base58btc_encode(b"\1" * 64)),
+        lambda c: c["proof"][0].__setitem__("created", "2026-03-02T10:00:00Z"),
+        lambda c: c["proof"][0].__setitem__("proofValue", "z" + di.base58btc_encode(b"\1" * 64)),
     ],
 )
 def test_any_change_makes_the_proof_fail(signer, tamper):
@@ -94,14 +94,14 @@ def test_another_key_does_not_verify(signer):
     "breaks",
     [
         lambda c: c.pop("proof"),
-        lambda c: c.__setitem__("proof", [c["proof"]]),
-        lambda c: c["proof"].__setitem__("cryptosuite", "eddsa-jcs-2022"),
-        lambda c: c["proof"].__setitem__("proofPurpose", "authentication"),
-        lambda c: c["proof"].pop("verificationMethod"),
-        lambda c: c["proof"].__setitem__("created", "yesterday"),
-        lambda c: c["proof"].__setitem__("proofValue", "uAAAA"),
-        lambda c: c["proof"].__setitem__("proofValue", "z" + di.base58btc_encode(b"\1" * 63)),
-        lambda c: c["proof"].__setitem__("@context", ["https://www.w3.org/ns/credentials/v2"]),
+        lambda c: c.__setitem__("proof", c["proof"] * 2),
+        lambda c: c["proof"][0].__setitem__("cryptosuite", "eddsa-jcs-2022"),
+        lambda c: c["proof"][0].__setitem__("proofPurpose", "authentication"),
+        lambda c: c["proof"][0].pop("verificationMethod"),
+        lambda c: c["proof"][0].__setitem__("created", "yesterday"),
+        lambda c: c["proof"][0].__setitem__("proofValue", "uAAAA"),
+        lambda c: c["proof"][0].__setitem__("proofValue", "z" + di.base58btc_encode(b"\1" * 63)),
+        lambda c: c["proof"][0].__setitem__("@context", ["https://www.w3.org/ns/credentials/v2"]),
     ],
 )
 def test_a_missing_or_malformed_proof_is_malformed_not_a_crash(signer, breaks):
@@ -154,3 +154,58 @@ def test_the_did_document_lists_every_key_as_a_multikey_assertion_method(signer)
     for bad in ("did:web:x:institutions:olymp-1", "did:key:z6Mk#z6Mk", f"{did}#notamultikey"):
         with pytest.raises(MalformedError):
             didweb.method_key(bad)
+
+
+# --- eduledger's verifier, step "proof" (--check-proof) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_net():
+    from ledger.cli.sample_network import SampleNetwork
+
+    return SampleNetwork()
+
+
+def _report(net, cred):
+    from verifier.verify import verify
+
+    return verify(net.bundle(cred, net.issue(cred)), net.trust(), now=net.now, check_proof=True)
+
+
+def test_check_proof_passes_with_the_key_the_ledger_says_was_valid(sample_net):
+    r = _report(sample_net, sample_net.credential())
+    assert r.ok and r.proof_check.status == "passed" and r.to_json()["proof_check"]["status"] == "passed"
+
+
+def test_a_credential_of_before_proofs_only_warns(sample_net):
+    r = _report(sample_net, sample_net.credential(proof=False))
+    assert r.ok and r.proof_check.status == "warning"
+
+
+def test_a_proof_by_a_key_the_issuer_never_registered_fails_though_the_anchor_is_genuine(sample_net):
+    from verifier.didweb import institution_did
+
+    cred = sample_net.credential(proof=False)
+    stranger = Signer.generate()
+    did = institution_did("http://127.0.0.1:8101", "olymp-1")
+    cred = di.add_proof(cred, sign=stranger.sign, verification_method=f"{did}#{di.multikey(stranger.public_key)}", created="2026-03-01T10:00:00Z")
+    r = _report(sample_net, cred)
+    assert r.first_failure is None and not r.ok and r.status == "invalid-proof" and "not the issuer's signing key" in r.proof_check.message
+
+
+def test_a_proof_that_does_not_verify_fails_and_a_proof_naming_another_institution_fails(sample_net):
+    cred = sample_net.credential()
+    cred["proof"][0]["proofValue"] = "z" + di.base58btc_encode(b"\2" * 64)
+    r = _report(sample_net, cred)
+    assert r.status == "invalid-proof" and "does not verify" in r.proof_check.message
+    cred = sample_net.credential()
+    cred["proof"][0]["verificationMethod"] = cred["proof"][0]["verificationMethod"].replace("olymp-1", "uni-1")
+    assert "not of the issuer" in _report(sample_net, cred).proof_check.message
+
+
+def test_without_check_proof_the_report_keeps_its_shape(sample_net):
+    from verifier.verify import verify
+
+    cred = sample_net.credential()
+    r = verify(sample_net.bundle(cred, sample_net.issue(cred)), sample_net.trust(), now=sample_net.now)
+    assert r.ok and r.proof_check is None and "proof_check" not in r.to_json()
