@@ -295,6 +295,45 @@ def new_credential_id(random: Callable[[int], bytes] = secrets.token_bytes) -> s
     return ID_PREFIX + raw.hex()
 
 
+#: Rubric levels, in Open Badges 3.0's own terms (ResultDescription / RubricCriterionLevel), of what an
+#: olympiad's result says: the stage it was won at and the place. Names are the Russian words on the diploma.
+STAGE_LEVELS = {"school": "школьный этап", "municipal": "муниципальный этап", "regional": "региональный этап",
+                "final": "заключительный этап", "international": "международный этап", "other": "другой этап"}
+PLACE_LEVELS = {"winner": "победитель", "prize-winner": "призёр", "participant": "участник",
+                "1": "1 место", "2": "2 место", "3": "3 место"}  # fmt: skip
+
+
+def _rubric(achievement_id: str, name: str, label: str, levels: Mapping[str, str]) -> dict[str, Any]:
+    base = f"{achievement_id}:{name}"
+    return {
+        "id": base, "type": ["ResultDescription"], "name": label, "resultType": "RubricCriterionLevel",
+        "rubricCriterionLevel": [{"id": f"{base}:{k}", "type": ["RubricCriterionLevel"], "name": v} for k, v in levels.items()],
+    }  # fmt: skip
+
+
+def _in_ob_terms(kind: str, ext: Mapping[str, Any], achievement: dict[str, Any], subject: dict[str, Any]) -> None:
+    """Say in Open Badges 3.0's own terms what OB has terms for, so verifiers that know only OB's context
+    understand it (the extension keeps every field, for eduledger's parser): an olympiad's stage and place
+    as rubric levels of the achievement and the holder's results, its subject and stage as tags; a training
+    programme's hours as credits; a school's name as the attestat's tag."""
+    aid = achievement["id"]
+    if kind == "olympiad-diploma":
+        achievement["tag"] = [ext["subject"], STAGE_LEVELS[ext["stage"]]]
+        achievement["resultDescription"] = [_rubric(aid, "stage", "Этап", STAGE_LEVELS), _rubric(aid, "place", "Результат", PLACE_LEVELS)]
+        subject["result"] = [
+            {"type": ["Result"], "resultDescription": f"{aid}:stage", "achievedLevel": f"{aid}:stage:{ext['stage']}"},
+            {"type": ["Result"], "resultDescription": f"{aid}:place", "achievedLevel": f"{aid}:place:{ext['place']}", "value": ext["place"]},
+        ]
+    elif kind == "participation":
+        achievement["tag"] = [ext["subject"]] + ([STAGE_LEVELS[ext["stage"]]] if "stage" in ext else [])
+    elif kind == "teacher-pd":
+        achievement["creditsAvailable"] = ext["hours"]  # a whole number: JSON-LD writes it "72"^^xsd:float
+        achievement["fieldOfStudy"] = ext["programme"]
+        subject["creditsEarned"] = ext["hours"]
+    elif kind == "school-leaving":
+        achievement["tag"] = [ext["school"], str(ext["year"])]
+
+
 def build_credential(
     *,
     kind: str,
@@ -353,8 +392,7 @@ def build_credential(
         subject["activityEndDate"] = ext["end"] + "T00:00:00Z"
     elif achieved_on:
         subject["activityEndDate"] = _date(achieved_on, "achieved_on") + "T00:00:00Z"
-    if kind == "olympiad-diploma":
-        subject["result"] = [{"type": ["Result"], "value": ext["place"]}]
+    _in_ob_terms(kind, ext, achievement, subject)
     cred: dict[str, Any] = {
         "@context": contexts(network_url),
         "id": cid,

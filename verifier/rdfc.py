@@ -162,7 +162,7 @@ class _Template:
     iri_slots: frozenset[int]
 
 
-def _split(text: str, mode: str, iri_slots: set[int], n_leaves: int) -> tuple[str | tuple[int, str], ...]:
+def _split(text: str, mode: str, iri_slots: set[int], n_leaves: int, found: set[int]) -> tuple[str | tuple[int, str], ...]:
     """``text`` cut at its placeholders; raises _Unsupported for a placeholder where no slot can be."""
     pieces: list[str | tuple[int, str]] = []
     fixed = (lambda x: x) if mode == "iri" else _escape  # a literal's fixed text is escaped like its slots
@@ -180,6 +180,7 @@ def _split(text: str, mode: str, iri_slots: set[int], n_leaves: int) -> tuple[st
             pieces.append((n, mode))
         if not 0 <= n < n_leaves:
             raise _Unsupported
+        found.add(n)
         at = m.end()
     if at < len(text):
         pieces.append(fixed(text[at:]))
@@ -192,6 +193,7 @@ def _compile(doc: dict[str, Any]) -> _Template:
     word_doc, _ = _skeleton(doc, [], word=True)
     n = len(leaves)
     iri_slots: set[int] = set()
+    found: set[int] = set()
     quads = []
     for s, p, o, g in _to_rdf(iri_doc):
         terms = []
@@ -201,13 +203,13 @@ def _compile(doc: dict[str, Any]) -> _Template:
             elif t["type"] == "blank node":
                 terms.append(_Term((t["value"],), blank=t["value"]))
             elif t["type"] == "IRI":
-                terms.append(_Term(("<", *_split(t["value"], "iri", iri_slots, n), ">")))
+                terms.append(_Term(("<", *_split(t["value"], "iri", iri_slots, n, found), ">")))
             else:
                 mode = "json" if t.get("datatype") == RDF_JSON else "lit"
                 if t.get("language") or _SLOT.search(t.get("datatype") or ""):
                     raise _Unsupported
                 head = _term({**t, "value": ""})  # '""' plus its datatype suffix
-                body = _split(t["value"], mode, iri_slots, n)
+                body = _split(t["value"], mode, iri_slots, n, found)
                 terms.append(_Term(('"', *body, head[1:])))
         quads.append(tuple(terms))
     # The second run: every non-IRI slot must come back as the very same literal (JSON-LD did not interpret it).
@@ -218,6 +220,8 @@ def _compile(doc: dict[str, Any]) -> _Template:
     strings = {i for i, v in enumerate(leaves) if isinstance(v, str)}
     if strings - iri_slots - seen_words:
         raise _Unsupported
+    if set(range(n)) - found:
+        raise _Unsupported  # a value that did not come back as itself (e.g. a number JSON-LD wrote in another form)
     if iri_slots & seen_words:
         raise _Unsupported  # a value that is an IRI in one run and a literal in the other
     return _Template(tuple(quads), frozenset(iri_slots))  # type: ignore[arg-type]

@@ -56,8 +56,18 @@ def test_every_kind_is_an_open_badges_credential(kind, achievement_type):
 
 def test_olympiad_fields_map_to_open_badges_and_the_extension():
     cred = make(fields={**FIELDS["olympiad-diploma"], "degree": 1, "grade": "9", "points": "87.5"})
-    assert cred["credentialSubject"]["result"] == [{"type": ["Result"], "value": "1"}]
-    assert cred["credentialSubject"]["achievement"]["fieldOfStudy"] == "физика"
+    a = cred["credentialSubject"]["achievement"]
+    aid = a["id"]
+    # OB 3.0's own terms first: stage and place as rubric levels the holder's results point at.
+    assert cred["credentialSubject"]["result"] == [
+        {"type": ["Result"], "resultDescription": f"{aid}:stage", "achievedLevel": f"{aid}:stage:regional"},
+        {"type": ["Result"], "resultDescription": f"{aid}:place", "achievedLevel": f"{aid}:place:1", "value": "1"},
+    ]
+    stage, place = a["resultDescription"]
+    assert (stage["resultType"], place["resultType"]) == ("RubricCriterionLevel", "RubricCriterionLevel")
+    assert {lvl["id"] for lvl in place["rubricCriterionLevel"]} >= {f"{aid}:place:1", f"{aid}:place:winner"}
+    assert f"{aid}:stage:regional" in {lvl["id"] for lvl in stage["rubricCriterionLevel"]}
+    assert a["fieldOfStudy"] == "физика" and a["tag"] == ["физика", "региональный этап"]
     ext = cred[EXTENSION]
     assert (ext["stage"], ext["organiser"], ext["degree"], ext["grade"], ext["points"]) == ("regional", "Центр олимпиад", "1", 9, 87.5)
 
@@ -66,6 +76,7 @@ def test_teacher_pd_dates_become_activity_dates():
     cred = make("teacher-pd")
     s = cred["credentialSubject"]
     assert (s["activityStartDate"], s["activityEndDate"]) == ("2026-02-01T00:00:00Z", "2026-02-20T00:00:00Z")
+    assert s["creditsEarned"] == s["achievement"]["creditsAvailable"] == 72 and s["achievement"]["fieldOfStudy"] == "Цифровая дидактика"
     assert cred[EXTENSION]["hours"] == 72 and cred[EXTENSION]["provider"] == "ИПК"
 
 
