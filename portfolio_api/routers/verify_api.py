@@ -41,7 +41,6 @@ from portfolio_api.services.verifier_process import VerifierGone, report_json
 from portfolio_api.web import RequestTooLarge
 from verifier import safejson
 from verifier.document import MAX_DOCUMENT_BYTES
-from verifier.pdf import extract_bundle
 from verifier.report import FAILED
 from verifier.verify import MAX_DEPTH
 
@@ -206,14 +205,15 @@ async def verify(request: Request) -> Any:
         else:
             raise MalformedError("send a bundle or a list of bundles as application/json, files as multipart/form-data, or a PDF as application/pdf")
         reports = await _reports(request, svc, datas, single, options)
-    if (single or content_type == "application/pdf") and _failed_at_step_one(reports[0]):
+    if (single or content_type == "application/pdf") and (why := _unreadable(reports[0])) is not None:
         # A body that is not JSON at all, or not a diploma PDF carrying one bundle (several, a
         # decompression bomb, a filter that cannot be capped: verifier/pdf.py), is a bad request
         # (400) saying why, as for a list; a readable bundle that fails its checks stays a 200 report.
+        # The reason is the verifier's own: the body is never parsed a second time.
         if single:
-            _json_documents(body, limit, max_documents)
+            _json_documents(body, limit, max_documents)  # JSON that is not a bundle stays a 200 report
         else:
-            await run_in_threadpool(extract_bundle, body)
+            raise MalformedError(why)
     if names is not None:  # "file" first, as in the CLI's --json output
         reports = [b'{"file":' + report_json(name) + b"," + r[1:] for name, r in zip(names, reports)]
     # The reports are already the documented shape (ReportOut, in the OpenAPI schema), as JSON:
@@ -221,8 +221,15 @@ async def verify(request: Request) -> Any:
     return Response(b"[" + b",".join(reports) + b"]" if many else reports[0], media_type="application/json")
 
 
-def _failed_at_step_one(report: bytes) -> bool:
-    return report.startswith(b'{"ok":false') and json.loads(report)["steps"][0]["status"] == FAILED
+def _unreadable(report: bytes) -> str | None:
+    """Why step 1 failed because the file could not be read at all (not a PDF with one bundle), else None."""
+    if not report.startswith(b'{"ok":false'):
+        return None
+    step = json.loads(report)["steps"][0]
+    prefix = "the file is not a well-formed credential bundle: "
+    if step["status"] != FAILED or not step["message"].startswith(prefix):
+        return None
+    return step["message"][len(prefix) :]
 
 
 def _options(request: Request) -> dict[str, Any]:

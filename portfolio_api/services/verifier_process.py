@@ -53,6 +53,8 @@ log = logging.getLogger("eduledger.verifier_process")
 RESTART_EVERY = 5.0
 #: Longest wait for the process's answer before it is taken for hung, killed, and the documents verified in process.
 ANSWER_WITHIN = 60.0
+#: Requests sent to the process and not yet answered, at most (the others wait in the node, holding their body only).
+IN_FLIGHT = 4
 _HEADER = struct.Struct("!I")
 
 
@@ -82,6 +84,7 @@ class VerifierProcess:
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[list[bytes] | None]] = {}
+        self._slots: asyncio.Semaphore | None = None  # made on the event loop, at the first request
         self._ids = itertools.count()
         self._sent_state: object = None
         self._last_start = float("-inf")
@@ -131,12 +134,17 @@ class VerifierProcess:
             self._sent_state = state
         request_id = next(self._ids)
         future: asyncio.Future[list[bytes] | None] = asyncio.get_running_loop().create_future()
-        self._pending[request_id] = future
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(IN_FLIGHT)
         try:
-            writer.write(_frame(("verify", request_id, now, list(datas))))
-            if writer.transport.get_write_buffer_size() > 1 << 20:
-                await writer.drain()
-            reports = await asyncio.wait_for(asyncio.shield(future), ANSWER_WITHIN)
+            # The process answers one request at a time: more than a few queued in the socket buffer
+            # only hold memory (a pickled copy of every body) while a flood waits; they wait here instead.
+            async with self._slots:
+                self._pending[request_id] = future
+                writer.write(_frame(("verify", request_id, now, list(datas))))
+                if writer.transport.get_write_buffer_size() > 1 << 20:
+                    await writer.drain()
+                reports = await asyncio.wait_for(asyncio.shield(future), ANSWER_WITHIN)
         except TimeoutError:  # before OSError, of which it is a subclass
             log.error("the verifier process gave no answer in %.0f s; killing it", ANSWER_WITHIN)
             self._disconnect()  # fails every waiting request over to in-process verification
