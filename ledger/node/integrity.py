@@ -10,6 +10,7 @@ cosigned beyond the log, or refuses as a fork, stops sequencing (``sequencing_re
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -599,4 +600,19 @@ class Integrity:
             # is no evidence: anyone can send garbage proofs with an honest checkpoint,
             # and a witness must not be talked into stopping by that.
             lines.append(sig.line())
+        self._wake_follower()
         return "".join(lines).encode()
+
+    def _wake_follower(self) -> None:
+        """A new checkpoint was just cosigned here: the follower mirrors now, not at its next poll."""
+        wanted, loop = getattr(self, "_sync_wanted", None), getattr(self, "_follow_loop", None)
+        if wanted is None or loop is None or loop.is_closed():
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            wanted.set()
+        else:
+            loop.call_soon_threadsafe(wanted.set)

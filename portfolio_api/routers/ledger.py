@@ -31,7 +31,7 @@ class LogStatus(BaseModel):
     network: str
     size: int = Field(description="entries committed")
     blocks: int
-    checkpoint: str = Field(description="latest checkpoint note (final if any)")
+    checkpoint: str | None = Field(description="latest checkpoint note (final if any); null before this node holds any")
     final_size: int | None = Field(description="size of the latest quorum-cosigned checkpoint")
     sequencer: bool
     queued: int
@@ -102,12 +102,14 @@ def _block_out(stored) -> BlockOut:
 
 @router.get("/status", response_model=LogStatus)
 def status(node: NodeDep) -> LogStatus:
+    """Always answers (a status route): a replica that has not mirrored a checkpoint yet says so with null."""
     final = node.store.latest_final()
+    latest = final or node.store.latest_checkpoint()
     return LogStatus(
         network=node.network,
         size=node.log.size,
         blocks=node.store.block_count(),
-        checkpoint=node.log.latest_checkpoint().decode(),
+        checkpoint=latest[1].decode() if latest else None,
         final_size=final[0] if final else None,
         sequencer=node.is_sequencer,
         queued=node.sequencer.queued,
