@@ -77,15 +77,20 @@ class Integrity:
         if reason is not None:
             raise HaltedError(f"this node stopped serving log data because {reason}; see 'eduledger network status'")
 
-    def sync_now(self) -> int:
+    def sync_now(self, *, checks: bool = True) -> int:
         """Mirror the sequencer's log up to its latest final checkpoint, then compare
         checkpoints with every peer (split-view detection) and re-hash one window of
-        stored entries (a database edited behind our back). Returns the local size."""
+        stored entries (a database edited behind our back). Returns the local size.
+
+        ``checks=False``: mirror only (the follower's quick rounds after a cosignature,
+        ``Roles._follow``); the checks keep their own cadence and ``rounds`` counts only
+        rounds that ran them, the unit of the detection bounds in docs/network.md."""
         from ledger.errors import EduledgerError, InconsistencyError
         from ledger.network.mirror import sync
 
-        self.rounds += 1
-        self._check_storage_window()
+        if checks:
+            self.rounds += 1
+            self._check_storage_window()
         url = self._sync_source()
         sync_error: Exception | None = None
         if url and not self.is_sequencer:
@@ -98,7 +103,8 @@ class Integrity:
                 raise
             except EduledgerError as e:  # unreachable or not yet final: still compare with peers
                 sync_error = e
-        self.check_split_views(self._peer_checkpoints())
+        if checks:
+            self.check_split_views(self._peer_checkpoints())
         if sync_error is not None:
             raise sync_error
         return self.log.size

@@ -7,6 +7,7 @@ takeover, following the sequencer, the sequencer's own checks and retrying cosig
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -364,12 +365,16 @@ class Roles:
         replica's time to finality. Then, while the cosigned checkpoint is not final here yet, every
         FAST_FOLLOW seconds, a bounded number of times (a quorum that never forms costs little)."""
         self._sync_wanted = wanted = asyncio.Event()
-        self._follow_loop = asyncio.get_running_loop()
-        fast = 0
+        loop = self._follow_loop = asyncio.get_running_loop()
+        fast, last_checks = 0, float("-inf")
         while True:
             wanted.clear()
+            # The checks (storage window, split views) keep their 0.5 s cadence; the quick rounds only mirror.
+            checks = loop.time() - last_checks >= interval
+            if checks:
+                last_checks = loop.time()
             try:
-                await asyncio.to_thread(self.sync_now)
+                await asyncio.to_thread(functools.partial(self.sync_now, checks=checks))
             except Exception as e:  # keep following; the error is logged and shown in status
                 log.warning("sync failed: %s", e)
             fast = fast + 1 if self._cosigned_ahead() and fast < self.FAST_ROUNDS else 0

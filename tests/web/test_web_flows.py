@@ -7,7 +7,6 @@ to docs/screenshots/.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
