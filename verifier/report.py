@@ -84,10 +84,12 @@ class Step(NamedTuple):  # a tuple: a cohort of 100,000 bundles makes 900,000 of
         return out
 
 
-class HolderCheck(NamedTuple):
-    """What ``--holder-email`` (``Report.holder_check``) or ``--check-proof`` (``Report.proof_check``) came to (``verifier.holder``): ``passed`` (the credential was issued to that
-    address), ``failed`` (it names another address: the report is not ok), ``warning`` (it names no
-    address, compare the name instead) or ``skipped`` (step 1 failed)."""
+class AskedCheck(NamedTuple):
+    """A check beyond the nine steps, made only when asked: ``--holder-email`` (``Report.holder_check``,
+    ``verifier/holder.py``) or ``--check-proof`` (``Report.proof_check``, ``verifier/dataintegrity.py``).
+    ``status``: ``passed``; ``failed`` (another holder, or a proof that does not verify: the report is not
+    ok); ``warning`` (the credential names no e-mail, or carries no proof: issued before either); or
+    ``skipped`` (the steps it depends on failed)."""
 
     status: str
     message: str
@@ -127,9 +129,8 @@ class Report:
     status_as_of: int | None = None
     superseded_by: str | None = None
     online: OnlineCheck | None = None  # None: no online check was asked for
-    holder_check: HolderCheck | None = None  # None: no e-mail was given to check the holder against
-    proof_check: HolderCheck | None = None  # None: the Data Integrity proof was not asked to be checked
-    parsed: Any = field(default=None, repr=False, compare=False)  # the ParsedCredential of step 1, if it passed
+    holder_check: AskedCheck | None = None  # None: no e-mail was given to check the holder against
+    proof_check: AskedCheck | None = None  # None: the Data Integrity proof was not asked to be checked
 
     @property
     def ok(self) -> bool:

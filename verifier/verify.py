@@ -49,7 +49,7 @@ outside verifier would check, done here when asked (``--check-proof``, the web
 page); a credential issued before proofs only warns.
 
 With ``holder_email`` the report also says whether the credential was issued to
-that address (:class:`HolderCheck`, ``Report.holder_check``; ``verifier.holder``):
+that address (:class:`AskedCheck`, ``Report.holder_check``; ``verifier.holder``):
 a credential naming another address is not ok (status ``other-holder``); one
 naming no address warns, and the name is all there is to compare.
 
@@ -110,7 +110,7 @@ from verifier.report import (
     STEPS,
     UNREACHABLE,
     WARNING,
-    HolderCheck,
+    AskedCheck,
     OnlineCheck,
     Report,
     Step,
@@ -419,24 +419,8 @@ def verify(
     if check_proof:
         report.proof_check = run.check_proof()
     if holder_email is not None:
-        report.holder_check = check_holder(report, holder_email)
+        report.holder_check = run.check_holder(holder_email)
     return report
-
-
-def check_holder(report: Report, email: str) -> HolderCheck:
-    """Whether the credential ``report`` verified was issued to ``email`` (a bad address is ``failed``)."""
-    cred = report.parsed
-    if cred is None:
-        return HolderCheck(SKIPPED, "the holder was not checked because the file is not a well-formed credential bundle")
-    try:
-        match = matches_email(cred.holder_identities, email)
-    except MalformedError as e:
-        return HolderCheck(FAILED, f"the e-mail address given cannot be checked: {e}")
-    if match is None:
-        return HolderCheck(WARNING, f"the credential names no e-mail address (issued before holders were identified): compare the name, {cred.holder_name}")
-    if match:
-        return HolderCheck(PASSED, "issued to the person with this e-mail address")
-    return HolderCheck(FAILED, "issued to someone else: the credential names another e-mail address")
 
 
 #: (number, name, the _Run method that checks it, the steps it depends on), in order.
@@ -475,17 +459,32 @@ class _Run:
             self.report.online = self.online or self._online_outcome()
         return self.report
 
-    def check_proof(self) -> HolderCheck:
+    def check_holder(self, email: str) -> AskedCheck:
+        """Whether the credential was issued to ``email`` (a malformed address is ``failed``)."""
+        if next(s.status for s in self.report.steps if s.name == "well-formed") != PASSED:
+            return AskedCheck(SKIPPED, "the holder was not checked because the file is not a well-formed credential bundle")
+        cred = self.cred
+        try:
+            match = matches_email(cred.holder_identities, email)
+        except MalformedError as e:
+            return AskedCheck(FAILED, f"the e-mail address given cannot be checked: {e}")
+        if match is None:
+            return AskedCheck(WARNING, f"the credential names no e-mail address (issued before holders were identified): compare the name, {cred.holder_name}")
+        if match:
+            return AskedCheck(PASSED, "issued to the person with this e-mail address")
+        return AskedCheck(FAILED, "issued to someone else: the credential names another e-mail address")
+
+    def check_proof(self) -> AskedCheck:
         """The Data Integrity proof, checked with the key the ledger says the issuer held at the issue time."""
         from verifier.dataintegrity import proof_of, verify_proof
         from verifier.didweb import method_key
 
         steps = {s.name: s.status for s in self.report.steps}
         if any(steps.get(n) not in (PASSED, WARNING) for n in ("well-formed", "digest", "issuer")):
-            return HolderCheck(SKIPPED, "the proof was not checked because the credential, its digest or its issuer did not verify")
+            return AskedCheck(SKIPPED, "the proof was not checked because the credential, its digest or its issuer did not verify")
         cred = self.bundle.credential
         if "proof" not in cred:
-            return HolderCheck(WARNING, "the credential carries no Data Integrity proof (issued before proofs): its ledger anchor is its proof")
+            return AskedCheck(WARNING, "the credential carries no Data Integrity proof (issued before proofs): its ledger anchor is its proof")
         try:
             institution, key = method_key(proof_of(cred)["verificationMethod"])
             if institution != self.cred.institution:
@@ -495,8 +494,8 @@ class _Run:
                 raise SignatureError("the proof's key was not the issuer's signing key at the issue time, according to the ledger")
             verify_proof(cred, key)
         except (MalformedError, SignatureError) as e:
-            return HolderCheck(FAILED, f"the Data Integrity proof does not verify: {e}")
-        return HolderCheck(PASSED, "the issuer's Data Integrity proof (eddsa-rdfc-2022) verifies with its key valid at the issue time")
+            return AskedCheck(FAILED, f"the Data Integrity proof does not verify: {e}")
+        return AskedCheck(PASSED, "the issuer's Data Integrity proof (eddsa-rdfc-2022) verifies with its key valid at the issue time")
 
     def _online_outcome(self) -> OnlineCheck:
         node = self.refresh.node  # type: ignore[union-attr]
@@ -528,7 +527,6 @@ class _Run:
         except MalformedError as e:
             raise _Fail(f"the file is not a well-formed credential bundle: {e}") from None
         r = self.report
-        r.parsed = c
         r.kind, r.credential_id, r.holder, r.title, r.issuer, r.index = c.kind, c.id, c.holder_name, c.title, c.issuer_name, b.receipt.index
         return PASSED, (
             f"a well-formed bundle: {c.kind} credential “{c.title}” for {c.holder_name} from {c.issuer_name}, "

@@ -10,23 +10,12 @@ import re
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from fastapi.testclient import TestClient
 
 from portfolio_api.db import tables as t
-from tests.portfolio.helpers import PASSWORD, PEOPLE, Env, form, make_env
+from tests.portfolio.helpers import PASSWORD, PEOPLE, Env, env, form, make_env  # noqa: F401 - env: the fixture
 from tests.portfolio.test_opportunities import Inbox, free_port, use_smtp
 
 MARIA = PEOPLE["maria"][0]
-
-
-@pytest.fixture
-def env(tmp_path):
-    app, data = make_env(tmp_path)
-    with TestClient(app, follow_redirects=False) as client:
-        e = Env(app, client, data)
-        for key, (mail, name, role, inst) in PEOPLE.items():
-            e.users[key] = e.svc.accounts.create(mail, PASSWORD, name, role, inst)
-        yield e
 
 
 @pytest.fixture

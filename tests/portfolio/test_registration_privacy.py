@@ -7,36 +7,15 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-from fastapi.testclient import TestClient
 
 from ledger.errors import MalformedError
 from portfolio_api.db import tables as t
 from portfolio_api.services.accounts import normalize_email
-from tests.portfolio.helpers import PASSWORD, PEOPLE, Env, form, make_env
-from tests.portfolio.test_opportunities import Inbox, free_port, use_smtp
+from tests.portfolio.helpers import PASSWORD, PEOPLE, Env, env, form, make_env  # noqa: F401 - env: the fixture
+from tests.portfolio.test_opportunities import Inbox, free_port, smtp, use_smtp  # noqa: F401 - smtp: the fixture
 
 NEW = {"name": "Иван Петров", "email": "ivan@example.org", "password": "a fresh passphrase 2026", "role": "student"}
 TAKEN = {**NEW, "email": "maria@example.org", "password": "the attacker's own pass"}
-
-
-@pytest.fixture
-def env(tmp_path):
-    app, data = make_env(tmp_path)
-    with TestClient(app, follow_redirects=False) as client:
-        e = Env(app, client, data)
-        for key, (mail, name, role, inst) in PEOPLE.items():
-            e.users[key] = e.svc.accounts.create(mail, PASSWORD, name, role, inst)
-        yield e
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    ctl.start()
-    yield ctl, inbox
-    ctl.stop()
 
 
 def users(env: Env) -> int:

@@ -19,8 +19,13 @@ CHUNK = 64 * 1024
 
 def _call(app, method: str, path: str, *, declared: int | None, total: int, headers: dict[str, str] | None = None):
     """Send ``total`` bytes (lazily, in 64 KiB chunks) to the ASGI app; (status, body, bytes the app pulled)."""
+    return asyncio.run(_acall(app, method, path, declared=declared, total=total, headers=headers))[:3]
+
+
+async def _acall(app, method: str, path: str, *, declared: int | None, total: int, headers: dict[str, str] | None = None):
+    """:func:`_call` on the running event loop; also the response headers (lower-case names)."""
     pulled = 0
-    sent = {"status": None, "body": b""}
+    sent = {"status": None, "body": b"", "headers": {}}
     hdrs = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if declared is not None:
         hdrs.append((b"content-length", str(declared).encode()))
@@ -39,11 +44,12 @@ def _call(app, method: str, path: str, *, declared: int | None, total: int, head
     async def send(message):
         if message["type"] == "http.response.start":
             sent["status"] = message["status"]
+            sent["headers"] = {k.decode().lower(): v.decode() for k, v in message.get("headers", [])}
         elif message["type"] == "http.response.body":
             sent["body"] += message.get("body", b"")
 
-    asyncio.run(app(scope, receive, send))
-    return sent["status"], sent["body"], pulled
+    await app(scope, receive, send)
+    return sent["status"], sent["body"], pulled, sent["headers"]
 
 
 ROUTES = [
@@ -232,24 +238,9 @@ def test_large_bodies_share_one_byte_budget_and_small_requests_never_wait_for_it
 
     app = BodyLimit(handler, settings)
 
-    async def call(path: str, *, declared: int | None, total: int, method: str = "POST") -> tuple[int, int, dict]:
-        pulled, out = 0, {"status": 0, "headers": {}}
-        hdrs = [(b"content-length", str(declared).encode())] if declared is not None else []
-        scope = {"type": "http", "method": method, "path": path, "headers": hdrs, "query_string": b"", "app": None}
-
-        async def receive():
-            nonlocal pulled
-            n = min(CHUNK, total - pulled)
-            pulled += n
-            return {"type": "http.request", "body": b"\0" * n, "more_body": pulled < total}
-
-        async def send(message):
-            if message["type"] == "http.response.start":
-                out["status"] = message["status"]
-                out["headers"] = {k.decode().lower(): v.decode() for k, v in message["headers"]}
-
-        await app(scope, receive, send)
-        return out["status"], pulled, out["headers"]
+    async def call(path: str, *, declared: int | None, total: int) -> tuple[int, int, dict]:
+        status, _, pulled, headers = await _acall(app, "POST", path, declared=declared, total=total)
+        return status, pulled, headers
 
     import portfolio_api.bodylimit as bl
 
