@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -29,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 PG_USER = "postgres"
 # The shared server holds throwaway test data and is never crashed: durability off, for speed.
@@ -55,12 +56,6 @@ def _find_pg_bindir() -> Path | None:
         if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
             return bindir
     return None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivatePostgres:
@@ -106,7 +101,7 @@ class PrivatePostgres:
             raise RuntimeError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
         last = ""
         for _ in range(3):  # the free port may be taken between choosing and binding it
-            self.port = _free_port()
+            self.port = free_port()
             options = f"-p {self.port} -k {self.tmp} -c listen_addresses=127.0.0.1 " + " ".join(f"-c {s}" for s in self.settings)
             started = self._run(
                 str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.tmp / "server.log"),

@@ -13,7 +13,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 from ledger.cli.demo import FIRST_BACKOFF, MAX_RESTARTS, RestartBudget, describe_exit, stopped_on_request
 from portfolio_api.demo import DEMO_INSTITUTIONS, DEMO_PASSWORD, DEMO_TEMPLATES
 from tests.netutil import wait_until
+from tests.ports import free_port
 
 MARIA = "maria@demo.eduledger.example"
 NODES = len(DEMO_INSTITUTIONS)
@@ -34,20 +34,7 @@ BANNER_LINE = re.compile(r"^(\S+)\s+(http://\S+)/\s+\((.+), pid (\d+)\)$", re.MU
 
 def consecutive_free_ports(n: int = NODES) -> int:
     """A base port whose next ``n - 1`` ports are free on 127.0.0.1 too."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            base = s.getsockname()[1]
-        if base > 65535 - n:
-            continue
-        try:
-            for port in range(base, base + n):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no {n} consecutive free ports")
+    return free_port(n)
 
 
 def clean_env() -> dict[str, str]:

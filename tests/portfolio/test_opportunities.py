@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import time
 from dataclasses import replace
 from datetime import date, timedelta
@@ -22,6 +21,7 @@ from portfolio_api.services.credentials import IssueRequest
 from portfolio_api.services.limits import RateLimited
 from portfolio_api.services.opportunities import AnnouncementDraft
 from tests.portfolio.helpers import PASSWORD, PEOPLE, Env, form, make_env
+from tests.ports import free_port
 
 TODAY = date.today()
 
@@ -41,12 +41,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import threading
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 
 from portfolio_api.services.credentials import IssueRequest
 from tests.portfolio.helpers import PASSWORD, PEOPLE, make_env
+from tests.ports import free_port
 
 pytestmark = pytest.mark.browser
 
@@ -42,19 +42,13 @@ def _require_browser() -> None:
         pytest.skip(f"browser tests skipped: {problem}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live(tmp_path):
     _require_browser()
     import uvicorn
 
     app, data = make_env(tmp_path)
-    port = _free_port()
+    port = free_port()
     app.state.settings.public_url = f"http://127.0.0.1:{port}"  # EDULEDGER_PUBLIC_URL: the links on its pages
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
