@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from ledger.node import Node, NodeOptions
 from portfolio_api import errors
 from portfolio_api.bodylimit import BodyLimit
-from portfolio_api.routers import contexts, credentials_api, didweb, health, ledger, network, tlog, witness
+from portfolio_api.routers import contexts, credentials_api, didweb, health, ledger, network, statuslists, tlog, witness
 from portfolio_api.security_headers import SecurityHeaders
 from portfolio_api.settings import Settings
 
@@ -114,6 +114,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
     app.include_router(credentials_api.router)
     app.include_router(contexts.router)
     app.include_router(didweb.router)
+    app.include_router(statuslists.router)
     if settings.portfolio:
         from pathlib import Path
 

@@ -411,13 +411,19 @@ def build_credential(
     return cred
 
 
-def prove(credential: dict[str, Any], signer: Any, *, network_url: str, created: int) -> dict[str, Any]:
+def prove(credential: dict[str, Any], signer: Any, *, network_url: str, created: int, status_slot: tuple[int, int] | None = None) -> dict[str, Any]:
     """``credential`` with its issuer's W3C Data Integrity proof (``eddsa-rdfc-2022``, ``verifier/dataintegrity.py``),
     signed with ``signer`` (the institution's ledger signing key: ``.sign``, ``.public_key``) and named as
-    ``<issuer did:web>#<its Multikey>``. Issuers call this *before* hashing and anchoring: the anchor covers the proof."""
+    ``<issuer did:web>#<its Multikey>``. With ``status_slot`` (list, index), the credential first gets its
+    ``credentialStatus`` in the issuer's Bitstring Status Lists (``verifier/statuslist.py``), which the
+    proof then covers. Issuers call this *before* hashing and anchoring: the anchor covers the proof."""
     from verifier.dataintegrity import add_proof, multikey
+    from verifier.statuslist import credential_status
 
-    did = institution_did(network_url, institution_of(credential["issuer"]["id"]))
+    institution = institution_of(credential["issuer"]["id"])
+    did = institution_did(network_url, institution)
+    if status_slot is not None:
+        credential = {**credential, "credentialStatus": credential_status(network_url, institution, status_slot)}
     return add_proof(credential, sign=signer.sign, verification_method=f"{did}#{multikey(signer.public_key)}", created=format_time(created))
 
 

@@ -58,7 +58,7 @@ import typer
 
 from ledger.cli.common import fail
 from ledger.cli.credential_files import check_kind, read_rows, read_spec, row_from_flags, store_credentials, stored_credential, write_json
-from ledger.cli.credential_nodes import NodeAccess, Refused, run_with_node
+from ledger.cli.credential_nodes import NodeAccess, Refused, run_with_node, status_publications, with_status
 from ledger.errors import EduledgerError, MalformedError
 from ledger.model.entries import REVOCATION_REASONS, Statement
 from ledger.model.issuance import anchor_statement, revoke_statement, supersede_statement
@@ -117,18 +117,31 @@ async def _issue_rows(node: NodeAccess, kind: str, rows: Sequence[Any], store: P
                             progress=lambda n: progress.update(checking, completed=n), network_url=node.network_url)
         for n, reason in built.refused + list(wrong_kind.items()):
             outcomes[n] = RowOutcome(n, False, reason)
-        # Each credential carries the institution's Data Integrity proof; it is hashed and anchored with it.
-        built.built = [(n, prove(c, node.signer, network_url=node.network_url, created=now)) for n, c in built.built if n not in wrong_kind]
+        # Each credential gets a slot in the institution's status lists and its Data Integrity proof; it is hashed
+        # and anchored with both (verifier/statuslist.py, verifier/dataintegrity.py).
+        built.built = [(n, c) for n, c in built.built if n not in wrong_kind]
+        slots, new_lists = await node.reserve_slots(len(built.built)) if built.built and not check_only else ([None] * len(built.built), [])
+        built.built = [(n, prove(c, node.signer, network_url=node.network_url, created=now, status_slot=slot)) for (n, c), slot in zip(built.built, slots)]
         if check_only:
             for n, cred in built.built:
                 outcomes[n] = RowOutcome(n, False, "checked, not issued (--check)", canonical_digest(cred).hex())
             return [outcomes[n] for n in sorted(outcomes)]
         anchoring = progress.add_task("anchoring", total=len(built.built))
+        # A list none of whose credentials was anchored before is published (empty) first, so outside verifiers find it.
+        publications = await status_publications(node, new_lists)
         for start in range(0, len(built.built), CHUNK):
             chunk = built.built[start : start + CHUNK]
+            chunk_slots = slots[start : start + CHUNK]
             digests = store_credentials(store, [c for _, c in chunk])
-            statements = [anchor_statement(node.network, node.institution, digest=d, kind=credential_kind(c), issued_at=now) for d, (_, c) in zip(digests, chunk)]
-            results = await node.submit(statements)
+            statements = [
+                anchor_statement(node.network, node.institution, digest=d, kind=credential_kind(c), issued_at=now, slot=slot)
+                for d, (_, c), slot in zip(digests, chunk, chunk_slots)
+            ]
+            results = await node.submit(publications + statements)
+            for res in results[: len(publications)]:
+                if isinstance(res, Rejection):
+                    typer.echo(f"warning: the ledger refused a status list: {res.error}", err=True)
+            results, publications = results[len(publications) :], []
             for (n, _), d, res in zip(chunk, digests, results):
                 if isinstance(res, Rejection):
                     outcomes[n] = RowOutcome(n, False, f"the ledger refused it: {res.error}", d)
@@ -222,11 +235,15 @@ def batch(
     raise typer.Exit(EXIT_REFUSED if refused else 0)
 
 
-def _submit_one(statement_for: Callable[[NodeAccess], Statement]) -> Callable[[NodeAccess], Any]:
+def _submit_one(statement_for: Callable[[NodeAccess], Statement], digest: str) -> Callable[[NodeAccess], Any]:
+    """Submit a change of ``digest``'s status, with its status list (``with_status``); the change's receipt."""
+
     async def work(node: NodeAccess) -> Receipt:
-        (res,) = await node.submit([statement_for(node)])
+        res, *published = await node.submit(await with_status(node, digest, statement_for(node)))
         if isinstance(res, Rejection):
             raise Refused(str(res.error), 0)
+        for refused in (p for p in published if isinstance(p, Rejection)):
+            typer.echo(f"warning: the ledger refused the new status list: {refused.error}", err=True)
         return res
 
     return work
@@ -245,7 +262,7 @@ def revoke(
     """Revoke a credential: it then verifies as revoked, with the reason."""
     if reason not in REVOCATION_REASONS:
         raise fail(f"unknown --reason {reason!r}; use one of {', '.join(sorted(REVOCATION_REASONS))}")
-    receipt = _refusable(_submit_one(lambda node: revoke_statement(node.network, node.institution, digest, reason)), data_dir, database_url, url, key, institution)
+    receipt = _refusable(_submit_one(lambda node: revoke_statement(node.network, node.institution, digest, reason), digest), data_dir, database_url, url, key, institution)
     typer.echo(f"revoked {digest} at ledger index {receipt.index}")
 
 
@@ -274,7 +291,7 @@ def supersede(
         (outcome,) = await _issue_rows(node, chosen, [row], store)
         if not outcome.issued:
             return outcome, None
-        (res,) = await node.submit([supersede_statement(node.network, node.institution, old, outcome.digest)])
+        res, *_ = await node.submit(await with_status(node, old, supersede_statement(node.network, node.institution, old, outcome.digest)))
         return outcome, res
 
     outcome, res = run_with_node(work, data_dir, database_url, url, key, institution)

@@ -39,7 +39,39 @@ class NodeAccess(Protocol):
 
     async def bundle(self, credential: dict[str, Any]) -> dict[str, Any]: ...
 
+    async def status_list(self, number: int) -> dict[str, Any]:
+        """The ledger's view of the institution's status list ``number``: ``taken`` slots, ``set`` bits, ``published_index``."""
+        ...
+
+    async def reserve_slots(self, count: int) -> tuple[list[tuple[int, int]], list[int]]:
+        """``count`` free status list slots (list, index) and the lists among them not yet published."""
+        ...
+
+    async def slot_of(self, digest: str) -> tuple[int, int] | None:
+        """The status list slot of an anchored credential, if it has one."""
+        ...
+
     async def close(self) -> None: ...
+
+
+async def with_status(node: NodeAccess, digest: str, statement: Statement) -> list[Statement]:
+    """``statement`` (a revocation or supersession of ``digest``), followed, when the credential has a status list
+    slot, by its list as it stands after it: submitted in one batch, outside verifiers see the change at once."""
+    slot = await node.slot_of(digest)
+    if slot is None:
+        return [statement]
+    return [statement, *await status_publications(node, [slot[0]], also={slot[0]: [slot[1]]})]
+
+
+async def status_publications(node: NodeAccess, numbers: Sequence[int], *, also: dict[int, list[int]] | None = None) -> list[Statement]:
+    """``status.publish`` statements for ``numbers`` as the ledger has them, plus ``also`` (``verifier.statuslist``)."""
+    from verifier.statuslist import publish_statements
+
+    states = {n: await node.status_list(n) for n in set(numbers)}
+    return publish_statements(
+        lambda n: states[n]["set"], node.signer, network=node.network, network_url=node.network_url, institution=node.institution,
+        numbers=numbers, created=int(time.time()), also=also,
+    )  # fmt: skip
 
 
 def network_url_from_env(fallback: str) -> str:
@@ -100,6 +132,20 @@ class LocalNode:
         if anchor is None:
             raise NotFoundError("the credential is not anchored on this ledger")
         return await asyncio.to_thread(final_bundle, self.node, credential, anchor.index, wait_seconds=BUNDLE_RETRY_SECONDS)
+
+    async def status_list(self, number: int) -> dict[str, Any]:
+        reg = self.node.log.registry
+        return {
+            "taken": sorted(reg.status_used.get(self.institution, {}).get(number, ())),
+            "set": sorted(reg.status_list_bits(self.institution, number)),
+            "published_index": reg.status_published.get((self.institution, number)),
+        }
+
+    async def reserve_slots(self, count: int) -> tuple[list[tuple[int, int]], list[int]]:
+        return self.node.status_slots.reserve(self.institution, count)
+
+    async def slot_of(self, digest: str) -> tuple[int, int] | None:
+        return self.node.log.registry.status_slots.get(digest)
 
     async def close(self) -> None:
         await self.node.stop()
@@ -197,6 +243,27 @@ class RemoteNode:
                 err = self._refusal(r)
                 raise NotFoundError(str(err)) if r.status_code == 404 else err
             await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+
+    async def status_list(self, number: int) -> dict[str, Any]:
+        return (await self._get(self.client, self.url, f"/api/v1/ledger/status-lists/{self.institution}/{number}")).json()
+
+    async def reserve_slots(self, count: int) -> tuple[list[tuple[int, int]], list[int]]:
+        """Free slots as the node reports them, picked here. Another issuer picking the same slot at the same
+        moment makes the ledger refuse one anchor, naming the slot: that row is issued again."""
+        from ledger.model.statuslist import SLOTS_PER_LIST, allocate
+
+        states: dict[int, dict[str, Any]] = {}
+        number, room = 0, 0
+        while room < count:
+            states[number] = await self.status_list(number)
+            room += max(0, SLOTS_PER_LIST - len(states[number]["taken"]))
+            number += 1
+        slots = allocate({n: set(st["taken"]) for n, st in states.items()}, count)
+        return slots, sorted({n for n, _ in slots if states[n]["published_index"] is None})
+
+    async def slot_of(self, digest: str) -> tuple[int, int] | None:
+        found = (await self._get(self.client, self.url, f"/api/v1/ledger/credentials/{digest}")).json()
+        return None if found.get("status_list") is None else (found["status_list"], found["status_index"])
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -24,6 +24,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from ledger.errors import MalformedError, RootMismatchError, SignatureError
+from ledger.model import statuslist
 from ledger.tlog import _hashing, ed25519, merkle
 from ledger.tlog.canonical import canonical_bytes
 from ledger.tlog.encoding import HEX64, b64d, b64d_memo, b64e, hex32
@@ -109,11 +110,40 @@ def _check_key_revoke(b: Mapping[str, Any]) -> None:
     _code(b, "reason", KEY_REVOCATION_REASONS)
 
 
+def _index(body: Mapping[str, Any], name: str, bound: int) -> int:
+    v = body.get(name)
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < bound:
+        raise MalformedError(f"{name} must be an integer from 0 to {bound - 1}")
+    return v
+
+
 def _check_anchor(b: Mapping[str, Any]) -> None:
-    _exact_fields(b, {"digest", "type", "issued_at"})
+    _exact_fields(b, {"digest", "type", "issued_at"}, _STATUS_SLOT)
     hex32(b.get("digest"), "digest")
     _code(b, "type")
     parse_time(b["issued_at"], "issued_at")
+    if "status_list" in b or "status_index" in b:  # the credential's slot in its issuer's status lists
+        _index(b, "status_list", statuslist.MAX_LISTS)
+        _index(b, "status_index", statuslist.LIST_BITS)
+
+
+_STATUS_SLOT = frozenset({"status_list", "status_index"})
+_PROOF_FIELDS = {"type", "cryptosuite", "created", "verificationMethod", "proofPurpose", "proofValue"}
+
+
+def _check_status_publish(b: Mapping[str, Any]) -> None:
+    """A status list of the institution: its bits and the Data Integrity proof of the credential nodes rebuild."""
+    _exact_fields(b, {"list", "id", "valid_from", "encoded_list", "proof"})
+    _index(b, "list", statuslist.MAX_LISTS)
+    _text(b, "id", max_len=300)
+    parse_time(b["valid_from"], "valid_from")
+    statuslist.decode_bits(b["encoded_list"])
+    proof = b["proof"]
+    if not isinstance(proof, Mapping):
+        raise MalformedError("proof must be an object")
+    _exact_fields(proof, _PROOF_FIELDS)
+    for name in _PROOF_FIELDS:
+        _text(proof, name, max_len=300)
 
 
 def _check_revoke(b: Mapping[str, Any]) -> None:
@@ -177,6 +207,7 @@ BODY_CHECKS = {
     "credential.anchor": _check_anchor,
     "credential.revoke": _check_revoke,
     "credential.supersede": _check_supersede,
+    "status.publish": _check_status_publish,
     # Governance by k-of-n approvals (ledger/model/governance.py).
     "governance.propose": _check_propose,
     "governance.approve": _check_approve,
@@ -218,6 +249,10 @@ class Statement:
 
 
 _ANCHOR_CANONICAL = '{"body":{"digest":"%s","issued_at":"%s","type":"%s"},"institution":"%s","kind":"credential.anchor","network":"%s","v":1}'
+_SLOT_ANCHOR_CANONICAL = (
+    '{"body":{"digest":"%s","issued_at":"%s","status_index":%d,"status_list":%d,"type":"%s"},'
+    '"institution":"%s","kind":"credential.anchor","network":"%s","v":1}'
+)
 
 
 @lru_cache(maxsize=256)
@@ -237,7 +272,7 @@ def statement_fast(network: object, kind: object, institution: object, body: obj
     if (
         kind == "credential.anchor"
         and type(body) is dict
-        and len(body) == 3
+        and (len(body) == 3 or (len(body) == 5 and type(body.get("status_list")) is int and type(body.get("status_index")) is int))
         and "digest" in body
         and "type" in body
         and "issued_at" in body
@@ -248,14 +283,15 @@ def statement_fast(network: object, kind: object, institution: object, body: obj
         d, t, at = body["digest"], body["type"], body["issued_at"]
         if type(d) is str and HEX64.match(d) and type(t) is str and _CODE.match(t):
             parse_time(at, "issued_at")
+            if len(body) == 3:
+                canonical = _ANCHOR_CANONICAL % (d, at, t, institution, network)
+            else:
+                sl, si = body["status_list"], body["status_index"]
+                if not (0 <= sl < statuslist.MAX_LISTS and 0 <= si < statuslist.LIST_BITS):
+                    return Statement(network, kind, institution, body)  # type: ignore[arg-type]  # raises the error
+                canonical = _SLOT_ANCHOR_CANONICAL % (d, at, si, sl, t, institution, network)
             st = object.__new__(Statement)
-            st.__dict__.update(
-                network=network,
-                kind=kind,
-                institution=institution,
-                body=body,
-                canonical=(_ANCHOR_CANONICAL % (d, at, t, institution, network)).encode("ascii"),
-            )
+            st.__dict__.update(network=network, kind=kind, institution=institution, body=body, canonical=canonical.encode("ascii"))
             return st
     return Statement(network, kind, institution, body)  # type: ignore[arg-type]
 

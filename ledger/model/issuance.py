@@ -29,15 +29,24 @@ from ledger.model.entries import REVOCATION_REASONS, Statement
 from ledger.model.receipts import Receipt, Rejection
 from ledger.tlog.timefmt import format_time
 
-__all__ = ["anchor_statement", "final_bundle", "receipts", "revoke_statement", "supersede_statement"]
+__all__ = ["anchor_statement", "final_bundle", "receipts", "revoke_statement", "status_publish_statement", "supersede_statement"]
 
 #: How long a bundle request waits for the next final checkpoint before asking the caller to retry.
 BUNDLE_WAIT_SECONDS = 10.0
 
 
-def anchor_statement(network: str, institution: str, *, digest: str, kind: str, issued_at: int) -> Statement:
-    """``credential.anchor``: the credential's SHA-256 (hex), its kind and issue time (its ``validFrom``)."""
-    return Statement(network, "credential.anchor", institution, {"digest": digest, "type": kind, "issued_at": format_time(issued_at)})
+def anchor_statement(network: str, institution: str, *, digest: str, kind: str, issued_at: int, slot: tuple[int, int] | None = None) -> Statement:
+    """``credential.anchor``: the credential's SHA-256 (hex), its kind and issue time (its ``validFrom``), and the
+    (list, index) of its ``credentialStatus`` in the institution's status lists when it has one."""
+    body: dict[str, Any] = {"digest": digest, "type": kind, "issued_at": format_time(issued_at)}
+    if slot is not None:
+        body["status_list"], body["status_index"] = slot
+    return Statement(network, "credential.anchor", institution, body)
+
+
+def status_publish_statement(network: str, institution: str, body: dict[str, Any]) -> Statement:
+    """``status.publish``: a status list with its proof (``verifier.statuslist.publication``)."""
+    return Statement(network, "status.publish", institution, body)
 
 
 def revoke_statement(network: str, institution: str, digest: str, reason: str) -> Statement:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from ledger.errors import AuthorizationError, ConflictError, MalformedError
+from ledger.model import statuslist
 from ledger.model.entries import Entry
 from ledger.model.governance import Governance, Proposal
 from ledger.tlog.encoding import b64d
@@ -121,6 +122,12 @@ class Registry:
         self.anchors: Records[Anchor] = Records(Anchor)
         self.revocations: Records[Revocation] = Records(Revocation)
         self.supersessions: Records[Supersession] = Records(Supersession)
+        # Bitstring status lists (ledger/model/statuslist.py), per institution and list number: the slots
+        # anchors took, the bits set by revocations and supersessions, the index of the latest publication.
+        self.status_slots: dict[str, tuple[int, int]] = {}
+        self.status_used: dict[str, dict[int, set[int]]] = {}
+        self.status_bits: dict[str, dict[int, set[int]]] = {}
+        self.status_published: dict[tuple[str, int], int] = {}
         self._key_owner: dict[bytes, str] = {}
         # Indices of each institution's key.* entries (for the key history in bundles).
         self.key_events: dict[str, list[int]] = {}
@@ -133,6 +140,10 @@ class Registry:
         inst = self.institutions.get(institution)
         period = inst.key(key) if inst else None
         return bool(period and period.valid_at(t))
+
+    def status_list_bits(self, institution: str, number: int) -> frozenset[int]:
+        """The set bits of the institution's status list ``number`` as the ledger has them now."""
+        return frozenset(self.status_bits.get(institution, {}).get(number, ()))
 
     def status(self, digest_hex: str) -> str:
         """'unknown', 'valid', 'revoked' or 'superseded'."""
@@ -244,6 +255,7 @@ class Registry:
                     raise ConflictError(f"credential {b['digest']} is already revoked")
                 if commit:
                     self.revocations._put(b["digest"], index, b["reason"])
+                    self._set_status_bit(b["digest"])
             case "credential.supersede":
                 self._own_anchor(inst.id, b["digest"])
                 self._own_anchor(inst.id, b["by"])
@@ -251,6 +263,19 @@ class Registry:
                     raise ConflictError(f"credential {b['digest']} is already superseded")
                 if commit:
                     self.supersessions._put(b["digest"], index, b["by"])
+                    self._set_status_bit(b["digest"])
+            case "status.publish":
+                number = b["list"]
+                if not b["id"].endswith(f"/status/{inst.id}/{number}"):
+                    raise AuthorizationError(f"the status list's id must be <network URL>/status/{inst.id}/{number}")
+                published, ledger_bits = statuslist.decode_bits(b["encoded_list"]), self.status_list_bits(inst.id, number)
+                if published != ledger_bits:
+                    raise ConflictError(
+                        f"status list {inst.id}/{number} does not match the ledger: it marks {len(published)} credential(s), "
+                        f"the ledger has {len(ledger_bits)} revoked or superseded; build it again from the ledger"
+                    )
+                if commit:
+                    self.status_published[(inst.id, number)] = index
             case "governance.propose":
                 p = self.governance.propose(inst.id, b, index)
                 self._check_action(p.action, p.params, now)
@@ -276,8 +301,22 @@ class Registry:
         rows = self.anchors._rows
         if (prior := rows.get(b["digest"])) is not None:
             raise ConflictError(f"credential {b['digest']} is already anchored at index {prior[0]}")
+        number = b.get("status_list")
+        if number is not None:
+            used = self.status_used.setdefault(inst.id, {}).setdefault(number, set())
+            if b["status_index"] in used:
+                raise ConflictError(f"status list slot {number}/{b['status_index']} of {inst.id} is already taken")
         if commit:
             rows[b["digest"]] = (index, inst.id, b["type"], issued_at, key)
+            if number is not None:
+                used.add(b["status_index"])
+                self.status_slots[b["digest"]] = (number, b["status_index"])
+
+    def _set_status_bit(self, digest: str) -> None:
+        slot = self.status_slots.get(digest)
+        if slot is not None:
+            inst = self.anchors._rows[digest][1]
+            self.status_bits.setdefault(inst, {}).setdefault(slot[0], set()).add(slot[1])
 
     # --- governance (ledger/model/governance.py) --------------------------------------------
 

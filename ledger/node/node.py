@@ -29,6 +29,7 @@ from ledger.node.integrity import Integrity
 from ledger.node.log import Log
 from ledger.node.roles import Roles
 from ledger.node.sequencer import Sequencer
+from ledger.node.statuslists import StatusSlots
 from ledger.storage import LedgerStore, open_store
 from ledger.tlog.note import Verifier
 
@@ -109,6 +110,8 @@ class Node(Roles, Integrity):
         )
         self._sequencing = False
         self._handing_over = False
+        # Status list slots reserved for credentials being issued here (ledger/node/statuslists.py).
+        self.status_slots = StatusSlots(lambda: self.log.registry)
 
     def _cosigners(self, witness_vkeys: dict[str, str]) -> list[Cosigner]:
         """Local witness keys, then a remote witness for every other institution in peers.json."""

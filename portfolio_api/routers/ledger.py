@@ -94,6 +94,8 @@ class CredentialStatus(BaseModel):
     final: bool = Field(
         default=False, description="the anchor is covered by a final checkpoint; until then a fault can still undo it"
     )
+    status_list: int | None = Field(default=None, description="the issuer's status list holding the credential's bit, if it has one")
+    status_index: int | None = Field(default=None, description="the credential's bit in that list")
 
 
 def _block_out(stored) -> BlockOut:
@@ -199,6 +201,8 @@ def credential_status(digest: str, node: ServingNodeDep) -> CredentialStatus:
         superseded_by=sup.by if sup else None,
         supersession_index=sup.index if sup else None,
         final=anchor is not None and anchor.index < node.final_size,
+        status_list=slot[0] if (slot := reg.status_slots.get(digest)) else None,
+        status_index=slot[1] if slot else None,
     )
 
 

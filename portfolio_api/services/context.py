@@ -41,6 +41,17 @@ class Ctx:
             raise AuthorizationError(f"this node holds no signing key for {institution}")
         return signer
 
+    def status_publications(self, institution: str, numbers: Any, *, also: Any = None) -> list[Any]:
+        """``status.publish`` statements for the institution's status lists ``numbers`` as the ledger has them,
+        plus the bits of ``also`` (``verifier.statuslist.publish_statements``)."""
+        from verifier.statuslist import publish_statements
+
+        registry = self.node.log.registry
+        return publish_statements(
+            lambda n: registry.status_list_bits(institution, n), self.signer(institution), network=self.network,
+            network_url=self.network_url, institution=institution, numbers=numbers, created=self.now(), also=also,
+        )  # fmt: skip
+
     def submit(self, institution: str, statements: Sequence[Any]) -> list[Any]:
         """Sign ``statements`` with the node's key for ``institution`` and wait until committed.
 

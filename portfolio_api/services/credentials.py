@@ -36,6 +36,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from ledger.errors import AuthorizationError, ConflictError, EduledgerError, MalformedError, NotFoundError
+from ledger.model.entries import Statement
 from ledger.model.issuance import anchor_statement, receipts, revoke_statement, supersede_statement
 from ledger.model.receipts import Rejection
 from ledger.tlog.canonical import canonical_digest
@@ -46,6 +47,7 @@ from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
 from verifier.credentials import build_credential as shared_build_credential
 from verifier.credentials import prove
+from verifier.statuslist import slot_numbers
 
 log = logging.getLogger("eduledger.portfolio")
 
@@ -205,8 +207,10 @@ class Credentials:
                     title=req.title, description=req.description, achieved_on=req.achieved_on, issued_at=now, credential_id=cid,
                     network_url=self.ctx.network_url, evidence_sha256=evidence_sha256,
                 )
-                # The institution's Data Integrity proof, before the digest: the anchor covers it (verifier/dataintegrity.py).
-                cred = prove(cred, self.ctx.signer(inst), network_url=self.ctx.network_url, created=now)
+                # Its slot in the institution's status lists, then the institution's Data Integrity proof, before
+                # the digest: the anchor covers both (verifier/statuslist.py, verifier/dataintegrity.py).
+                (slot,), _ = self.ctx.node.status_slots.reserve(inst, 1)
+                cred = prove(cred, self.ctx.signer(inst), network_url=self.ctx.network_url, created=now, status_slot=slot)
                 conn.execute(
                     t.credentials.insert().values(
                         id=cid, institution_id=inst, holder_id=holder.id, kind=req.kind, title=req.title, issued_at=now,
@@ -235,8 +239,20 @@ class Credentials:
             rows = conn.execute(q).all()
         if not rows:
             return 0
-        statements = [anchor_statement(self.ctx.network, institution_id, digest=r.digest, kind=r.kind, issued_at=r.issued_at) for r in rows]
-        results = self.ctx.submit(institution_id, statements)
+        slots = self._slots(rows)
+        statements = [
+            anchor_statement(self.ctx.network, institution_id, digest=r.digest, kind=r.kind, issued_at=r.issued_at, slot=slots.get(r.id)) for r in rows
+        ]
+        # A status list none of whose credentials was anchored before is published (empty) first, so that outside
+        # verifiers find it: it is signed in the same batch as the anchors.
+        published = self.ctx.node.log.registry.status_published
+        new_lists = {n for n, _ in slots.values() if (institution_id, n) not in published}
+        publications = self.ctx.status_publications(institution_id, new_lists) if new_lists else []
+        results = self.ctx.submit(institution_id, publications + statements)
+        for res in results[: len(publications)]:
+            if isinstance(res, Rejection):
+                log.warning("the ledger refused a status list of %s: %s", institution_id, res.error)
+        results = results[len(publications) :]
         failed: list[tuple[str, EduledgerError]] = []
         with self.ctx.engine.begin() as conn:
             for r, res in zip(rows, results):
@@ -298,6 +314,36 @@ class Credentials:
             raise AuthorizationError("only institution staff may do this")
         return staff.institution_id
 
+    def _slots(self, rows: list[sa.Row]) -> dict[str, tuple[int, int]]:
+        """Credential id -> its status list slot, read from the stored credentials (those issued with one)."""
+        out: dict[str, tuple[int, int]] = {}
+        with self.ctx.engine.begin() as conn:
+            stored = conn.execute(
+                sa.select(t.credentials.c.id, t.credentials.c.holder_id, t.credentials.c.credential_enc).where(t.credentials.c.id.in_([r.id for r in rows]))
+            ).all()
+            for r in stored:
+                if r.credential_enc is None:
+                    continue
+                slot = slot_numbers(json.loads(self.accounts.decrypt_for(conn, r.holder_id, "credential", r.credential_enc)))
+                if slot is not None:
+                    out[r.id] = slot
+        return out
+
+    def _submit_status_change(self, institution_id: str, digest: str, statement: Statement) -> None:
+        """Submit ``statement`` (a revocation or supersession of ``digest``) and, when the credential has a status
+        list slot, the list as it stands after it, in the same batch: outside verifiers see the change at once.
+        A refused list (another change of the same list got in first) is published again from the ledger."""
+        slot = self.ctx.node.log.registry.status_slots.get(digest)
+        if slot is None:
+            receipts(self.ctx.submit(institution_id, [statement]))
+            return
+        first, *published = self.ctx.submit(institution_id, [statement, *self.ctx.status_publications(institution_id, [slot[0]], also={slot[0]: [slot[1]]})])
+        receipts([first])
+        if any(isinstance(r, Rejection) for r in published):
+            retried = self.ctx.submit(institution_id, self.ctx.status_publications(institution_id, [slot[0]]))
+            if isinstance(retried[0], Rejection):
+                log.warning("status list %s/%d is behind the ledger: %s", institution_id, slot[0], retried[0].error)
+
     def _own(self, conn: sa.Connection, staff: User, credential_id: str) -> sa.Row:
         inst = self._staff_institution(staff)
         row = conn.execute(sa.select(t.credentials).where(t.credentials.c.id == credential_id)).first()
@@ -311,7 +357,7 @@ class Credentials:
         statement = revoke_statement(self.ctx.network, row.institution_id, row.digest, reason)  # refuses an unknown reason
         if self.ctx.node.log.registry.status(row.digest) == "revoked":
             return self.get(credential_id)  # already done: a re-submitted form changes nothing
-        receipts(self.ctx.submit(row.institution_id, [statement]))
+        self._submit_status_change(row.institution_id, row.digest, statement)
         with self.ctx.engine.begin() as conn:
             audit.record(conn, at=self.ctx.now(), actor_id=staff.id, actor=f"{staff.role}#{staff.id}", institution_id=row.institution_id,
                          action="revoke", target=f"credential:{credential_id}", detail=reason)
@@ -325,7 +371,8 @@ class Credentials:
         if self.ctx.node.log.registry.status(row.digest) != "valid":
             raise ConflictError("only a valid credential can be superseded")
         new = self.issue(staff, IssueRequest(holder.email, row.kind, title, achieved_on, idem_key=idem_key or f"sup-{credential_id}"), action="supersede")
-        receipts(self.ctx.submit(row.institution_id, [supersede_statement(self.ctx.network, row.institution_id, row.digest, new.digest)]))
+        statement = supersede_statement(self.ctx.network, row.institution_id, row.digest, new.digest)
+        self._submit_status_change(row.institution_id, row.digest, statement)
         return new
 
     # --- reading ---

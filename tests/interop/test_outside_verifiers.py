@@ -39,6 +39,7 @@ from ledger.storage import open_store
 from ledger.tlog.encoding import b64e
 from ledger.tlog.timefmt import format_time
 from portfolio_api.app import create_app
+from portfolio_api.services.credentials import IssueRequest
 from portfolio_api.settings import Settings
 from tests.interop.node_verifier import ensure_node_modules, verify_with_node
 from tests.nodeproc import FAST_KDF, PASSPHRASE
@@ -133,6 +134,13 @@ class Served:
         self.did_json[document_url(did)] = r.content
         return r.json()
 
+    def add_status_list(self, client: TestClient, cred: dict[str, Any]) -> dict[str, Any]:
+        """The status list credential ``cred``'s credentialStatus names, as the node serves it, under its URL."""
+        url = cred["credentialStatus"]["statusListCredential"]
+        listed = served(client, "/" + url.split("://", 1)[1].split("/", 1)[1], "application/vc+ld+json")
+        self.documents[url] = listed
+        return listed
+
     def download(self, url: str) -> bytes:
         """openbadgeslib's did:web fetch, answered from what the node served; any other URL is refused."""
         if url not in self.did_json:
@@ -170,6 +178,17 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Served:
                 out.cases[f"{kind}/{where}"] = tampered(cred, where)
         out.add_did(client, NETWORK_URL, "olymp")
 
+        # Issued by the e-portfolio, so with a BitstringStatusListEntry; one of the two then revoked by its staff.
+        svc = app.state.portfolio
+        staff = svc.accounts.create("staff@olymp.example.org", "correct horse battery", "Сергей Орлов", "staff", "olymp")
+        svc.accounts.create("maria@example.org", "correct horse battery", "Мария Иванова", "student", None)
+        kept = svc.credentials.issue(staff, IssueRequest("maria@example.org", "olympiad", "Победитель олимпиады по физике", "2026-02-10"))
+        gone = svc.credentials.issue(staff, IssueRequest("maria@example.org", "olympiad", "Призёр олимпиады по химии", "2026-02-11"))
+        svc.credentials.revoke(staff, gone.id, "issued-in-error")
+        out.cases["status/valid"] = svc.credentials.credential_json(kept.id)
+        out.cases["status/revoked"] = svc.credentials.credential_json(gone.id)
+        out.add_status_list(client, out.cases["status/valid"])
+
         # A key rotation on the ledger: a credential signed with school-1's old key, one with its new key.
         old = app.state.node.keys.signing["school-1"]
         out.cases["rotation/old-key"] = credential("school-leaving", "school-1", old)
@@ -194,6 +213,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Served:
     with serving_node(cli_data, CLI_NETWORK_URL) as (_, client):
         out.add_context(client, CLI_NETWORK_URL)
         out.add_did(client, CLI_NETWORK_URL, "olymp-1")
+        out.add_status_list(client, out.cases["cli"])
     return out
 
 
@@ -244,8 +264,8 @@ def test_a_credential_signed_with_the_rotated_out_key_still_verifies_with_digita
     assert [m["publicKeyMultibase"] for m in before["verificationMethod"]] == [multikey(world.rotation["old"])]
     assert [m["publicKeyMultibase"] for m in after["verificationMethod"]] == [multikey(world.rotation["old"]), multikey(world.rotation["new"])]
     assert after["assertionMethod"] == [m["id"] for m in after["verificationMethod"]]
-    assert node_results["rotation/old-key"] == {"verified": True, "error": None}
-    assert node_results["rotation/new-key"] == {"verified": True, "error": None}
+    assert node_results["rotation/old-key"] == {"verified": True, "error": None, "revoked": None}
+    assert node_results["rotation/new-key"] == {"verified": True, "error": None, "revoked": None}
 
 
 def test_digital_bazaars_verifier_is_given_documents_and_fetches_none(node_results):
@@ -258,7 +278,16 @@ def test_a_credential_issued_by_the_cli_verifies_with_digital_bazaars_verifier(w
     cred = world.cases["cli"]
     assert cred["issuer"]["id"] == institution_did(CLI_NETWORK_URL, "olymp-1")
     assert proof_of(cred)["verificationMethod"].startswith(cred["issuer"]["id"] + "#")
-    assert node_results["cli"] == {"verified": True, "error": None}
+    assert node_results["cli"] == {"verified": True, "error": None, "revoked": False}
+
+
+def test_digital_bazaars_status_list_check_reads_a_revocation_from_the_list_the_node_serves(world, node_results):
+    """vc-bitstring-status-list fetches the status list credential the credential names (here: as the node served
+    it), verifies its proof and issuer, and reads the credential's bit."""
+    for name in ("status/valid", "status/revoked"):
+        assert world.cases[name]["credentialStatus"]["type"] == "BitstringStatusListEntry"
+    assert node_results["status/valid"] == {"verified": True, "error": None, "revoked": False}
+    assert node_results["status/revoked"] == {"verified": True, "error": None, "revoked": True}
 
 
 # --- openbadgeslib (PyPI) ---------------------------------------------------------------------
@@ -277,7 +306,7 @@ def openbadgeslib_check(world: Served) -> Callable[[dict[str, Any]], None]:
 
 def test_every_kind_verifies_with_openbadgeslib(world):
     check = openbadgeslib_check(world)
-    for kind in [*KINDS, "rotation/old-key", "rotation/new-key", "cli"]:
+    for kind in [*KINDS, "rotation/old-key", "rotation/new-key", "cli", "status/valid", "status/revoked"]:
         check(world.cases[kind])
 
 

