@@ -272,7 +272,7 @@ outbox = sa.Table(
     sa.Index("ix_pf_outbox_due", "status", "next_attempt_at"),
 )
 
-# Discovery: opt-in profiles; the database indexes ``evidence`` alone (FTS5 / tsvector, migrations 0002 and 0003).
+# Discovery: opt-in profiles; the database indexes ``evidence_lemmas`` alone (FTS5 / tsvector, migrations 0002, 0003, 0006).
 profiles = sa.Table(
     "pf_profiles",
     metadata,
@@ -281,6 +281,8 @@ profiles = sa.Table(
     sa.Column("region", sa.String(80), nullable=False, server_default=""),
     sa.Column("headline", sa.String(300), nullable=False, server_default=""),
     sa.Column("evidence", sa.Text, nullable=False, server_default=""),  # ledger-verified credentials only
+    # the lemmas of ``evidence`` (services/morphology.py), what the index holds; NULL: not re-indexed since migration 0006
+    sa.Column("evidence_lemmas", sa.Text, nullable=True),
     sa.Column("self_reported", sa.Text, nullable=False, server_default=""),  # labelled, never counted as evidence
     sa.Column("verified_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("indexed_at", sa.BigInteger, nullable=False, server_default="0"),

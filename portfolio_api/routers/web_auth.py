@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from ledger.errors import AuthorizationError, ConflictError, EduledgerError, MalformedError, PushbackError
 from portfolio_api.i18n import LANGS
+from portfolio_api.routers.web_portfolio import CONFIRMED, say
 from portfolio_api.services.accounts import User
 from portfolio_api.web import (
     LANG_COOKIE,
@@ -173,13 +174,31 @@ def account(request: Request, user: AnyUser) -> Response:
     return render(request, "account.html")
 
 
+def _erase_page(request: Request, svc: ServicesDep, user: User, *, status_code: int = 200, error: str | None = None) -> Response:
+    counts = {"credentials": len(svc.credentials.held_by(user.id)), "uploads": len(svc.uploads.owned_by(user.id)), "shares": len(svc.portfolio.shares_of(user))}
+    return render(request, "confirm_erase.html", status_code=status_code, error=error, counts=counts)
+
+
+@router.get("/account/delete")
+def delete_account_confirm(request: Request, user: Holder, svc: ServicesDep) -> Response:
+    """Issue 18: says what erasure deletes and that it cannot be undone; its form (password, ``confirmed``) is the only way in."""
+    return _erase_page(request, svc, user)
+
+
 @router.post("/account/delete")
-def delete_account(request: Request, user: Holder, svc: ServicesDep, password: Annotated[str, Form()]) -> Response:
-    """Erase one's own account (students and teachers; staff accounts are managed by their institution)."""
+def delete_account(
+    request: Request, user: Holder, svc: ServicesDep, password: Annotated[str, Form()] = "", confirmed: Annotated[str, Form()] = "",
+) -> Response:
+    """Erase one's own account (students and teachers; staff accounts are managed by their institution).
+    Acts only when posted from the confirmation page, with the password; anything else shows that page."""
+    if confirmed != CONFIRMED:  # not from the confirmation page: nothing is erased, the page says what would be
+        return _erase_page(request, svc, user, status_code=400)
+    if not password:
+        return _erase_page(request, svc, user, status_code=400, error=say(request, "err.password_required"))
     try:
         svc.accounts.authenticate(user.email, password, _client_ip(request))
     except AuthorizationError as e:
-        return render(request, "account.html", status_code=400, error=str(e))
+        return _erase_page(request, svc, user, status_code=400, error=str(e))
     svc.accounts.erase(user.id)
     response = redirect(request, "/", "deleted")
     response.delete_cookie(SESSION_COOKIE, path="/")

@@ -11,15 +11,33 @@ from fastapi.responses import Response
 from ledger.errors import EduledgerError, MalformedError
 from ledger.tlog.timefmt import format_time
 from portfolio_api.deps import PathInt
+from portfolio_api.i18n import t
 from portfolio_api.services.credentials import KINDS
+from portfolio_api.services.dates import server_today
 from portfolio_api.services.idempotency import new_key
-from portfolio_api.web import Holder, ServicesDep, csrf_protect, public_base, redirect, render
+from portfolio_api.web import Holder, ServicesDep, csrf_protect, lang_of, public_base, redirect, render
 
 router = APIRouter(prefix="/portfolio", tags=["web: portfolio"], dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
 
 def fmt(ts: int | None) -> str:
     return format_time(ts).replace("T", " ").replace("Z", " UTC") if ts else ""
+
+
+#: The hidden field only a confirmation page sends: an irreversible action posted without it shows that page instead.
+CONFIRMED = "yes"
+
+
+def say(request: Request, key: str, **args: str) -> str:
+    """The catalogue message ``key`` (portfolio_api/i18n.py) in the reader's language, ``args`` filled in."""
+    text = t(key, lang_of(request))
+    return text.format(**args) if args else text
+
+
+def error_text(request: Request, e: EduledgerError) -> str:
+    """What a form shows for ``e``: its catalogue message if its class names one (``message_key``), else its own text."""
+    key = getattr(type(e), "message_key", None)
+    return say(request, key, **getattr(e, "message_args", {})) if isinstance(key, str) else str(e)
 
 
 @router.get("")
@@ -39,10 +57,15 @@ def set_public(request: Request, ref: str, user: Holder, svc: ServicesDep, publi
     return redirect(request, "/portfolio", "saved")
 
 
+def _upload_page(request: Request, svc, *, status_code: int = 200, error: str | None = None, form: dict | None = None) -> Response:
+    """The upload form; after an error, with everything typed kept (``form``) and a word that the file must be chosen again."""
+    return render(request, "upload.html", status_code=status_code, error=error, form=form or {}, kinds=KINDS, institutions=svc.credentials.institutions(),
+                  max_mb=svc.ctx.upload_max_bytes // (1024 * 1024), idem=new_key(), today=server_today(svc.ctx.now()).isoformat())
+
+
 @router.get("/upload")
 def upload_form(request: Request, user: Holder, svc: ServicesDep) -> Response:
-    return render(request, "upload.html", kinds=KINDS, institutions=svc.credentials.institutions(), max_mb=svc.ctx.upload_max_bytes // (1024 * 1024),
-                  idem=new_key())
+    return _upload_page(request, svc)
 
 
 @router.post("/upload")
@@ -54,14 +77,14 @@ async def upload(
     from starlette.concurrency import run_in_threadpool
 
     data = await file.read(svc.ctx.upload_max_bytes + 1)
+    form = {"kind": kind, "title": title, "issued_on": issued_on, "issuer_id": issuer_id, "ask": ask}
     try:
         await run_in_threadpool(
             lambda: svc.uploads.add(user, data=data, filename=file.filename or "document", kind=kind, title=title, issued_on=issued_on,
                                     issuer_id=issuer_id or None, ask_confirmation=ask == "1", idem_key=idem)
         )
     except EduledgerError as e:
-        return render(request, "upload.html", status_code=400, error=str(e), kinds=KINDS, institutions=svc.credentials.institutions(),
-                      max_mb=svc.ctx.upload_max_bytes // (1024 * 1024), idem=new_key())
+        return _upload_page(request, svc, status_code=400, error=error_text(request, e), form=form)
     return redirect(request, "/portfolio", "uploaded")
 
 
@@ -83,27 +106,53 @@ def _quote(name: str) -> str:
     return quote(name, safe="")
 
 
+def _shares_page(request: Request, svc, user, *, status_code: int = 200, error: str | None = None, form: dict | None = None) -> Response:
+    """The links and the form for a new one; ``form`` keeps what was typed and ticked (the default shows only ticked items)."""
+    return render(request, "shares.html", status_code=status_code, error=error, form=form or {}, shares=svc.portfolio.shares_of(user),
+                  items=svc.portfolio.timeline(user.id), now=svc.ctx.now(), base_url=public_base(request), fmt=fmt)
+
+
 @router.get("/shares")
 def shares(request: Request, user: Holder, svc: ServicesDep) -> Response:
-    return render(request, "shares.html", shares=svc.portfolio.shares_of(user), items=svc.portfolio.timeline(user.id), now=svc.ctx.now(),
-                  base_url=public_base(request), fmt=fmt)
+    return _shares_page(request, svc, user)
 
 
 @router.post("/shares")
 def create_share(
     request: Request, user: Holder, svc: ServicesDep, days: Annotated[int, Form()], label: Annotated[str, Form()] = "",
-    scope: Annotated[str, Form()] = "all", items: Annotated[list[str] | None, Form()] = None,
+    scope: Annotated[str, Form()] = "selected", items: Annotated[list[str] | None, Form()] = None, confirmed: Annotated[str, Form()] = "",
+    edit: Annotated[str, Form()] = "",
 ) -> Response:
+    """Issue 18: the form leads to a page saying exactly what the link will show; only that page's button
+    (``confirmed``) creates it. Leaving the scope alone limits the link to the ticked items; ticking none is refused."""
+    form = {"label": label, "days": days, "scope": scope, "ticked": list(items or [])}
+    if edit:  # "Change" on the confirmation page: back to the form as it was filled in
+        return _shares_page(request, svc, user, form=form)
     try:
-        svc.portfolio.create_share(user, label=label, items=list(items or []) if scope == "selected" else None, days=days)
+        if scope not in ("selected", "all"):
+            raise MalformedError("choose whether the link shows the ticked items or the whole public portfolio")
+        chosen = form["ticked"] if scope == "selected" else None
+        if confirmed != CONFIRMED:
+            preview = svc.portfolio.preview_share(user, label=label, items=chosen, days=days)
+            return render(request, "share_confirm.html", preview=preview, form=form, fmt=fmt)
+        svc.portfolio.create_share(user, label=label, items=chosen, days=days)
     except EduledgerError as e:
-        return render(request, "shares.html", status_code=400, error=str(e), shares=svc.portfolio.shares_of(user), items=svc.portfolio.timeline(user.id),
-                      now=svc.ctx.now(), base_url=public_base(request), fmt=fmt)
+        return _shares_page(request, svc, user, status_code=400, error=error_text(request, e), form=form)
     return redirect(request, "/portfolio/shares", "shared")
 
 
+@router.get("/shares/{share_id}/revoke")
+def revoke_share_confirm(request: Request, share_id: PathInt, user: Holder, svc: ServicesDep) -> Response:
+    """Asks first: a revoked link cannot be turned back on."""
+    (share,) = svc.portfolio.shares_of(user, share_id=share_id)
+    shown = svc.portfolio.timeline(user.id, only=set(share.items)) if share.items is not None else None
+    return render(request, "confirm_share_revoke.html", share=share, shown=shown, now=svc.ctx.now(), fmt=fmt)
+
+
 @router.post("/shares/{share_id}/revoke")
-def revoke_share(request: Request, share_id: PathInt, user: Holder, svc: ServicesDep) -> Response:
+def revoke_share(request: Request, share_id: PathInt, user: Holder, svc: ServicesDep, confirmed: Annotated[str, Form()] = "") -> Response:
+    if confirmed != CONFIRMED:
+        return revoke_share_confirm(request, share_id, user, svc)
     svc.portfolio.revoke_share(user, share_id)
     return redirect(request, "/portfolio/shares", "share_revoked")
 

@@ -9,9 +9,15 @@
   shown on the card, labelled as such, never searched; the region is a filter
   column. Uploads the holder reported themselves go to ``self_reported``, shown
   with a label and never searched.
+* Russian morphology (issue 18): the index holds ``evidence_lemmas``, the
+  evidence lemmatised in Python (``services/morphology.py``), never the word
+  forms; ``evidence`` keeps the text shown. Each query word matches, as a
+  prefix, any of its lemmas or the word as typed ("физике" → физика*, физик*,
+  физике*; "олимп" → олимп*), and every query word is required. Both engines
+  get the same normalised tokens, so they find the same profiles (their ranking
+  may differ: bm25 and ts_rank).
 * SQLite: FTS5 table ``fts_profiles`` (external content, kept by triggers);
-  PostgreSQL: generated ``tsvector`` with a GIN index (migrations 0002, 0003).
-  Queries are built from word tokens only, each matched as a prefix, all required.
+  PostgreSQL: generated ``tsvector`` with a GIN index (migrations 0002, 0003, 0006).
 * The index never answers with evidence that is gone. A profile is re-indexed
   when saved and by the idle sender when its holder got credentials since; and
   every search re-derives the evidence of each hit: a hit whose stored evidence
@@ -22,7 +28,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,12 +35,12 @@ import sqlalchemy as sa
 
 from ledger.errors import AuthorizationError, MalformedError
 from portfolio_api.db import tables as t
+from portfolio_api.services import morphology
 from portfolio_api.services.accounts import User
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.limits import RateLimit
 from portfolio_api.services.opportunities import _facet, dialect_insert
 
-_WORD = re.compile(r"\w+", re.U)
 MAX_TERMS = 8
 MAX_REPAIR_PASSES = 5  # re-queries after re-indexing stale hits; each pass leaves fewer stale rows
 
@@ -52,10 +57,16 @@ class Card:
 
 
 def terms(query: str) -> list[str]:
-    words = _WORD.findall(query.lower())
-    if len(words) > MAX_TERMS:
+    """The query's words, normalised like the index (``morphology.words``); a hyphenated word counts as its parts."""
+    found = morphology.words(query)
+    if len(found) > MAX_TERMS:
         raise MalformedError(f"at most {MAX_TERMS} search words")
-    return [w[:40] for w in words]
+    return [w[:40] for w in found]
+
+
+def alternatives(word: str) -> list[str]:
+    """What one query word matches as a prefix: its lemmas, then the word as typed (a half-typed "победит" is no form of "победитель")."""
+    return list(dict.fromkeys((*morphology.word_lemmas(word), word)))
 
 
 class Discovery:
@@ -94,17 +105,21 @@ class Discovery:
     def refresh(self, user_id: int) -> None:
         """Re-index one profile from the holder's current, public, verified items."""
         evidence, self_reported = self._texts(user_id)
+        indexed = " ".join(morphology.lemmas("\n".join(evidence)))  # before the write lock: the first call loads the dictionary
         with self.ctx.engine.begin() as conn:
             conn.execute(t.profiles.update().where(t.profiles.c.user_id == user_id).values(
-                evidence="\n".join(evidence), self_reported="\n".join(self_reported), verified_count=len(evidence), indexed_at=self.ctx.now()))
+                evidence="\n".join(evidence), evidence_lemmas=indexed,
+                self_reported="\n".join(self_reported), verified_count=len(evidence), indexed_at=self.ctx.now()))
 
     def refresh_stale(self, limit: int = 200) -> int:
-        """Re-index discoverable profiles whose holders received credentials since they were last indexed."""
+        """Re-index discoverable profiles never lemmatised (NULL since migration 0006: these first) or whose holders
+        received credentials since they were last indexed."""
         p, c = t.profiles.c, t.credentials.c
         with self.ctx.engine.connect() as conn:
             ids = list(conn.execute(
-                sa.select(p.user_id).where(p.discoverable == sa.true(), sa.exists().where(c.holder_id == p.user_id, c.issued_at >= p.indexed_at))
-                .limit(limit)
+                sa.select(p.user_id).where(p.discoverable == sa.true(), sa.or_(
+                    p.evidence_lemmas.is_(None), sa.exists().where(c.holder_id == p.user_id, c.issued_at >= p.indexed_at)))
+                .order_by(p.evidence_lemmas.is_not(None), p.user_id).limit(limit)
             ).scalars())
         for uid in ids:
             self.refresh(uid)
@@ -141,13 +156,14 @@ class Discovery:
                 if region:
                     q = q.where(p.region == region)
                 return list(conn.execute(q.order_by(p.verified_count.desc(), p.user_id).limit(limit)).scalars())
+            groups = [alternatives(w) for w in words]
             if conn.dialect.name == "postgresql":
-                tsq = " & ".join(f"{w}:*" for w in words)
+                tsq = " & ".join("(" + " | ".join(f"{a}:*" for a in group) + ")" for group in groups)
                 sql = ("SELECT p.user_id FROM pf_profiles p WHERE p.discoverable AND p.tsv @@ to_tsquery('simple', :q)"
                        + (" AND p.region = :region" if region else "")
                        + " ORDER BY ts_rank(p.tsv, to_tsquery('simple', :q)) DESC, p.user_id LIMIT :lim")
                 return list(conn.execute(sa.text(sql), {"q": tsq, "region": region, "lim": limit}).scalars())
-            match = " ".join(f'"{w}"*' for w in words)
+            match = " AND ".join("(" + " OR ".join(f'"{a}"*' for a in group) + ")" for group in groups)
             sql = ("SELECT p.user_id FROM fts_profiles f JOIN pf_profiles p ON p.user_id = f.rowid "
                    "WHERE fts_profiles MATCH :q AND p.discoverable = 1"
                    + (" AND p.region = :region" if region else "")

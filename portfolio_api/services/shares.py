@@ -45,6 +45,12 @@ class ShareGone(NotFoundError):
     """The link exists but has expired or was revoked (shown as such, not as 'not found')."""
 
 
+class NothingChosen(MalformedError):
+    """A link limited to chosen items, with none chosen (issue 18: never widened to the whole portfolio)."""
+
+    message_key = "err.share_nothing_ticked"
+
+
 @dataclass(frozen=True)
 class EventLink:
     """The announcement a credential is the result of (issue 7: the path from announcement to result).
@@ -80,6 +86,21 @@ class Access:
     kind: str  # anonymous | signed_in | named | institution | bulk
     who: str  # the consenting viewer's name (named) or the viewer's institution (institution); else ""
     user_agent: str
+
+
+@dataclass(frozen=True)
+class SharePreview:
+    """What a link about to be created will show, for the page that asks its owner to confirm it.
+
+    ``items`` None is the whole public portfolio as it is whenever the link is opened (items added or
+    made public later included, items hidden later gone); ``shown`` is what that is now. Chosen items
+    are shown whether or not they are public."""
+
+    label: str
+    items: tuple[str, ...] | None
+    days: int
+    expires_at: int
+    shown: list[Item]
 
 
 @dataclass(frozen=True)
@@ -179,24 +200,37 @@ class Portfolio:
 
     # --- share links ---
 
-    def create_share(self, owner: User, *, label: str, items: list[str] | None, days: int) -> Share:
+    def _checked_share(self, owner: User, *, label: str, items: list[str] | None, days: int) -> tuple[str, list[str] | None]:
+        """The label and items a link is created with, or the reason it cannot be (NothingChosen for no item)."""
         if not owner.is_holder:
             raise AuthorizationError("only students and teachers share a portfolio")
         if not 1 <= days <= MAX_SHARE_DAYS:
             raise MalformedError(f"a link is valid for 1 to {MAX_SHARE_DAYS} days")
         if items is not None:
-            mine = {i.ref for i in self.timeline(owner.id)}
             if not items:
-                raise MalformedError("choose at least one item to share")
+                raise NothingChosen("choose at least one item to share")
+            items = list(dict.fromkeys(items))
+            mine = {i.ref for i in self.timeline(owner.id)}
             unknown = [i for i in items if i not in mine]
             if unknown:
                 raise NotFoundError(f"not in your portfolio: {', '.join(unknown)}")
+        return label.strip()[:200], items
+
+    def preview_share(self, owner: User, *, label: str, items: list[str] | None, days: int) -> SharePreview:
+        """What ``create_share`` with the same arguments would make, checked the same way; nothing is stored."""
+        label, items = self._checked_share(owner, label=label, items=items, days=days)
+        shown = self.timeline(owner.id, only=set(items)) if items is not None else self.timeline(owner.id, public_only=True)
+        return SharePreview(label, tuple(items) if items is not None else None, days, self.ctx.now() + days * 86400, shown)
+
+    def create_share(self, owner: User, *, label: str, items: list[str] | None, days: int) -> Share:
+        """A new link: ``items`` None shows the whole public portfolio (as it is when opened), a list only those items."""
+        label, items = self._checked_share(owner, label=label, items=items, days=days)
         token = secrets.token_urlsafe(32)
         now = self.ctx.now()
         with self.ctx.engine.begin() as conn:
             sid = conn.execute(
                 t.shares.insert().values(
-                    owner_id=owner.id, token_hash=_hash(token), label=label.strip()[:200], items=json.dumps(items) if items is not None else None,
+                    owner_id=owner.id, token_hash=_hash(token), label=label, items=json.dumps(items) if items is not None else None,
                     created_at=now, expires_at=now + days * 86400,
                 )
             ).inserted_primary_key[0]

@@ -20,6 +20,7 @@ from portfolio_api.services import audit
 from portfolio_api.services.accounts import Accounts, User
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import KINDS, Credentials, HeldCredential, IssueRequest
+from portfolio_api.services.dates import refuse_future, server_today
 from portfolio_api.services.idempotency import form_key
 
 MAGIC = ((b"%PDF-", "application/pdf"), (b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
@@ -60,7 +61,8 @@ class Uploads:
     def add(self, owner: User, *, data: bytes, filename: str, kind: str, title: str, issued_on: str, issuer_id: str | None, ask_confirmation: bool,
             idem_key: str | None = None) -> Upload:
         """Store an uploaded diploma (and its confirmation request). Idempotent per (owner, ``idem_key``):
-        the upload form submitted twice returns the first upload; no second file, no second request."""
+        the upload form submitted twice returns the first upload; no second file, no second request.
+        A date after the server's today is refused (``dates.FutureDate``)."""
         if not owner.is_holder:
             raise AuthorizationError("only students and teachers keep a portfolio")
         if not data:
@@ -74,9 +76,11 @@ class Uploads:
         if not 2 <= len(title) <= 300:
             raise MalformedError("title must be 2 to 300 characters")
         try:
-            issued = date.fromisoformat(issued_on).isoformat()
+            issued_day = date.fromisoformat(issued_on)
         except ValueError:
             raise MalformedError(f"date must be YYYY-MM-DD, got {issued_on!r}") from None
+        refuse_future(issued_day, server_today(self.ctx.now()))  # FutureDate: a diploma is not issued after today
+        issued = issued_day.isoformat()
         issuer_id = issuer_id or None
         if ask_confirmation and issuer_id not in self.credentials.institutions():
             raise MalformedError("choose the institution that issued the diploma to ask it for confirmation")

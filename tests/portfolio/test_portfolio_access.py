@@ -35,6 +35,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/login/link/{token}"): EVERYONE,
     ("GET", "/lang/{code}"): EVERYONE,
     ("GET", "/account"): SIGNED_IN,
+    ("GET", "/account/delete"): HOLDERS,
     ("POST", "/account/delete"): HOLDERS,
     ("GET", "/portfolio"): HOLDERS,
     ("POST", "/portfolio/items/{ref}/public"): HOLDERS,
@@ -44,6 +45,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/portfolio/uploads/{upload_id}/file"): HOLDERS,
     ("GET", "/portfolio/shares"): HOLDERS,
     ("POST", "/portfolio/shares"): HOLDERS,
+    ("GET", "/portfolio/shares/{share_id}/revoke"): HOLDERS,
     ("POST", "/portfolio/shares/{share_id}/revoke"): HOLDERS,
     ("GET", "/portfolio/shares/{share_id}/qr.svg"): HOLDERS,
     ("GET", "/portfolio/credentials/{credential_id}/bundle"): HOLDERS,
@@ -53,12 +55,15 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/staff/issue"): STAFFS,
     ("GET", "/staff/batch"): STAFFS,
     ("POST", "/staff/batch"): STAFFS,
+    ("GET", "/staff/batch/template.csv"): STAFFS,
     ("GET", "/staff/batches/{batch_id}"): STAFFS,
     ("GET", "/staff/requests"): STAFFS,
     ("POST", "/staff/requests/{request_id}/confirm"): STAFFS,
     ("POST", "/staff/requests/{request_id}/reject"): STAFFS,
     ("GET", "/staff/uploads/{upload_id}/file"): STAFFS,
+    ("GET", "/staff/credentials/{credential_id}/revoke"): STAFFS,
     ("POST", "/staff/credentials/{credential_id}/revoke"): STAFFS,
+    ("GET", "/staff/credentials/{credential_id}/supersede"): STAFFS,
     ("POST", "/staff/credentials/{credential_id}/supersede"): STAFFS,
     ("GET", "/staff/audit"): STAFFS,
     ("GET", "/institution/admin"): {INST_ADMIN},
@@ -110,7 +115,7 @@ DUMMY = {"code": "en", "ref": "c:00000000-0000-0000-0000-000000000000", "upload_
          "institution_id": "no-such-inst", "token": "A" * 43, "digest": "0" * 64,
          "announcement_id": "999", "subscription_id": "999", "follow_id": "999"}
 # Not part of the e-portfolio: the ledger's own routers, docs and static files.
-OTHER_PREFIXES = ("/api/v1/ledger", "/api/v1/network", "/api/v1/health", "/checkpoint", "/tile", "/add-checkpoint", "/docs", "/redoc", "/openapi", "/contexts/", "/institutions/")
+OTHER_PREFIXES = ("/api/v1/ledger", "/api/v1/network", "/api/v1/health", "/checkpoint", "/tile", "/add-checkpoint", "/docs", "/redoc", "/openapi", "/contexts/", "/institutions/", "/status/")
 
 
 def _flatten(routes):
@@ -188,7 +193,7 @@ def _real_ids(env) -> dict[str, str]:
     aid, _ = svc.opportunities.publish(u[STAFF], draft())
     sid = svc.opportunities.subscribe(u[STUDENT], subject="физика", level="", region="", audience="pupils")
     fid = svc.follows.grant(u[STUDENT], "olymp")
-    bid, _ = svc.batches.start(u[STAFF], b"email,kind,title,date\nnobody@example.org,olympiad,X,2026-01-01\n", "csrf-walk-batch")
+    bid, _ = svc.batches.start(u[STAFF], "email,kind,title,date\nmaria@example.org,olympiad,Призёр,2026-01-01\n".encode(), "csrf-walk-batch")
     return {**DUMMY, "ref": f"c:{c.id}", "upload_id": str(up.id), "share_id": str(share.id), "credential_id": c.id, "batch_id": str(bid),
             "request_id": str(up.request_id), "token_id": str(token.id), "institution_id": "school-1", "token": share.token, "digest": c.digest,
             "announcement_id": str(aid), "subscription_id": str(sid), "follow_id": str(fid)}

@@ -84,7 +84,7 @@ def test_superseding_through_the_staff_page_marks_the_old_one_superseded_and_poi
     chosen = env.svc.portfolio.create_share(env.users["maria"], label="только старый", items=[f"c:{old.id}"], days=5)
     staff = env.browser("olymp")
     r = form(staff, f"/staff/credentials/{old.id}/supersede", {"title": "Победитель олимпиады по химии", "achieved_on": "2026-03-01",
-                                                                "idem": "supersede-form-01"})
+                                                                "idem": "supersede-form-01", "confirmed": "yes"})
     assert r.status_code == 303, r.text
     new = next(c for c in env.svc.credentials.held_by(env.users["maria"].id) if c.id != old.id)
     assert new.title == "Победитель олимпиады по химии" and new.status == "verified"
@@ -105,7 +105,8 @@ def test_superseding_through_the_staff_page_marks_the_old_one_superseded_and_poi
     assert checked.status_code == 200 and "Проверка пройдена" in checked.text
     # the same form again supersedes nothing more; the old one can no longer be superseded
     size = env.node.log.size
-    assert form(staff, f"/staff/credentials/{old.id}/supersede", {"title": "Ещё раз", "achieved_on": "2026-03-01", "idem": "supersede-form-02"}).status_code == 409
+    assert form(staff, f"/staff/credentials/{old.id}/supersede", {"title": "Ещё раз", "achieved_on": "2026-03-01", "idem": "supersede-form-02",
+                                                                  "confirmed": "yes"}).status_code == 409
     assert env.node.log.size == size and len(env.svc.credentials.held_by(env.users["maria"].id)) == 2
 
 
@@ -297,7 +298,8 @@ def test_teacher_receives_a_training_institutes_certificate_sees_it_verified_and
     anna = env.browser("anna")
     row = _row(anna.get("/portfolio").text, f"c:{c.id}")
     assert "Цифровые инструменты учителя" in row and "Повышение квалификации" in row and "Подтверждено в реестре" in row
-    assert form(anna, "/portfolio/shares", {"label": "Аттестационная комиссия", "days": "14", "scope": "selected", "items": f"c:{c.id}"}).status_code == 303
+    assert form(anna, "/portfolio/shares", {"label": "Аттестационная комиссия", "days": "14", "scope": "selected", "items": f"c:{c.id}",
+                                           "confirmed": "yes"}).status_code == 303
     (share,) = env.svc.portfolio.shares_of(env.users["anna"])
     page = env.browser().get(f"/s/{share.token}")
     assert page.status_code == 200

@@ -26,7 +26,7 @@ def test_migration_creates_exactly_the_tables_of_tables_py(tmp_path):
     tables.metadata.create_all(direct)
     assert _columns(migrated) == _columns(direct)
     with migrated.connect() as conn:
-        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0005"
+        assert conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar() == "0006"
 
 
 def _core_flow(app) -> None:

@@ -63,7 +63,7 @@ def test_upload_confirm_share_and_university_sees_verified(env):
     assert form(staff, f"/staff/requests/{req['id']}/confirm").status_code == 303
     assert env.node.log.size == size
     assert "Подтверждено в реестре" in maria.get("/portfolio").text
-    assert form(maria, "/portfolio/shares", {"label": "МГУ", "days": "30", "scope": "all"}).status_code == 303
+    assert form(maria, "/portfolio/shares", {"label": "МГУ", "days": "30", "scope": "all", "confirmed": "yes"}).status_code == 303
     (share,) = env.svc.portfolio.shares_of(env.users["maria"])
     uni = env.browser()
     page = uni.get(f"/s/{share.token}")
@@ -101,7 +101,7 @@ def test_revoked_credential_shown_revoked_to_the_university(env):
     c = env.svc.credentials.issue(env.users["olymp"], IssueRequest("petr@example.org", "olympiad", "Призёр по физике", "2026-02-10"))
     share = env.svc.portfolio.create_share(env.users["petr"], label="", items=[f"c:{c.id}"], days=5)
     staff = env.browser("olymp")
-    assert form(staff, f"/staff/credentials/{c.id}/revoke", {"reason": "issued-in-error"}).status_code == 303
+    assert form(staff, f"/staff/credentials/{c.id}/revoke", {"reason": "issued-in-error", "confirmed": "yes"}).status_code == 303
     page = env.browser().get(f"/s/{share.token}").text
     assert "Отозвано" in page and "issued-in-error" in page
     assert env.node.log.registry.status(c.digest) == "revoked"
@@ -119,7 +119,7 @@ def test_revoked_and_expired_share_links_say_so(env):
     assert r.status_code == 410 and "expired" in r.text
     env.svc.ctx.clock = env.node.clock
     maria = env.browser("maria")
-    assert form(maria, f"/portfolio/shares/{share.id}/revoke").status_code == 303
+    assert form(maria, f"/portfolio/shares/{share.id}/revoke", {"confirmed": "yes"}).status_code == 303
     r = anon.get(f"/s/{share.token}")
     assert r.status_code == 410 and "revoked" in r.text
 

@@ -168,7 +168,7 @@ def test_share_links_and_qr_codes_ignore_a_forged_host_header(env):
     from tests.portfolio.helpers import form
 
     c = env.browser("maria")
-    assert form(c, "/portfolio/shares", {"days": "7", "label": "для вуза"}).status_code == 303
+    assert form(c, "/portfolio/shares", {"days": "7", "label": "для вуза", "scope": "all", "confirmed": "yes"}).status_code == 303
     page = c.get("/portfolio/shares", headers={"host": "evil.example"})
     public = env.app.state.settings.effective_public_url
     assert "evil.example" not in page.text and f"{public}/s/" in page.text
@@ -201,7 +201,7 @@ def test_a_csrf_token_from_before_sign_in_or_planted_does_not_work_for_a_session
     assert r.status_code == 303
     bound = c.cookies.get("edu_csrf")
     assert bound and bound != anonymous  # sign-in issued the session's token
-    assert c.post("/portfolio/shares", data={"days": "7", "csrf": bound}).status_code == 303
+    assert c.post("/portfolio/shares", data={"days": "7", "scope": "all", "confirmed": "yes", "csrf": bound}).status_code == 303
     # An attacker who plants a CSRF cookie of their choosing (a sibling subdomain can) gets nowhere:
     planted = "p" * 43
     c.cookies.set("edu_csrf", planted)

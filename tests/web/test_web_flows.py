@@ -130,7 +130,10 @@ def test_upload_confirm_share_and_university_sees_verified(live, browser, tmp_pa
     _shot(student, "student-portfolio")
     student.goto(live["url"] + "/portfolio/shares")
     student.fill("input[name=label]", "Приёмная комиссия университета")
+    student.check("input[name=items]")  # only the ticked items unless the whole portfolio is chosen (issue 18)
     student.click("form.card button")
+    assert "Диплом победителя" in student.inner_text("#share-confirm")  # what the link will show, before it exists
+    student.click("#share-confirm button[name=confirmed]")
     student.wait_for_url("**/portfolio/shares?msg=shared")
     link = student.input_value("input.share-url")
     _shot(student, "student-shares")
@@ -149,16 +152,22 @@ def test_batch_csv_issuance_shows_progress_and_per_row_report(live, browser, tmp
     staff = _page(browser, live, "olymp")
     staff.goto(live["url"] + "/staff/batch")
     f = tmp_path / "list.csv"
-    f.write_text("email,kind,title,date\n"
-                 "maria@example.org,olympiad,Победитель олимпиады по математике,2026-03-01\n"
-                 "petr@example.org,olympiad,Призёр олимпиады по математике,2026-03-01\n"
-                 "nobody@example.org,olympiad,Призёр,2026-03-01\n", encoding="utf-8")
+    # What Excel saves in Russia: cp1251, semicolons, dd.mm.yyyy, Russian headers and kinds.
+    f.write_bytes("Эл. почта;Вид;Название;Дата\n"
+                  "maria@example.org;олимпиада;Победитель олимпиады по математике;01.03.2026\n"
+                  "petr@example.org;олимпиада;Призёр олимпиады по математике;01.03.2026\n"
+                  "nobody@example.org;олимпиада;Призёр;01.03.2026\n".encode("cp1251"))
     staff.set_input_files("input[name=file]", str(f))
-    staff.click("form.card button")
+    staff.click("button[value=issue]")
+    staff.wait_for_selector("table.report")
+    assert "nobody@example.org" in staff.inner_text("table.report")  # refused whole, every bad row named
+    f.write_bytes("\n".join(f.read_bytes().decode("cp1251").splitlines()[:3]).encode("cp1251") + b"\n")
+    staff.set_input_files("input[name=file]", str(f))
+    staff.click("button[value=issue]")
     staff.wait_for_selector("#batch[data-status=done]")
-    assert staff.inner_text("#batch-progress") == "3/3"
+    assert staff.inner_text("#batch-progress") == "2/2"
     report = staff.inner_text("table.report")
-    assert report.count("✓") == 2 and "nobody@example.org" in report
+    assert report.count("✓") == 2
     _shot(staff, "staff-batch-report")
     staff.goto(live["url"] + "/staff")
     _shot(staff, "staff-issued")
@@ -176,8 +185,10 @@ def test_revocation_is_shown_on_the_verify_page(live, browser, tmp_path):
 
     staff = _page(browser, live, "olymp")
     staff.goto(live["url"] + "/staff")
-    staff.select_option(f"tr[data-id='{c.id}'] select[name=reason]", "issued-in-error")
-    staff.click(f"tr[data-id='{c.id}'] form[action$='/revoke'] button")
+    staff.click(f"tr[data-id='{c.id}'] form[action$='/revoke'] button")  # opens the confirmation page (issue 18)
+    assert "Призёр олимпиады по физике" in staff.inner_text("#confirm")
+    staff.check("input[name=reason][value=issued-in-error]")
+    staff.click("#confirm button.danger")
     staff.wait_for_url("**/staff?msg=revoked")
 
     verifier = _page(browser, live)
