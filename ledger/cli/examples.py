@@ -43,7 +43,7 @@ def write_examples(out: Path) -> list[Path]:
     """Write the sample files into ``out`` (created if missing); returns the paths written."""
     from ledger.tlog.timefmt import parse_time
 
-    net = SampleNetwork()
+    net = SampleNetwork(status=True)
     (out / "kinds").mkdir(parents=True, exist_ok=True)
     (out / "invalid").mkdir(parents=True, exist_ok=True)
     written = []

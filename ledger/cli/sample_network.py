@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from keys.signer import Signer
+from ledger.model import statuslist
 from ledger.model.bundles import build_bundle
 from ledger.model.entries import Statement, parse_entry, sign_batch
 from ledger.model.genesis import Founder, Genesis
@@ -36,6 +37,7 @@ from ledger.tlog.note import Note, Verifier, cosign, sign_note
 from ledger.tlog.timefmt import format_time, parse_time
 from ledger.tlog.tree import Tree
 from verifier.credentials import build_credential, prove
+from verifier.statuslist import publish_statements, slot_numbers
 from verifier.trust import TrustPolicy
 
 __all__ = ["FIELDS", "INSTITUTIONS", "NETWORK", "T0", "TITLES", "SampleNetwork"]
@@ -81,8 +83,13 @@ class SampleNetwork:
         quorum: int = 2,
         created: int = T0,
         seed: int = 1,
+        status: bool = False,
     ) -> None:
+        """``status``: credentials get a slot in their issuer's Bitstring Status Lists, which the network
+        publishes as the e-portfolio does (``verifier/statuslist.py``; ``make examples`` uses it)."""
         self.network = network
+        self.status = status
+        self._reserved: dict[str, dict[int, set[int]]] = {}
         self.rng = random.Random(seed)
         self.log_signer = Signer.from_private_bytes(self._seed())
         self.signing = {i.id: Signer.from_private_bytes(self._seed()) for i in institutions}
@@ -158,32 +165,66 @@ class SampleNetwork:
         )
         args.update(over)
         cred = build_credential(**args)
-        return prove(cred, self.signing[institution], network_url=SAMPLE_NETWORK_URL, created=self.now) if proof else cred
+        if not proof:
+            return cred
+        slot = self._reserve_slot(institution) if self.status else None
+        return prove(cred, self.signing[institution], network_url=SAMPLE_NETWORK_URL, created=self.now, status_slot=slot)
+
+    def _reserve_slot(self, institution: str) -> tuple[int, int]:
+        reserved = self._reserved.setdefault(institution, {})
+        on_ledger = self.registry.status_used.get(institution, {})
+        taken = {n: set(on_ledger.get(n, ())) | reserved.get(n, set()) for n in set(on_ledger) | set(reserved)}
+        ((number, index),) = statuslist.allocate(taken, 1, rng=self.rng)
+        reserved.setdefault(number, set()).add(index)
+        return number, index
+
+    def _publications(self, institution: str, numbers: Iterable[int], also: dict[int, list[int]] | None = None) -> list[Statement]:
+        return publish_statements(
+            lambda n: self.registry.status_list_bits(institution, n), self.signing[institution], network=self.network,
+            network_url=SAMPLE_NETWORK_URL, institution=institution, numbers=numbers, created=self.now, also=also,
+        )  # fmt: skip
+
+    def _new_lists(self, creds: Iterable[dict], institution: str) -> list[Statement]:
+        """The empty status lists the credentials' slots open, published before their anchors."""
+        numbers = {slot[0] for c in creds if (slot := slot_numbers(c)) is not None}
+        return self._publications(institution, [n for n in numbers if (institution, n) not in self.registry.status_published])
 
     def anchor_statement(self, cred: dict, institution: str | None = None) -> Statement:
         institution = institution or cred["issuer"]["id"].rsplit(":", 1)[1]
         kind = cred.get("eduledgerExtension", {}).get("kind", "generic")
-        return self.statement("credential.anchor", institution, digest=canonical_digest(cred).hex(), type=kind, issued_at=cred["validFrom"])
+        body: dict[str, Any] = {"digest": canonical_digest(cred).hex(), "type": kind, "issued_at": cred["validFrom"]}
+        if (slot := slot_numbers(cred)) is not None:
+            body["status_list"], body["status_index"] = slot
+        return self.statement("credential.anchor", institution, **body)
 
     def issue(self, cred: dict, institution: str | None = None, *, signer: Any = None, check: bool = True) -> int:
         institution = institution or cred["issuer"]["id"].rsplit(":", 1)[1]
-        (index,) = self.append(institution, [self.anchor_statement(cred, institution)], signer=signer, check=check)
+        lists = self._new_lists([cred], institution) if check else []
+        *_, index = self.append(institution, [*lists, self.anchor_statement(cred, institution)], signer=signer, check=check)
         return index
 
     def issue_many(self, creds: Sequence[dict], institution: str = "olymp-1", batch: int = 256) -> list[int]:
         out: list[int] = []
         for start in range(0, len(creds), batch):
-            out += self.append(institution, [self.anchor_statement(c, institution) for c in creds[start : start + batch]])
+            chunk = creds[start : start + batch]
+            lists = self._new_lists(chunk, institution)
+            out += self.append(institution, [*lists, *(self.anchor_statement(c, institution) for c in chunk)])[len(lists) :]
         return out
 
-    def revoke(self, cred: dict, reason: str = "issued-in-error", institution: str = "olymp-1", *, check: bool = True) -> int:
-        (index,) = self.append(institution, [self.statement("credential.revoke", institution, digest=canonical_digest(cred).hex(), reason=reason)], check=check)
+    def _status_change(self, institution: str, cred: dict, statement: Statement, check: bool) -> int:
+        """Append a revocation or supersession, with the credential's status list as it then stands."""
+        slot = self.registry.status_slots.get(canonical_digest(cred).hex()) if check else None
+        lists = self._publications(institution, [slot[0]], also={slot[0]: [slot[1]]}) if slot else []
+        index, *_ = self.append(institution, [statement, *lists], check=check)
         return index
+
+    def revoke(self, cred: dict, reason: str = "issued-in-error", institution: str = "olymp-1", *, check: bool = True) -> int:
+        st = self.statement("credential.revoke", institution, digest=canonical_digest(cred).hex(), reason=reason)
+        return self._status_change(institution, cred, st, check)
 
     def supersede(self, old: dict, new: dict, institution: str = "olymp-1") -> int:
         st = self.statement("credential.supersede", institution, digest=canonical_digest(old).hex(), by=canonical_digest(new).hex())
-        (index,) = self.append(institution, [st])
-        return index
+        return self._status_change(institution, old, st, True)
 
     def add_key(self, institution: str, valid_from: int, *, signer: Any = None) -> Signer:
         new = Signer.from_private_bytes(self._seed())

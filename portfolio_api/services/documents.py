@@ -74,7 +74,7 @@ class Documents:
             raise NotFoundError("this credential is not anchored on the ledger yet")
         cred = self.credentials.credential_json(credential_id)
         doc = final_bundle(self.ctx.node, cred, c.anchor_index, wait_seconds=wait_seconds)
-        data = json.dumps(doc).encode()
+        data = json.dumps(doc, ensure_ascii=False, indent=1).encode()  # names readable in a text editor
         with self.ctx.engine.begin() as conn:
             conn.execute(t.credentials.update().where(t.credentials.c.id == credential_id).values(
                 bundle_enc=self.accounts.encrypt_for(conn, c.holder_id, "bundle", data)))

@@ -118,3 +118,23 @@ def test_a_list_is_published_only_at_its_own_address(net):
 
     with pytest.raises(AuthorizationError, match="status/olymp-1/0"):
         net.append("olymp-1", [_publish(net, set(), url="https://edu.example/status/school-1/0")])
+
+
+def test_the_sample_networks_status_lists_follow_issue_revoke_and_supersede():
+    """``make examples`` issues with status lists (SampleNetwork(status=True)): each list is published empty
+    before its first anchor, then again with every revocation and supersession, and every publication verifies."""
+    from ledger.cli.sample_network import SampleNetwork
+    from verifier.dataintegrity import verify_proof
+    from verifier.statuslist import list_credential, slot_numbers
+
+    net = SampleNetwork(status=True)
+    a, b, c = (net.credential(holder_name=name) for name in ("А", "Б", "В"))
+    indices = net.issue_many([a, b, c], institution="olymp-1")
+    assert [net.entry(i).statement.kind for i in indices] == ["credential.anchor"] * 3
+    assert ("olymp-1", 0) in net.registry.status_published and len({slot_numbers(x) for x in (a, b, c)}) == 3
+    net.revoke(a)
+    net.supersede(b, c)
+    published = net.entry(net.registry.status_published[("olymp-1", 0)]).statement.body
+    listed = list_credential("olymp-1", published)
+    verify_proof(listed, net.signing["olymp-1"].public_key)
+    assert decode_bits(listed["credentialSubject"]["encodedList"]) == {slot_numbers(a)[1], slot_numbers(b)[1]}
