@@ -121,6 +121,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
         from fastapi.staticfiles import StaticFiles
 
         from portfolio_api.routers import (
+            clr_api,
             opportunities_api,
             portfolio_api,
             web_admin,
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
         ):
             app.include_router(r.router)
         app.include_router(web_opportunities.unsubscribe_router)
+        app.include_router(clr_api.router)  # GET /api/v1/shares/<token>/clr: a share link's CLR 2.0 record
     return app
 
 

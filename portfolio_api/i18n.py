@@ -26,11 +26,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     "nav.logout": {"ru": "Выйти", "en": "Sign out"},
     "nav.register": {"ru": "Регистрация", "en": "Register"},
     "nav.account": {"ru": "Аккаунт", "en": "Account"},
+    # the top menu: a "Menu" button on a phone, the less used links under "More" (issue 18)
+    "nav.menu": {"ru": "Меню", "en": "Menu"},
+    "nav.more": {"ru": "Ещё", "en": "More"},
     "home.lead": {
         "ru": "Единая защищённая от подделки запись учебных достижений: олимпиады, конкурсы, конференции, аттестаты, повышение квалификации.",
         "en": "One tamper-evident record of learning achievements: olympiads, contests, conferences, school certificates, professional development.",
     },
     "home.verify": {"ru": "Проверить документ или ссылку — без регистрации", "en": "Verify a document or a link — no account needed"},
+    "home.for_holders": {
+        "ru": "Ученикам и учителям: все достижения в одном портфолио и ссылка на них для приёмной комиссии.",
+        "en": "Pupils and teachers: every achievement in one portfolio, and a link to it for an admissions office.",
+    },
+    "home.for_issuers": {
+        "ru": "Школам, организаторам олимпиад и институтам повышения квалификации: документы, которые нельзя подделать, — по одному или списком из Excel.",
+        "en": "Schools, olympiad organisers and teacher-training institutes: credentials no one can forge, one by one or as a list from Excel.",
+    },
+    "home.for_admissions": {
+        "ru": "Приёмным комиссиям: проверка ссылок и файлов абитуриентов за один клик, без звонков и запросов.",
+        "en": "Admissions offices: check applicants' links and files in one click, with no calls or letters.",
+    },
     "f.email": {"ru": "Эл. почта", "en": "E-mail"},
     "f.password": {"ru": "Пароль", "en": "Password"},
     "f.name": {"ru": "Фамилия, имя, отчество", "en": "Full name"},
@@ -235,6 +250,25 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The owner of this link sees that a signed-in user opened it, not who.",
     },
     "viewer.you_named": {"ru": "Владелец ссылки видит ваше имя.", "en": "The owner of this link sees your name."},
+    # the shared page: the holder check and the CLR 2.0 download (routers/web_verify.py, services/clr_export.py)
+    "f.share_holder_email": {"ru": "E-mail абитуриента", "en": "The applicant's e-mail"},
+    "btn.check_holder": {"ru": "Проверить, кому выданы документы", "en": "Check who the credentials were issued to"},
+    "h.share_holder_hint": {
+        "ru": "Для каждого документа будет видно, выдан ли он человеку с этим e-mail. Сам адрес в документах не хранится и здесь не сохраняется.",
+        "en": "Each credential then shows whether it was issued to the person with this e-mail. The address is not stored in the credentials, nor kept here.",
+    },
+    "t.holder_check": {"ru": "Выдан этому e-mail?", "en": "Issued to this e-mail?"},
+    "holder.match": {"ru": "да, выдан человеку с этим e-mail", "en": "yes: issued to the person with this e-mail"},
+    "holder.mismatch": {"ru": "нет: в документе указан другой e-mail", "en": "no: the credential names another e-mail"},
+    "holder.none": {"ru": "в документе нет e-mail — сверьте имя", "en": "no e-mail identifier in this credential: compare the name"},
+    "err.holder_email_invalid": {"ru": "Это не адрес эл. почты: напишите его в виде name@domain.ru.", "en": "That is not an e-mail address: write it as name@domain.org."},
+    "share.clr_download": {"ru": "Скачать проверенные документы одним файлом (CLR 2.0)", "en": "Download the verified credentials as one file (CLR 2.0)"},
+    "share.clr_hint": {
+        "ru": "Стандартный файл 1EdTech Comprehensive Learner Record 2.0: каждый документ — в том виде, в каком его выдали, с подписью выдавшей организации; "
+              "весь файл подписан организацией этого узла. Его проверит любая программа для W3C Verifiable Credentials.",
+        "en": "A standard 1EdTech Comprehensive Learner Record 2.0 file: each credential as it was issued, with its issuer's signature; "
+              "the whole file signed by this node's institution. Any W3C Verifiable Credentials software can check it.",
+    },
     "btn.show_my_name": {"ru": "Показать владельцу моё имя", "en": "Show the owner my name"},
     "btn.hide_my_name": {"ru": "Скрыть моё имя", "en": "Hide my name"},
     "t.token_once": {"ru": "Сохраните токен: он показан один раз", "en": "Save the token: it is shown only once"},
@@ -369,6 +403,32 @@ MESSAGES: dict[str, dict[str, str]] = {
     "h.discover": {"ru": "Поиск по подтверждённым достижениям", "en": "Search by verified achievements"},
     "h.consents": {"ru": "Организации, которые следят за портфолио", "en": "Institutions following my portfolio"},
     "h.applicants": {"ru": "Абитуриенты, давшие согласие", "en": "Applicants who consented"},
+    # the consents page: institutions a pupil lets follow her verified record (issue 18: not "issuing institution")
+    "f.follower": {"ru": "Организация, которой я разрешаю следить за моими подтверждёнными достижениями", "en": "Institution I allow to follow my verified achievements"},
+    "consents.lead": {
+        "ru": "Организация, которой вы разрешили следить за портфолио (например, вуз, куда вы поступаете), видит ваши публичные достижения, "
+              "подтверждённые в реестре, — и новые, как только их выдадут. Загруженное вами без подтверждения она не видит. "
+              "Разрешение можно отозвать в любой момент: после этого организация не видит ничего.",
+        "en": "An institution you allow to follow your portfolio (say, a university you apply to) sees your public achievements verified on the ledger, "
+              "and new ones as soon as they are issued. It does not see what you uploaded without confirmation. "
+              "You can withdraw at any time: the institution then sees nothing at all.",
+    },
+    "consents.institution": {"ru": "Организация", "en": "Institution"},
+    "consents.how": {"ru": "Как получила доступ", "en": "How it got access"},
+    "consents.since": {"ru": "С какого времени", "en": "Since"},
+    # the applicants page: where a university's admissions staff land after sign-in (issue 18)
+    "applicants.lead": {
+        "ru": "Здесь абитуриенты, которые дали вашей организации согласие: прислали ссылку на портфолио или разрешили следить за ним. "
+              "Видны только их достижения, подтверждённые в реестре, — и новые, как только их выдадут.",
+        "en": "Here are the applicants who consented to your institution: they sent you a portfolio link or allowed you to follow them. "
+              "You see only their achievements verified on the ledger, and new ones as soon as they are issued.",
+    },
+    "applicants.follow_hint": {
+        "ru": "Вставьте ссылку, которую прислал абитуриент, — он появится в списке ниже. Откройте саму ссылку, чтобы увидеть проверку каждого документа.",
+        "en": "Paste the link an applicant sent you and they appear in the list below. Open the link itself to see each item checked.",
+    },
+    "applicants.verify": {"ru": "Проверить PDF или файл документа", "en": "Verify a PDF or a credential file"},
+    "applicants.discover": {"ru": "Найти школьников по подтверждённым достижениям", "en": "Find pupils by their verified achievements"},
     "h.unsubscribe": {"ru": "Отписка от рассылки", "en": "Unsubscribe"},
     "f.subject": {"ru": "Предмет", "en": "Subject"},
     "f.level": {"ru": "Уровень", "en": "Level"},
@@ -428,6 +488,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     "opp.mail_queued": {"ru": "в очереди", "en": "queued"},
     "opp.mail_failed": {"ru": "не доставлено (адрес отклонён)", "en": "not delivered (address refused)"},
     "opp.mail_refused": {"ru": "письмо не доставлено: почтовый сервер отклонил адрес", "en": "e-mail not delivered: the mail server refused the address"},
+    # issue 18: the unread counter in the menu; pages that promise an e-mail say when this node has no mail (EDULEDGER_SMTP_HOST)
+    "nav.unread": {"ru": "Непрочитанные уведомления", "en": "Unread notifications"},
+    "mail_off.notices": {
+        "ru": "Эл. почта на этом узле не настроена: письма с уведомлениями не отправляются, а ждут в очереди и уйдут, когда администратор "
+              "узла настроит почту. Уведомления на сайте работают: они ниже на этой странице, а число новых видно в меню.",
+        "en": "E-mail is not set up on this node: notification e-mails are not sent; they wait in a queue and leave once the node's "
+              "administrator sets up mail. Notifications on the site work: they are below on this page, and the menu shows how many are new.",
+    },
+    "mail_off.staff": {
+        "ru": "Эл. почта на этом узле не настроена: подписчики увидят объявление в уведомлениях на сайте, а письма им ждут в очереди "
+              "и уйдут, когда администратор узла настроит почту.",
+        "en": "E-mail is not set up on this node: subscribers see the announcement among their notifications on the site; the e-mails "
+              "to them wait in a queue and leave once the node's administrator sets up mail.",
+    },
+    "mail_off.register": {
+        "ru": "Эл. почта на этом узле не настроена, поэтому письма для подтверждения не будет: после регистрации сразу войдите с этим "
+              "адресом и паролем. Уведомления будут видны на сайте.",
+        "en": "E-mail is not set up on this node, so there is no confirmation message: after registering, sign in with this address "
+              "and your password right away. Notifications are shown on the site.",
+    },
     "msg.published": {"ru": "Объявление опубликовано, подписчики уведомлены.", "en": "Announcement published; subscribers notified."},
     "msg.subscribed": {"ru": "Подписка оформлена.", "en": "Subscribed."},
     "msg.unsubscribed": {"ru": "Подписка отменена.", "en": "Subscription cancelled."},
@@ -521,6 +601,35 @@ MESSAGES: dict[str, dict[str, str]] = {
     "net.institution": {"ru": "Организация", "en": "Institution"},
     "net.state": {"ru": "Состояние", "en": "State"},
     "net.no_peers": {"ru": "Узел работает один.", "en": "This node runs alone."},
+    # the network page in plain words; the raw checkpoint and signatures behind a "details" fold (issue 18)
+    "net.what_title": {"ru": "Что такое сеть", "en": "What the network is"},
+    "net.what": {
+        "ru": "Школы, вузы, организаторы олимпиад и институты повышения квалификации вместе ведут общий реестр достижений. "
+              "Когда организация выдаёт документ, в реестр записывается только его «отпечаток» (хеш) — без имён и других личных данных. "
+              "Запись нельзя ни удалить, ни тихо изменить: это сразу заметят другие организации сети.",
+        "en": "Schools, universities, olympiad organisers and teacher-training institutes keep one shared ledger of achievements. "
+              "When an institution issues a credential, only its fingerprint (a hash) goes into the ledger, with no names or other personal data. "
+              "An entry can be neither deleted nor quietly changed: the network's other institutions would notice at once.",
+    },
+    "net.final_what": {
+        "ru": "«Окончательно» (подписано свидетелями) значит: другие организации сети, выступая свидетелями, проверили это состояние реестра "
+              "и подписали его — не меньше, чем требует кворум. Такие записи уже нельзя незаметно переписать: для этого пришлось бы сговориться самим свидетелям.",
+        "en": "“Final” (cosigned) means other institutions of the network, acting as witnesses, have checked this state of the ledger and signed it, "
+              "at least as many as the quorum asks. Such entries can no longer be rewritten unnoticed: the witnesses themselves would have to conspire.",
+    },
+    "net.alerts_what": {
+        "ru": "Если кто-то покажет разным людям разные версии реестра или изменит базу данных этого узла в обход реестра, здесь появится тревога с доказательствами.",
+        "en": "If anyone shows different people different versions of the ledger, or alters this node's database behind the ledger's back, an alert with the evidence appears here.",
+    },
+    "net.final_entries": {"ru": "Окончательных записей в реестре", "en": "Final entries on the ledger"},
+    "net.quorum_hint": {
+        "ru": "столько свидетелей должны подписать состояние реестра, чтобы оно стало окончательным",
+        "en": "this many witnesses must sign a state of the ledger for it to become final",
+    },
+    "net.root": {"ru": "Корень дерева Меркла", "en": "Merkle tree root"},
+    "net.details": {"ru": "Подробности для специалистов: корень дерева, подписи, текст контрольной точки",
+                    "en": "Technical details: the tree root, the signatures, the checkpoint text"},
+    "net.evidence": {"ru": "Доказательства для специалистов", "en": "Evidence for specialists"},
 }
 
 

@@ -6,9 +6,11 @@ every term it uses. This module is how eduledger checks that, without the networ
 
 * :func:`load_document` is a pyld document loader that knows exactly the contexts our credentials name —
   VC 2.0 (``credentials-v2.json``, from the npm package ``@digitalbazaar/credentials-context`` 3.2.0),
-  Open Badges 3.0.3 (``ob-context-3.0.3.json``, from 1EdTech's openbadges-specification repository) and
-  eduledger's own (``eduledger-v1.json``, served by every node at :data:`CONTEXT_PATH`) — and refuses
-  every other URL, so processing never fetches anything (provenance: ``verifier/contexts/README.md``);
+  Open Badges 3.0.3 (``ob-context-3.0.3.json``, from 1EdTech's openbadges-specification repository),
+  CLR 2.0.1 (``clr-context-2.0.1.json``, from 1EdTech's digital-credentials-public-validator; the
+  ``ClrCredential`` export, ``verifier/clr.py``) and eduledger's own (``eduledger-v1.json``, served by
+  every node at :data:`CONTEXT_PATH`) — and refuses every other URL, so processing never fetches anything
+  (provenance: ``verifier/contexts/README.md``);
 * :func:`dropped_terms` expands a credential and compacts it back under its own contexts: whatever does not
   come back was dropped by JSON-LD processing (an undefined term, a value that does not fit its definition).
 
@@ -36,6 +38,7 @@ LEGACY_CONTEXT = "https://eduledger.example/ns/v1"
 _FILES = {
     "https://www.w3.org/ns/credentials/v2": "credentials-v2.json",
     "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json": "ob-context-3.0.3.json",
+    "https://purl.imsglobal.org/spec/clr/v2p0/context-2.0.1.json": "clr-context-2.0.1.json",
     LEGACY_CONTEXT: "eduledger-v1.json",
 }
 
@@ -58,7 +61,7 @@ def context_document(url: str) -> dict[str, Any]:
     """The context document a known context URL names; MalformedError for any other URL."""
     name = _file_for(url)
     if name is None:
-        raise MalformedError(f"unknown JSON-LD context {url!r}: only the VC 2.0, Open Badges 3.0.3 and eduledger contexts are loaded")
+        raise MalformedError(f"unknown JSON-LD context {url!r}: only the VC 2.0, Open Badges 3.0.3, CLR 2.0.1 and eduledger contexts are loaded")
     return _read(name)
 
 
@@ -83,20 +86,39 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _absolute(key: str) -> bool:
+    return ":" in key and not key.startswith("@") and "://" in key
+
+
 def _diff(a: Any, b: Any, path: str, out: list[str]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
+        # A term compaction cannot choose comes back under its absolute IRI, kept: CLR 2.0's context types
+        # ClrSubject's ``verifiableCredential`` and ``identifier`` with a class, which no node object matches.
+        unnamed = [k for k in b if _absolute(k) and k not in a]
         for k in a:
             if k == "@context":
                 continue
-            if k not in b:
-                out.append(f"{path}.{k}" if path else k)
-            else:
-                _diff(a[k], b[k], f"{path}.{k}" if path else k, out)
+            where = f"{path}.{k}" if path else k
+            if k in b:
+                _diff(a[k], b[k], where, out)
+                continue
+            closest = min(((_diffs(a[k], b[iri], where), iri) for iri in unnamed), key=lambda d: len(d[0]), default=None)
+            if closest is None:
+                out.append(where)
+            else:  # the value under the IRI it came back as: only what differs inside it was dropped
+                out.extend(closest[0])
+                unnamed.remove(closest[1])
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for n, (x, y) in enumerate(zip(a, b)):
             _diff(x, y, f"{path}[{n}]", out)
     elif a != b:
         out.append(path or "(the document)")
+
+
+def _diffs(a: Any, b: Any, path: str) -> list[str]:
+    out: list[str] = []
+    _diff(a, b, path, out)
+    return out
 
 
 def dropped_terms(doc: dict[str, Any]) -> list[str]:

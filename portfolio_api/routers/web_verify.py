@@ -1,9 +1,10 @@
-"""Public pages (no account): a shared portfolio, the verify page, bulk verification to CSV, a digest's status."""
+"""Public pages (no account): a shared portfolio (with its holder check and CLR 2.0 download), the verify page, bulk verification to CSV, a digest's status."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from itertools import groupby
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ledger.errors import EduledgerError, MalformedError, NotFoundError
+from portfolio_api.services.clr_export import ClrExport, holder_checks
 from portfolio_api.services.shares import ShareGone, share_viewer
 from portfolio_api.web import AnyUser, CurrentUser, ServicesDep, csrf_protect, redirect, render
 from verifier.document import MAX_DOCUMENT_BYTES
@@ -22,6 +24,8 @@ router = APIRouter(tags=["web: verify"], dependencies=[Depends(csrf_protect)], i
 #: The largest file read from an upload: the verifier's largest document (a diploma PDF).
 MAX_FILE = MAX_DOCUMENT_BYTES
 MAX_BULK = 500
+#: The longest e-mail field read on the shared page (an address is at most 254 characters, verifier/holder.py).
+MAX_EMAIL_FIELD = 320
 
 
 def _viewer(user) -> str:
@@ -29,15 +33,45 @@ def _viewer(user) -> str:
     return share_viewer(user)
 
 
-@router.get("/s/{token}")
-def shared(request: Request, token: str, user: CurrentUser, svc: ServicesDep) -> Response:
+def _shared_page(request: Request, token: str, user, svc, *, holder_email: str = "") -> Response:
+    """The shared portfolio; with ``holder_email``, each credential's answer to "issued to this e-mail?"."""
     try:
         share, owner, items = svc.portfolio.open_share(token, viewer=_viewer(user), user_agent=request.headers.get("user-agent", ""))
     except ShareGone as e:
         return render(request, "error.html", status_code=410, detail=str(e), back="/")
     trajectory = [(year, list(its)) for year, its in groupby(items, key=lambda i: i.date[:4])]
     named = user is not None and user.id != owner.id and svc.portfolio.viewer_named(token, user)
-    return render(request, "shared.html", share=share, owner=owner, items=items, trajectory=trajectory, token=token, named=named)
+    checks, error = None, None
+    if holder_email:
+        try:
+            checks = holder_checks(svc.credentials, items, holder_email)
+        except MalformedError:
+            error = "err.holder_email_invalid"
+    exportable = any(i.status == "verified" and i.credential is not None for i in items)
+    return render(request, "shared.html", status_code=400 if error else 200, share=share, owner=owner, items=items, trajectory=trajectory,
+                  token=token, named=named, holder_email=holder_email, holder_checks=checks, holder_error=error, exportable=exportable)
+
+
+@router.get("/s/{token}")
+def shared(request: Request, token: str, user: CurrentUser, svc: ServicesDep) -> Response:
+    return _shared_page(request, token, user, svc)
+
+
+@router.post("/s/{token}/holder")
+def shared_holder_check(request: Request, token: str, user: CurrentUser, svc: ServicesDep, holder_email: Annotated[str, Form()] = "") -> Response:
+    """The shared page with every credential checked against the e-mail a viewer typed (a POST: the address stays
+    out of URLs, histories and logs; CSRF-checked like every form)."""
+    return _shared_page(request, token, user, svc, holder_email=holder_email.strip()[:MAX_EMAIL_FIELD])
+
+
+@router.get("/s/{token}/clr.json")
+def shared_clr(request: Request, token: str, user: CurrentUser, svc: ServicesDep) -> Response:
+    """The link's verified credentials as one CLR 2.0 ClrCredential, signed by this node's institution, to download
+    (the same document as ``GET /api/v1/shares/<token>/clr``). Refused as the page is: 404, 410."""
+    share, clr = ClrExport(svc.ctx, svc.portfolio, svc.credentials).for_share(token, viewer=_viewer(user), user_agent=request.headers.get("user-agent", ""))
+    name = f"clr-{clr['validFrom'][:10]}-{share.id}.json"
+    return Response(json.dumps(clr, ensure_ascii=False).encode("utf-8"), media_type="application/vc+ld+json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @router.post("/s/{token}/name")

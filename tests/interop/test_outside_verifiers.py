@@ -43,10 +43,11 @@ from portfolio_api.services.credentials import IssueRequest
 from portfolio_api.settings import Settings
 from tests.interop.node_verifier import ensure_node_modules, verify_with_node
 from tests.nodeproc import FAST_KDF, PASSPHRASE
+from verifier.clr import CLR_CONTEXT
 from verifier.credentials import KINDS, build_credential, extension_context
 from verifier.dataintegrity import add_proof, multikey, proof_of
 from verifier.didweb import document_path, document_url, institution_did
-from verifier.jsonld import CONTEXT_PATH
+from verifier.jsonld import CONTEXT_PATH, context_document
 
 NETWORK_URL = "http://127.0.0.1:8101"  # as `make run`'s demo: the DID's host carries a port (did:web:127.0.0.1%3A8101:…)
 CLI_NETWORK_URL = "http://127.0.0.1:8102"  # the network `eduledger credential issue --data-dir` issues on
@@ -181,13 +182,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Served:
         # Issued by the e-portfolio, so with a BitstringStatusListEntry; one of the two then revoked by its staff.
         svc = app.state.portfolio
         staff = svc.accounts.create("staff@olymp.example.org", "correct horse battery", "Сергей Орлов", "staff", "olymp")
-        svc.accounts.create("maria@example.org", "correct horse battery", "Мария Иванова", "student", None)
+        maria = svc.accounts.create("maria@example.org", "correct horse battery", "Мария Иванова", "student", None)
         kept = svc.credentials.issue(staff, IssueRequest("maria@example.org", "olympiad", "Победитель олимпиады по физике", "2026-02-10"))
         gone = svc.credentials.issue(staff, IssueRequest("maria@example.org", "olympiad", "Призёр олимпиады по химии", "2026-02-11"))
         svc.credentials.revoke(staff, gone.id, "issued-in-error")
         out.cases["status/valid"] = svc.credentials.credential_json(kept.id)
         out.cases["status/revoked"] = svc.credentials.credential_json(gone.id)
         out.add_status_list(client, out.cases["status/valid"])
+
+        # Her share link's CLR 2.0 record, as the node serves it (issue 17): signed by the node's institution.
+        share = svc.portfolio.create_share(maria, label="ГУ", items=[f"c:{kept.id}", f"c:{gone.id}"], days=5)
+        out.cases["clr"] = served(client, f"/s/{share.token}/clr.json", "application/vc+ld+json")
+        out.cases["clr/tampered"] = clr_tampered(out.cases["clr"])
+        out.documents[CLR_CONTEXT] = context_document(CLR_CONTEXT)
 
         # A key rotation on the ledger: a credential signed with school-1's old key, one with its new key.
         old = app.state.node.keys.signing["school-1"]
@@ -214,6 +221,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Served:
         out.add_context(client, CLI_NETWORK_URL)
         out.add_did(client, CLI_NETWORK_URL, "olymp-1")
         out.add_status_list(client, out.cases["cli"])
+    return out
+
+
+def clr_tampered(clr: dict[str, Any]) -> dict[str, Any]:
+    """``clr`` with one character changed in the title of the credential it carries."""
+    out = copy.deepcopy(clr)
+    cred = out["credentialSubject"]["verifiableCredential"][0]
+    cred["name"] = one_character_changed(cred["name"])
     return out
 
 
@@ -288,6 +303,17 @@ def test_digital_bazaars_status_list_check_reads_a_revocation_from_the_list_the_
         assert world.cases[name]["credentialStatus"]["type"] == "BitstringStatusListEntry"
     assert node_results["status/valid"] == {"verified": True, "error": None, "revoked": False}
     assert node_results["status/revoked"] == {"verified": True, "error": None, "revoked": True}
+
+
+def test_a_share_links_clr_record_verifies_with_digital_bazaars_verifier_and_one_changed_character_fails(world, node_results):
+    """The ClrCredential of ``GET /s/<token>/clr.json`` (CLR 2.0's context handed over as a document, like eduledger's):
+    its proof verifies; it carries the link's one verified credential, as stored; a changed character in it fails."""
+    clr = world.cases["clr"]
+    assert clr["type"] == ["VerifiableCredential", "ClrCredential"] and CLR_CONTEXT in clr["@context"]
+    assert clr["credentialSubject"]["verifiableCredential"] == [world.cases["status/valid"]]
+    assert node_results["clr"] == {"verified": True, "error": None, "revoked": None}
+    assert node_results["clr/tampered"]["verified"] is False
+    assert "signature" in node_results["clr/tampered"]["error"].lower()
 
 
 # --- openbadgeslib (PyPI) ---------------------------------------------------------------------
