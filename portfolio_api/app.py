@@ -129,6 +129,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
             web_network,
             web_opportunities,
             web_portfolio,
+            web_qr,
             web_staff,
             web_verify,
         )
@@ -142,6 +143,7 @@ def create_app(settings: Settings, *, node: Node | None = None, passphrase: byte
             app.include_router(r.router)
         app.include_router(web_opportunities.unsubscribe_router)
         app.include_router(clr_api.router)  # GET /api/v1/shares/<token>/clr: a share link's CLR 2.0 record
+        app.include_router(web_qr.router)  # GET /q/<digest>/<secret>: what a diploma's QR code opens
     return app
 
 

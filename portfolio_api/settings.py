@@ -6,9 +6,12 @@ Only ``data_dir`` is needed: the database defaults to SQLite inside it.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from portfolio_api.public_links import PublicLinks
 
 
 class Settings(BaseSettings):
@@ -45,6 +48,11 @@ class Settings(BaseSettings):
     smtp_host: str | None = Field(default=None, description="SMTP server for notification e-mails; unset: in-app notices only (e-mails stay queued)")
     smtp_port: int = 25
     smtp_sender: str = "eduledger@localhost"
+    smtp_user: str | None = Field(default=None, description="EDULEDGER_SMTP_USER: log in to the SMTP server as this user (AUTH); unset: no login")
+    smtp_password: SecretStr | None = Field(default=None, description="EDULEDGER_SMTP_PASSWORD: the SMTP user's password (never logged)")
+    smtp_tls: Literal["none", "starttls", "ssl"] = Field(
+        default="none", description="EDULEDGER_SMTP_TLS: none (a local relay, port 25), starttls (port 587) or ssl (implicit TLS, port 465)"
+    )
     forwarded_allow_ips: str = Field(
         default="",
         description="EDULEDGER_FORWARDED_ALLOW_IPS: comma-separated addresses of reverse proxies whose X-Forwarded-For and "
@@ -55,6 +63,12 @@ class Settings(BaseSettings):
         description="EDULEDGER_PUBLIC_URL: the base of every absolute link the node makes (share links, QR codes, PDFs, "
         "e-mails), never taken from a request's Host header; default http://<host>:<port>",
     )
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url_is_a_link_base(cls, v: str | None) -> str | None:
+        # refused when the settings are read, not later in an e-mail (portfolio_api/public_links.py)
+        return PublicLinks(v).base if v and v.strip() else None
     body_budget_bytes: int = Field(
         default=64 << 20,
         description="EDULEDGER_BODY_BUDGET_BYTES: request bodies over 1 MiB (uploads, bulk and PDF verification) held at "
@@ -71,9 +85,14 @@ class Settings(BaseSettings):
     notify_poll_seconds: float = 5.0
 
     @property
+    def links(self) -> PublicLinks:
+        """The base of every absolute link: ``public_url``, or the address the node listens on (public_links.py)."""
+        return PublicLinks.of(self.public_url, self.host, self.port)
+
+    @property
     def effective_public_url(self) -> str:
         """``public_url`` without a trailing slash, or the address the node listens on."""
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return self.links.base
 
     @property
     def effective_network_url(self) -> str:
@@ -85,6 +104,7 @@ class Settings(BaseSettings):
         from portfolio_api.services.notify import MailSettings
 
         return MailSettings(host=self.smtp_host, port=self.smtp_port, sender=self.smtp_sender, base_url=self.effective_public_url,
+                            user=self.smtp_user, password=self.smtp_password.get_secret_value() if self.smtp_password else None, tls=self.smtp_tls,
                             rate_per_second=self.notify_rate_per_second, batch=self.notify_batch, retry_base=self.notify_retry_base_seconds,
                             poll_seconds=self.notify_poll_seconds)
 

@@ -8,6 +8,10 @@
   documents (AES-256-GCM, a fresh 96-bit nonce per value). Every ciphertext is
   bound by its associated data to the person and the field it belongs to, so a
   value copied into another row does not decrypt.
+* A diploma PDF's QR code carries a secret per credential (``qr_secret``): an
+  HMAC of the credential's digest under a key derived from the master key, so
+  nothing is stored, every PDF of a credential carries the same one, and it
+  opens the credential's facts only on this node (docs/portfolio.md, "Diploma PDFs").
 * Erasing a person destroys their wrapped data key: every ciphertext made
   under it is then unreadable, in the database and in any backup of it
   (crypto-shredding), while digests on the ledger keep verifying.
@@ -59,11 +63,23 @@ class Vault:
         self._wrap = AESGCM(hashlib.sha256(b"eduledger/portfolio/wrap\x00" + master_key).digest())
         self._index_key = hashlib.sha256(b"eduledger/portfolio/index\x00" + master_key).digest()
         self._csrf_key = hashlib.sha256(b"eduledger/portfolio/csrf\x00" + master_key).digest()
+        self._qr_key = hashlib.sha256(b"eduledger/portfolio/qr\x00" + master_key).digest()
 
     def csrf_for_session(self, session_token: str) -> str:
         """The CSRF token of a signed-in session: bound to it, so a token planted without it is useless."""
         mac = hmac.new(self._csrf_key, session_token.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def qr_secret(self, digest: str) -> str:
+        """The secret a diploma's QR code carries for the credential with SHA-256 ``digest`` (hex):
+        128 bits of HMAC-SHA256, base64url (22 characters). The digest alone is public (the log's tiles
+        hold every one); the secret is printed only on the holder's PDF."""
+        mac = hmac.new(self._qr_key, b"qr/" + digest.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def qr_secret_matches(self, digest: str, secret: str) -> bool:
+        """Whether ``secret`` is the QR secret of ``digest``, compared in constant time."""
+        return hmac.compare_digest(self.qr_secret(digest).encode(), secret.encode("utf-8", "replace"))
 
     # --- data keys ---
 

@@ -167,6 +167,24 @@ def node_alerts(request: Request) -> list[dict[str, Any]]:
     return [{"kind": kind, **alert} for kind, alert in alerts if alert]
 
 
+def mail_configured(request: Request) -> bool:
+    """Whether this node sends e-mail (EDULEDGER_SMTP_HOST): pages that promise a message say when it does not."""
+    mailer = getattr(getattr(request.app.state, "portfolio", None), "mailer", None)
+    return bool(mailer is not None and mailer.configured)
+
+
+UNREAD_SHOWN = 99  # the menu's counter shows "99+" past it
+
+
+def unread_notices(request: Request, user: User | None) -> str:
+    """The menu's counter of a student's or teacher's unread in-app notices: "" (none, no counter), "3", "99+"."""
+    opportunities = getattr(getattr(request.app.state, "portfolio", None), "opportunities", None)
+    if user is None or user.role not in HOLDER or opportunities is None:
+        return ""
+    n = opportunities.unread_count(user, limit=UNREAD_SHOWN + 1)
+    return "" if n == 0 else f"{UNREAD_SHOWN}+" if n > UNREAD_SHOWN else str(n)
+
+
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     lang = lang_of(request)
     user = current_user(request)
@@ -178,6 +196,8 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "tr": lambda text: reason(text, lang),
         "csrf": csrf_token(request),
         "node_alerts": node_alerts(request),
+        "mail_configured": mail_configured(request),
+        "unread_notices": unread_notices(request, user),
         "msg": request.query_params.get("msg", "") if request.query_params.get("msg", "") in {k[4:] for k in MESSAGES if k.startswith("msg.")} else "",
         **context,
     }
@@ -222,5 +242,6 @@ class ErrorPages:
 
 def public_base(request: Request) -> str:
     """The base of absolute links, ending in ``/``: the node's configured public URL (EDULEDGER_PUBLIC_URL),
-    never the request's Host header, which any client can set (a share link or QR code pointing elsewhere)."""
-    return request.app.state.settings.effective_public_url + "/"
+    never the request's Host header, which any client can set (a share link or QR code pointing elsewhere);
+    unset, the address the node listens on (portfolio_api/public_links.py, also used by every e-mail)."""
+    return request.app.state.settings.links.root

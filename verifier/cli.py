@@ -3,14 +3,27 @@
 ::
 
     eduledger verify FILE... --trust TRUST [--json] [--online URL] [--at TIME] [--workers N] [--holder-email ADDRESS] [--check-proof]
+                     [--max-trust-age DAYS]
 
 FILE may be a bundle (JSON), a diploma PDF carrying one (``verifier.pdf``), or
 a directory, walked for ``*.json`` and ``*.pdf``. Offline by default; with
 ``--online URL`` the newest status and a consistency proof are fetched from a
-node and verified too (see :mod:`verifier.online`). Plain output is one line
-per file with the first failed step's reason; ``--json`` prints every report.
+node and verified too (see :mod:`verifier.online`). Plain output for one file
+leads with the credential's verified facts (holder, achievement, place, date,
+issuer: what the paper must show), then its verdict and every step; for more
+files it is one line per file with the first failed step's reason. A PDF's
+report adds that only the verified facts are confirmed, and warns when the
+page's printed text differs from them (``verifier/facts.py``); the exit status
+is the bundle's. ``--json`` prints every report, with its ``facts``.
 Many files show a progress bar (on a terminal); more than 2,000 are verified by
 a process pool in chunks, each worker with its own checkpoint cache.
+
+Offline, step 8 also reads the credential's bit in its issuer's status list in the
+trust file (exported with every institution's lists): set is a revocation after the
+bundle was made (exit 1). A trust file older than the bundle, or than
+``--max-trust-age`` days (default 30, 0: never), is a warning on the file's line and
+in its JSON report, not a failure: the credential is as valid as the newest status
+known says, and the warning says how old that is.
 
 Exit status:
 
@@ -25,7 +38,8 @@ Exit status:
   its hashed e-mail identifier does not match; one naming no address only warns);
   with ``--check-proof`` a credential whose Data Integrity proof does not verify
   (``INVALID-PROOF``; one issued before proofs only warns);
-* **2** — usage errors (missing, unreadable or invalid trust file, no files, a
+* **2** — usage errors (missing, unreadable or invalid trust file — one of its
+  status lists whose proof does not verify with the roster's key included —, no files, a
   path that does not exist, bad flags or a bad ``--at`` time), and with
   ``--online`` a node that could not give its view: unreachable, halted (HTTP
   503 after a storage or fork alert), lagging behind a bundle, or answering HTTP
@@ -54,10 +68,12 @@ import typer
 
 from ledger.errors import EduledgerError
 from verifier import gcpolicy
-from verifier.document import bundle_bytes, unreadable_report
+from verifier.document import read_document, unreadable_report, with_printed
+from verifier.facts import PLACE_NAMES
+from verifier.pdf import Diploma
 from verifier.report import HALTED, LAGGING, NOT_CHECKED, SKIPPED, UNAVAILABLE, UNREACHABLE, WARNING, OnlineCheck, Report
 from verifier.trust import MAX_TRUST_BYTES, TrustPolicy
-from verifier.verify import MAX_BUNDLE_BYTES, CheckpointCache, verify
+from verifier.verify import MAX_BUNDLE_BYTES, STATUS_MAX_AGE, CheckpointCache, verify
 
 __all__ = ["Outcome", "main", "register", "verify_command", "verify_paths"]
 
@@ -109,28 +125,34 @@ def _walk(top: Path) -> Iterator[str]:
 
 def read_bundle(path: str | Path) -> bytes:
     """The bundle bytes in ``path`` (a PDF's embedded bundle for PDFs); reads at most the size limit + 1."""
+    return read_file(path)[0]
+
+
+def read_file(path: str | Path) -> tuple[bytes, Diploma | None]:
+    """The bundle bytes in ``path``, and for a PDF what it prints (``verifier.document.read_document``)."""
     with open(path, "rb") as f:
         head = f.read(5)
         if head == b"%PDF-":
-            return bundle_bytes(head + f.read(MAX_PDF_BYTES))
-        return head + f.read(MAX_BUNDLE_BYTES + 1 - len(head))
+            return read_document(head + f.read(MAX_PDF_BYTES))
+        return head + f.read(MAX_BUNDLE_BYTES + 1 - len(head)), None
 
 
 def verify_path(path: str | Path, trust: TrustPolicy, now: int, seen: CheckpointCache, online: Any = None, holder_email: str | None = None,
-                check_proof: bool = False) -> Report:
+                check_proof: bool = False, max_trust_age: int = STATUS_MAX_AGE) -> Report:
     try:
-        data = read_bundle(path)
+        data, diploma = read_file(path)
     except OSError as e:
         return unreadable_report(f"cannot read the file: {e.strerror or e}")
     except EduledgerError as e:
         return unreadable_report(f"the file is not a well-formed credential bundle: {e}")
-    report = verify(data, trust, now=now, seen=seen, holder_email=holder_email, check_proof=check_proof)
+    asked = {"holder_email": holder_email, "check_proof": check_proof, "max_trust_age": max_trust_age}
+    report = verify(data, trust, now=now, seen=seen, **asked)  # type: ignore[arg-type]
     if online is not None and report.digest and report.checkpoint_size is not None:
         refresh = online.refresh(report.digest, report.checkpoint_size)
-        report = verify(data, trust, now=now, seen=seen, refresh=refresh, holder_email=holder_email, check_proof=check_proof)
+        report = verify(data, trust, now=now, seen=seen, refresh=refresh, **asked)  # type: ignore[arg-type]
     elif online is not None:
         report.online = OnlineCheck(online.base, SKIPPED, NOT_CHECKED, "the node was not asked because the bundle's checkpoint could not be read")
-    return report
+    return with_printed(report, diploma)
 
 
 # --- many files ---------------------------------------------------------------------------
@@ -148,9 +170,10 @@ class Outcome(NamedTuple):
     online_error: tuple[str, str] | None = None  # (code, message): the node's view could not be had (exit 2)
 
 
-def outcome(path: str, report: Report, as_json: bool) -> Outcome:
+def outcome(path: str, report: Report, as_json: bool, detailed: bool = False) -> Outcome:
+    """``detailed``: plain output in full (``_details``), for a single file."""
     checkpoint = (report.checkpoint_size, report.checkpoint_root) if report.checkpoint_size is not None else None
-    shown = {"file": path, **report.to_json()} if as_json else _line(path, report)
+    shown = {"file": path, **report.to_json()} if as_json else _details(path, report) if detailed else _line(path, report)
     online_error = (report.online.code, report.online.message) if report.incomplete else None  # type: ignore[union-attr]
     failed = report.first_failure is not None or not report.steps or report.other_holder or report.bad_proof
     return Outcome(report.ok, checkpoint, shown, failed, online_error)  # type: ignore[arg-type]
@@ -166,10 +189,14 @@ def _init_worker(trust_bytes: bytes) -> None:
     gcpolicy.tune_process()  # a worker's whole life is this one job: its loaded state needs no collecting
 
 
-def _verify_chunk(paths: list[str], now: int, as_json: bool, holder_email: str | None = None, check_proof: bool = False) -> list[Outcome]:
+def _verify_chunk(paths: list[str], now: int, as_json: bool, holder_email: str | None = None, check_proof: bool = False,
+                  max_trust_age: int = STATUS_MAX_AGE) -> list[Outcome]:
     assert _worker is not None
     trust, seen = _worker
-    return [outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email, check_proof=check_proof), as_json) for p in paths]
+    return [
+        outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email, check_proof=check_proof, max_trust_age=max_trust_age), as_json)
+        for p in paths
+    ]
 
 
 def verify_paths(
@@ -184,15 +211,19 @@ def verify_paths(
     advance: Callable[[int], None] = lambda n: None,
     holder_email: str | None = None,
     check_proof: bool = False,
+    max_trust_age: int = STATUS_MAX_AGE,
+    detailed: bool = False,
 ) -> list[Outcome]:
     """One outcome per path, in order; a process pool for large offline cohorts. ``holder_email``:
-    also check that every credential was issued to this address; ``check_proof``: and its Data Integrity proof."""
+    also check that every credential was issued to this address; ``check_proof``: and its Data Integrity proof;
+    ``max_trust_age``: seconds after which the trust file's status lists are too old to pass without a warning;
+    ``detailed``: plain output in full (facts, verdict, steps) rather than a line."""
     workers = workers or (os.cpu_count() or 1)
     if len(paths) < PARALLEL_THRESHOLD or workers < 2 or online is not None:
         seen = CheckpointCache(trust)
         out = []
         for p in paths:
-            out.append(outcome(p, verify_path(p, trust, now, seen, online, holder_email, check_proof), as_json))
+            out.append(outcome(p, verify_path(p, trust, now, seen, online, holder_email, check_proof, max_trust_age), as_json, detailed))
             advance(1)
         return out
     chunk = max(100, -(-len(paths) // (workers * 8)))
@@ -200,15 +231,15 @@ def verify_paths(
     outcomes: list[Outcome] = []
     with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(trust_bytes,)) as pool:
         n = len(chunks)
-        for result in pool.map(_verify_chunk, chunks, [now] * n, [as_json] * n, [holder_email] * n, [check_proof] * n):
+        for result in pool.map(_verify_chunk, chunks, [now] * n, [as_json] * n, [holder_email] * n, [check_proof] * n, [max_trust_age] * n):
             outcomes += result
             advance(len(result))
-    return _recheck_forks(paths, outcomes, trust, now, as_json, holder_email, check_proof)
+    return _recheck_forks(paths, outcomes, trust, now, as_json, holder_email, check_proof, max_trust_age)
 
 
 def _recheck_forks(
     paths: Sequence[str], outcomes: list[Outcome], trust: TrustPolicy, now: int, as_json: bool, holder_email: str | None = None,
-    check_proof: bool = False,
+    check_proof: bool = False, max_trust_age: int = STATUS_MAX_AGE,
 ) -> list[Outcome]:
     """Workers each saw part of the cohort: if two of them saw different roots for one log size,
     verify those files again in one process so the fork is reported with its evidence."""
@@ -221,7 +252,7 @@ def _recheck_forks(
         return outcomes
     seen = CheckpointCache(trust)
     return [
-        outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email, check_proof=check_proof), as_json)
+        outcome(p, verify_path(p, trust, now, seen, holder_email=holder_email, check_proof=check_proof, max_trust_age=max_trust_age), as_json)
         if o.checkpoint is not None and o.checkpoint[0] in forked else o
         for p, o in zip(paths, outcomes)
     ]
@@ -242,12 +273,13 @@ NODE_HINTS = {
 def _line(path: str, r: Report) -> str:
     what = "; ".join(x for x in (r.title, r.holder, r.issuer) if x)
     if r.ok:
-        warning = next((s for s in r.steps if s.status == WARNING), None)
-        note = f" — warning at step {warning.number} ({warning.name}): {warning.message}" if warning else ""
+        note = "".join(f" — warning at step {w.number} ({w.name}): {w.message}" for w in r.steps if w.status == WARNING)
         if r.holder_check is not None and r.holder_check.status != SKIPPED:
             note += f" — holder: {r.holder_check.message}"
         if r.proof_check is not None and r.proof_check.status != SKIPPED:
             note += f" — proof: {r.proof_check.message}"
+        if r.printed is not None:
+            note += f" — WARNING: {r.printed.message}" if r.printed_differs else f" — {r.printed.notice}"
         return f"{path}: verified ({what}){note}"
     if r.bad_proof and r.first_failure is None:
         return f"{path}: INVALID-PROOF ({what}): {r.proof_check.message}"  # type: ignore[union-attr]
@@ -258,6 +290,27 @@ def _line(path: str, r: Report) -> str:
     first = r.first_failure
     assert first is not None
     return f"{path}: {r.status.upper()} at step {first.number} ({first.name}): {first.message}"
+
+
+def _details(path: str, r: Report) -> str:
+    """One file in full: what was verified first (the facts the paper must show), then the verdict and every step."""
+    return "\n".join([*_facts_block(r), _line(path, r), "steps:", *(f"  {s.number} {s.name}: {s.status}: {s.message}" for s in r.steps)])
+
+
+def _facts_block(r: Report) -> list[str]:
+    f = r.facts
+    if f is None:
+        lines = ["verified facts: none (the credential did not verify: nothing this file says is confirmed)"]
+    else:
+        rows = [("holder", f.holder), ("achievement", f.title), ("kind", f.kind)]
+        rows += [("place", PLACE_NAMES.get(f.place, f.place))] if f.place else []
+        rows += [("stage", f.stage)] if f.stage else []
+        rows += [("hours", str(f.hours))] if f.hours is not None else []
+        rows += [("date", f.date if f.date == f.issued_on else f"{f.date} (issued {f.issued_on})"), ("issuer", f"{f.issuer} ({f.issuer_id})")]
+        lines = ["verified facts:", *(f"  {name:<12} {value}" for name, value in rows)]
+    if r.printed is not None:
+        lines += [f"pdf: {r.printed.notice}", ("WARNING: " if r.printed_differs else "pdf: ") + r.printed.message]
+    return lines
 
 
 def verify_command(
@@ -273,6 +326,10 @@ def verify_command(
     check_proof: Annotated[
         bool, typer.Option("--check-proof", help="also check each credential's W3C Data Integrity proof with the key the ledger says was valid")
     ] = False,
+    max_trust_age: Annotated[
+        int,
+        typer.Option("--max-trust-age", metavar="DAYS", help="warn when the trust file's status lists are older than this (0: never)"),
+    ] = STATUS_MAX_AGE // 86400,
 ) -> None:
     """Verify credential bundles against a trust file (offline unless --online)."""
     try:
@@ -283,8 +340,14 @@ def verify_command(
         raise _fail(f"cannot read the trust file {trust}: {e.strerror or e}; export one with 'eduledger network export-trust'") from None
     except EduledgerError as e:
         raise _fail(f"{trust} is not a usable trust file: {e}") from None
+    try:
+        policy.check_status_lists()  # a list the roster's key did not sign: the file is not what a node exported
+    except EduledgerError as e:
+        raise _fail(f"{trust} is not a usable trust file: {e}; the file was altered or damaged: export it again with 'eduledger network export-trust'") from None
     if workers < 0:
         raise _fail("--workers must be 0 or more")
+    if max_trust_age < 0:
+        raise _fail("--max-trust-age must be 0 (never warn) or a number of days")
     if holder_email is not None:
         from verifier.holder import normalise_email
 
@@ -322,6 +385,7 @@ def verify_command(
             outcomes = verify_paths(
                 paths, policy, trust_bytes, now=now, as_json=as_json, online=client, workers=workers,
                 advance=lambda n: progress.advance(task, n), holder_email=holder_email, check_proof=check_proof,
+                max_trust_age=max_trust_age * 86400, detailed=len(paths) == 1,
             )  # fmt: skip
     finally:
         if client is not None:
@@ -337,6 +401,7 @@ def verify_command(
             "failed": failed,
             "incomplete": incomplete,  # no step failed, but the online check could not be made
             "exit_status": code,
+            "trust": _trust_summary(policy),
             "files": [o.shown for o in outcomes],
         }
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
@@ -347,6 +412,15 @@ def verify_command(
     for message in _node_errors(outcomes):
         typer.echo(f"eduledger: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _trust_summary(policy: TrustPolicy) -> dict[str, Any]:
+    """When the trust file was exported, at which log size, and how many status lists it carries (None: none, an older export)."""
+    from ledger.tlog.timefmt import format_time
+
+    as_of = format_time(policy.as_of) if policy.as_of is not None else None
+    lists = len(policy.status_lists) if policy.status_lists is not None else None
+    return {"network": policy.network, "as_of": as_of, "roster_size": policy.roster_size, "status_lists": lists}
 
 
 def _node_errors(outcomes: Sequence[Outcome]) -> list[str]:

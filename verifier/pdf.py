@@ -33,22 +33,40 @@ need, and everything read is bounded before it is read (docs/security.md,
    output cannot be capped that way, are refused.
 
 Every refusal is a ``MalformedError`` saying what was found.
+
+``read_diploma`` also reads the page's text layer, in the same parse and after
+the bundle, for comparing with the verified facts (``verifier/facts.py``). That
+text is never evidence, so a text layer that cannot be read within its own
+limits is reported (``Diploma.text_problem``), never refused: at most
+``MAX_TEXT_PAGES`` pages; fonts and form XObjects walked and counted first (at
+most ``MAX_TEXT_FONTS`` and ``MAX_TEXT_FORMS``), and each font's ToUnicode map
+read (decompressed as above) and refused past ``MAX_CMAP_BYTES`` bytes or
+``MAX_CMAP_CODES`` codes before pypdf builds it (a 2 KB map of ranges costs
+pypdf seconds and tens of MB); content streams decompressed within the same
+caps; at most ``MAX_TEXT_OPERATORS`` drawing operations, form XObjects
+included, and ``MAX_TEXT_SECONDS`` of extraction; at most ``MAX_TEXT_CHARS``
+characters of text.
 """
 
 from __future__ import annotations
 
 import gc
 import io
+import re
 import struct
 import threading
+import time
 import zlib
+from collections.abc import Callable
+from typing import NamedTuple
 
 from ledger.errors import MalformedError
 from verifier.verify import MAX_BUNDLE_BYTES
 
 __all__ = [
-    "ATTACHMENT_NAME", "MAX_EMBEDDED_FILES", "MAX_NAME_TREE_DEPTH", "MAX_NAME_TREE_NODES", "MAX_PDF_BYTES", "MAX_PDF_OBJECTS",
-    "extract_bundle",
+    "ATTACHMENT_NAME", "MAX_CMAP_BYTES", "MAX_CMAP_CODES", "MAX_EMBEDDED_FILES", "MAX_NAME_TREE_DEPTH", "MAX_NAME_TREE_NODES",
+    "MAX_PDF_BYTES", "MAX_PDF_OBJECTS", "MAX_TEXT_CHARS", "MAX_TEXT_FONTS", "MAX_TEXT_FORMS", "MAX_TEXT_OPERATORS", "MAX_TEXT_PAGES",
+    "MAX_TEXT_SECONDS", "Diploma", "extract_bundle", "read_diploma",
 ]
 
 ATTACHMENT_NAME = "credential.bundle.json"
@@ -62,6 +80,36 @@ MAX_NAME_TREE_DEPTH = 8
 MAX_NAME_TREE_NODES = 64
 #: Bytes inflated per step (``_inflate``).
 _INFLATE_STEP = 64 * 1024
+
+# The text layer (``read_diploma``): a diploma made by eduledger has one page, three fonts of about a hundred
+# glyphs each, no form XObject, about a hundred drawing operations and a few hundred characters of text.
+MAX_TEXT_PAGES = 2
+MAX_TEXT_FONTS = 16
+MAX_TEXT_FORMS = 8
+MAX_CMAP_BYTES = 64 * 1024
+MAX_CMAP_CODES = 4096
+MAX_TEXT_OPERATORS = 10_000
+MAX_TEXT_SECONDS = 2.0
+MAX_TEXT_CHARS = 20_000
+
+#: pypdf's limits while it reads the text layer, over ``_PYPDF_LIMITS`` (the streams' caps stay): a font's
+#: /Widths or /W array holds one entry per glyph, more than the name tree's arrays.
+_TEXT_LIMITS = {
+    "array_maximum_element_count": 2048,
+    "stream_parsing_work_maximum_count": 3 * MAX_TEXT_OPERATORS,
+    "xform_maximum_invocations_per_extraction": MAX_TEXT_FORMS,
+    "page_tree_maximum_entries": 64,
+    "page_tree_maximum_depth": 8,
+}
+
+
+class Diploma(NamedTuple):
+    """What ``read_diploma`` found: the embedded bundle's bytes, and the printed text (``text``), or
+    why it could not be read (``text_problem``, a phrase: "the PDF has 3 pages; …")."""
+
+    bundle: bytes
+    text: str | None
+    text_problem: str | None = None
 
 #: pypdf's own limits while it reads the structure around the bundle (pypdf.Configuration).
 _PYPDF_LIMITS = {
@@ -89,6 +137,17 @@ _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, IndexError, As
 def extract_bundle(pdf_bytes: bytes) -> bytes:
     """The embedded bundle's bytes; MalformedError if the input is not a PDF, carries no bundle or
     more than one, or passes one of the limits in the module docstring."""
+    return _read(pdf_bytes, text=False).bundle
+
+
+def read_diploma(pdf_bytes: bytes) -> Diploma:
+    """The embedded bundle (MalformedError as ``extract_bundle``) and the printed text, in one parse.
+    The text is read only once the bundle was, within limits of its own; a text layer that cannot be
+    read is ``Diploma.text_problem``, never an error."""
+    return _read(pdf_bytes, text=True)
+
+
+def _read(pdf_bytes: bytes, *, text: bool) -> Diploma:
     if not isinstance(pdf_bytes, (bytes, bytearray)):
         raise TypeError("pdf_bytes must be bytes")
     if not pdf_bytes.startswith(b"%PDF-"):
@@ -100,7 +159,7 @@ def extract_bundle(pdf_bytes: bytes) -> bytes:
     if declared > MAX_PDF_OBJECTS:
         raise MalformedError(f"the PDF declares more than {MAX_PDF_OBJECTS} objects (about {declared}); a diploma has a few dozen")
     with _PARSING:
-        return _parse(data)
+        return _parse(data, text=text)
 
 
 #: Parses at once, per process. Parsing is CPU work (two cores here): more at once only adds memory, each
@@ -108,8 +167,9 @@ def extract_bundle(pdf_bytes: bytes) -> bytes:
 _PARSING = threading.BoundedSemaphore(2)
 
 
-def _parse(data: bytes) -> bytes:
-    """The one embedded bundle of ``data`` (checked cheaply already), through pypdf within its limits."""
+def _parse(data: bytes, *, text: bool = False) -> Diploma:
+    """The one embedded bundle of ``data`` (checked cheaply already), through pypdf within its limits;
+    with ``text``, then the printed text (``_printed_text``)."""
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import PyPdfError
 
@@ -124,7 +184,10 @@ def _parse(data: bytes) -> bytes:
                 raise MalformedError(f"the PDF carries no embedded {ATTACHMENT_NAME}: it is not an eduledger diploma, or it was altered")
             if len(bundles) != 1:
                 raise MalformedError(f"the PDF carries {len(bundles)} files named {ATTACHMENT_NAME}; exactly one is expected")
-            return _file_contents(bundles[0])
+            bundle = _file_contents(bundles[0])
+            if not text:
+                return Diploma(bundle, None, "not read")
+            return Diploma(bundle, *_printed_text(reader))
     except MalformedError:
         raise
     except (PyPdfError, *_PARSE_ERRORS) as e:
@@ -268,3 +331,118 @@ def _inflate(raw: bytes) -> bytes:
     if not inflater.eof:
         raise MalformedError(f"the embedded {ATTACHMENT_NAME} is truncated FlateDecode data")
     return b"".join(pieces)
+
+
+# --- the text layer ------------------------------------------------------------------------
+
+
+class _TooCostly(Exception):
+    """The text layer is past one of the text limits; the message says which."""
+
+
+class _Budget:
+    """pypdf's ``visitor_operand_before``: called before every drawing operation of the page and of
+    the forms it draws, it stops the extraction past ``MAX_TEXT_OPERATORS`` or ``MAX_TEXT_SECONDS``.
+    (Raised inside a form, pypdf's handler of forms swallows it; the page's next operation raises it again.)"""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock, self.operations, self.deadline = clock, 0, clock() + MAX_TEXT_SECONDS
+
+    def __call__(self, operator: object, operands: object, cm: object, tm: object) -> None:
+        self.operations += 1
+        if self.operations > MAX_TEXT_OPERATORS:
+            raise _TooCostly(f"the page has more than {MAX_TEXT_OPERATORS} drawing operations; a diploma has a few hundred")
+        if self.operations % 64 == 0 and self.clock() > self.deadline:
+            raise _TooCostly(f"reading the page's text took more than {MAX_TEXT_SECONDS:g} seconds")
+
+
+def _printed_text(reader) -> tuple[str | None, str | None]:
+    """(the text of the PDF's pages, None), or (None, why it could not be read within the text limits)."""
+    from pypdf import apply_configuration
+    from pypdf.errors import PyPdfError
+
+    try:
+        with apply_configuration(**_TEXT_LIMITS):
+            pages = len(reader.pages)
+            if pages == 0:
+                return None, "the PDF has no page"
+            if pages > MAX_TEXT_PAGES:
+                return None, f"the PDF has {pages} pages; a diploma has one"
+            budget, parts = _Budget(), []
+            for page in reader.pages:
+                _check_fonts(page)
+                parts.append(page.extract_text(visitor_operand_before=budget))
+    except _TooCostly as e:
+        return None, str(e)
+    except (PyPdfError, *_PARSE_ERRORS) as e:
+        detail = "it is nested too deeply" if isinstance(e, RecursionError) else str(e) or type(e).__name__
+        return None, f"its text layer does not read: {detail}"
+    out = "\n".join(parts)
+    if len(out) > MAX_TEXT_CHARS:
+        return None, f"the page holds more than {MAX_TEXT_CHARS} characters of text; a diploma holds a few hundred"
+    return out, None
+
+
+def _check_fonts(page) -> None:
+    """_TooCostly unless the page and the forms it uses hold at most MAX_TEXT_FONTS fonts and MAX_TEXT_FORMS
+    forms, each font's ToUnicode map within MAX_CMAP_BYTES and MAX_CMAP_CODES (read here, before pypdf builds it)."""
+    from pypdf.generic import DictionaryObject, StreamObject
+
+    fonts, forms, stack = 0, 0, [page]
+    while stack:
+        resources = _get(stack.pop(), "/Resources")
+        if not isinstance(resources, DictionaryObject):
+            continue
+        font_dict = _get(resources, "/Font")
+        if isinstance(font_dict, DictionaryObject):
+            fonts += len(font_dict)
+            if fonts > MAX_TEXT_FONTS:
+                raise _TooCostly(f"the page uses more than {MAX_TEXT_FONTS} fonts; a diploma uses a few")
+            for name in font_dict:
+                font = _get(font_dict, name)
+                cmap = _get(font, "/ToUnicode") if isinstance(font, DictionaryObject) else None
+                if isinstance(cmap, StreamObject):
+                    _check_cmap(cmap.get_data())  # decompressed within the configuration's caps
+        xobjects = _get(resources, "/XObject")
+        if isinstance(xobjects, DictionaryObject):
+            for name in xobjects:
+                x = _get(xobjects, name)
+                if isinstance(x, StreamObject) and _get(x, "/Subtype") == "/Form":
+                    forms += 1
+                    if forms > MAX_TEXT_FORMS:
+                        raise _TooCostly(f"the page draws more than {MAX_TEXT_FORMS} forms; a diploma draws none")
+                    stack.append(x)
+
+
+_CMAP_TOKEN = re.compile(rb"<([0-9A-Fa-f \t\r\n]*)>|\[|\]|(begin|end)bf(range|char)")
+
+
+def _check_cmap(cmap: bytes) -> None:
+    """_TooCostly if a ToUnicode map is over MAX_CMAP_BYTES, or maps more than MAX_CMAP_CODES codes:
+    every ``bfchar`` pair counts one, every ``bfrange`` ``<lo> <hi> …`` counts hi - lo + 1 (what pypdf
+    would build from it, one dictionary entry per code)."""
+    if len(cmap) > MAX_CMAP_BYTES:
+        raise _TooCostly(f"a font's ToUnicode map is larger than {MAX_CMAP_BYTES // 1024} KiB; a diploma's are a few KiB")
+    codes, block, pending, in_array = 0, None, [], False
+    for m in _CMAP_TOKEN.finditer(cmap):
+        token = m.group(0)
+        if m.group(2) is not None:  # beginbfrange, endbfchar, …
+            block = m.group(3) if m.group(2) == b"begin" else None
+            pending, in_array = [], False
+        elif block is None:
+            continue
+        elif token == b"[":
+            in_array = True
+        elif token == b"]":
+            pending, in_array = [], False
+        elif not in_array:
+            pending.append(m.group(1))
+            if block == b"char" and len(pending) == 2:
+                codes, pending = codes + 1, []
+            elif block == b"range" and len(pending) == 2:
+                lo, hi = (int(b"".join(h.split()) or b"0", 16) for h in pending)
+                codes += max(0, hi - lo + 1)
+            elif block == b"range" and len(pending) == 3:
+                pending = []
+        if codes > MAX_CMAP_CODES:
+            raise _TooCostly(f"a font's ToUnicode map maps more than {MAX_CMAP_CODES} codes; a diploma's fonts map a few hundred")

@@ -27,6 +27,19 @@ failed; ``error`` — the node's view could not be had (unreachable, halted,
 lagging, unavailable), no step is blamed, and the report is not ok (its status is
 ``incomplete``); ``skipped`` — an earlier step failed, so the node's answers were
 not checked.
+
+**Verified facts** (``Report.facts``, :class:`Facts`): what the issuer certified, in one structure for
+every presenter (the CLI's text leads with it, ``--json`` and ``POST /api/v1/verify`` carry it as
+``facts``, the web pages show it in large type): holder, achievement title, kind, place and stage
+(olympiads), hours (training), date and issue date, issuer name and id. It is set only when steps 1 to 7
+passed (a warning counts as passed), that is when the credential is, byte for byte, the one its issuer
+anchored on a log the trust file vouches for; otherwise it is None and ``holder``/``title`` are only
+what the file claims. A revoked, superseded or expired credential keeps its facts: the status says what
+became of them. Nothing else in a file is confirmed: a diploma PDF's printed page is the holder's to
+print, so a PDF's report also carries ``Report.printed`` (:class:`PrintedCheck`): the notice that only
+the facts are confirmed and the page must match them, and what comparing the page's text layer with the
+facts found (``verifier/facts.py``). A page whose text differs is a warning, never a failure, and a page
+whose text agrees is never a confirmation: whoever made the PDF wrote its text layer.
 """
 
 from __future__ import annotations
@@ -53,6 +66,14 @@ UNAVAILABLE = "unavailable"  # error: any other HTTP error (not a node, busy, a 
 NOT_CHECKED = "not-checked"  # skipped
 #: The codes that mean "the node's view could not be had" (status ERROR).
 ENVIRONMENT = frozenset({UNREACHABLE, HALTED, LAGGING, UNAVAILABLE})
+
+# PrintedCheck.status: what comparing a PDF's printed text with the verified facts found.
+DIFFERS = "differs"  # a warning: the page names another holder, title or place than the verified facts
+NOT_COMPARED = "not-compared"  # no text layer, one that could not be read within the limits, or no verified facts
+NO_DIFFERENCE_FOUND = "no-difference-found"  # never a confirmation: the text layer is the PDF maker's to write
+#: What a PDF's report says, whatever the comparison found.
+PDF_NOTICE = ("only the verified facts are confirmed: the printed page of this PDF is not verified, "
+              "and must show the same holder, achievement, place and date")
 
 STEPS: tuple[tuple[int, str, str], ...] = (
     (1, "well-formed", "the file is a well-formed credential bundle"),
@@ -111,6 +132,59 @@ class OnlineCheck(NamedTuple):
         return {"node": self.node, "status": self.status, "code": self.code, "message": self.message}
 
 
+class Facts(NamedTuple):
+    """What the issuer certified, from the verified credential (``verifier.facts.facts_of``).
+
+    ``holder``, ``title`` (the achievement's name), ``kind`` (``verifier.credentials.KINDS``);
+    ``issuer`` is the institution's name in the trust file's roster (the credential's own
+    ``issuer.name`` where there is no roster, as on the e-portfolio's QR page), ``issuer_id`` its
+    ledger id; ``date`` (YYYY-MM-DD) the activity's end date (``activityEndDate``: an olympiad's
+    day, a programme's last day) or, when the credential has none, the issue date ``issued_on``.
+    ``place`` (``1``, ``2``, ``3``, ``winner``, ``prize-winner``, ``participant``) and ``stage``
+    (``school`` … ``international``) for olympiads, ``hours`` for teacher training; None otherwise."""
+
+    holder: str
+    title: str
+    kind: str
+    issuer: str
+    issuer_id: str
+    date: str
+    issued_on: str
+    place: str | None = None
+    stage: str | None = None
+    hours: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class Difference(NamedTuple):
+    """One way the printed page differs from the verified facts: ``field`` is ``holder``, ``title`` or
+    ``place``; ``verified`` the fact; ``printed`` what the page says instead (for a place), or None when
+    the verified value is simply not on the page."""
+
+    field: str
+    verified: str
+    printed: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return self._asdict()
+
+
+class PrintedCheck(NamedTuple):
+    """A diploma PDF's printed text against the verified facts (``verifier/facts.py``): ``status`` is
+    ``differs`` (a warning, with ``differences``), ``not-compared`` or ``no-difference-found`` (which
+    confirms nothing); ``message`` says so in a sentence. ``notice`` is what every PDF's report says."""
+
+    status: str
+    message: str
+    differences: tuple[Difference, ...] = ()
+    notice: str = PDF_NOTICE
+
+    def to_json(self) -> dict[str, Any]:
+        return {"status": self.status, "notice": self.notice, "message": self.message, "differences": [d.to_json() for d in self.differences]}
+
+
 @dataclass
 class Report:
     """What ``verify`` found. ``ok`` is True when no step failed (warnings allowed) and an
@@ -131,6 +205,8 @@ class Report:
     online: OnlineCheck | None = None  # None: no online check was asked for
     holder_check: AskedCheck | None = None  # None: no e-mail was given to check the holder against
     proof_check: AskedCheck | None = None  # None: the Data Integrity proof was not asked to be checked
+    facts: Facts | None = None  # None: steps 1-7 did not all pass, nothing the file says is confirmed
+    printed: PrintedCheck | None = None  # None: not a PDF (nothing printed to compare)
 
     @property
     def ok(self) -> bool:
@@ -151,6 +227,11 @@ class Report:
     def other_holder(self) -> bool:
         """An e-mail was given and the credential was issued to another address."""
         return self.holder_check is not None and self.holder_check.status == FAILED
+
+    @property
+    def printed_differs(self) -> bool:
+        """A PDF whose printed text names another holder, title or place than the verified facts (a warning)."""
+        return self.printed is not None and self.printed.status == DIFFERS
 
     @property
     def incomplete(self) -> bool:
@@ -184,6 +265,8 @@ class Report:
         if blamed is not None and f.name in ("consistency", "status"):
             return "fork" if blamed == FORK else "failed"
         if f.name == "status":
+            if (f.evidence or {}).get("trust_file_error"):  # the trust file's status list, not the credential, is bad
+                return "failed"
             return "superseded" if self.superseded_by else "revoked"
         if f.name == "validity":
             return "expired" if (f.evidence or {}).get("expired") else "not-yet-valid"
@@ -193,7 +276,8 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON; ``online`` only when an online check was asked for (the node's
-        ``POST /api/v1/verify`` reports, made offline, keep their shape)."""
+        ``POST /api/v1/verify`` reports, made offline, keep their shape); ``facts`` always (null when
+        not verified); ``printed`` only for a PDF."""
         out = {
             "ok": self.ok,
             "status": self.status,
@@ -207,8 +291,11 @@ class Report:
             "checkpoint": {"size": self.checkpoint_size, "root": self.checkpoint_root} if self.checkpoint_size is not None else None,
             "status_as_of": self.status_as_of,
             "superseded_by": self.superseded_by,
+            "facts": self.facts.to_json() if self.facts is not None else None,
             "steps": [s.to_json() for s in self.steps],
         }
+        if self.printed is not None:
+            out["printed"] = self.printed.to_json()
         if self.online is not None:
             out["online"] = self.online.to_json()
         if self.holder_check is not None:
@@ -226,5 +313,7 @@ class Report:
                 return f"not verified for this person: {self.holder_check.message}"  # type: ignore[union-attr]
             if self.incomplete:
                 return f"not verified: the online check could not be made ({self.online.message})"  # type: ignore[union-attr]
+            if self.printed_differs:
+                return f"verified, but {self.printed.message}"  # type: ignore[union-attr]
             return "verified" if self.steps else "not verified"
         return f"step {f.number} ({f.name}) failed: {f.message}"

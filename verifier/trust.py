@@ -13,7 +13,16 @@ A trust file (``eduledger-trust/v1``, written by ``eduledger network export-trus
      "as_of": "2026-11-22T18:00:00Z", "roster_size": 1234,   when / at which log size the roster was read
      "institutions": [{"id": "...", "name": "...", "type": "school",
                        "keys": [{"key": "<base64 Ed25519>", "valid_from": "<RFC 3339>",
-                                 "valid_until": "<RFC 3339>" | null}]}]}
+                                 "valid_until": "<RFC 3339>" | null}]}],
+     "status_lists": [<status list credential, exactly as nodes serve it at <network URL>/status/<id>/<n>>, ...]}
+
+``status_lists`` (absent from files exported before it: :attr:`TrustPolicy.status_lists` is None) carries every
+institution's current status lists as of ``as_of`` / ``roster_size``, so an offline verifier sees a revocation
+made after a bundle (``verifier/verify.py``, step 8). A list is believed only once its Data Integrity proof
+verifies with a key the roster says its institution held at the list's ``validFrom``
+(:meth:`TrustPolicy.status_list_bits`); parsing only checks its shape and bounds (at most ``MAX_STATUS_LISTS``
+lists, each ``encodedList`` at most ``statuslist.MAX_ENCODED`` characters), so a file with thousands of lists
+loads fast and only the lists a verification needs are authenticated.
 
 The roster is the institutions' key history as the exporting node's
 :class:`~ledger.model.registry.Registry` derived it. A verifier seeds a Registry with
@@ -36,15 +45,17 @@ a witness key listed twice) is refused: ``ValueError`` from code,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ledger.errors import MalformedError
+from ledger.errors import MalformedError, SignatureError
+from ledger.model import statuslist
 from ledger.model.entries import Statement
 from ledger.model.registry import Institution, KeyPeriod, Registry
 from ledger.tlog.encoding import HEX64, b64d, b64e
@@ -52,11 +63,14 @@ from ledger.tlog.note import SIG_COSIGNATURE_V1, SIG_ED25519, Verifier
 from ledger.tlog.timefmt import format_time, parse_time
 from verifier import safejson
 
-__all__ = ["FORMAT", "KeyValidity", "RosterEntry", "TrustPolicy", "load_trust"]
+__all__ = ["FORMAT", "MAX_STATUS_LISTS", "KeyValidity", "RosterEntry", "StatusListCredential", "TrustPolicy", "load_trust"]
 
 FORMAT = "eduledger-trust/v1"
 MAX_TRUST_BYTES = 4 << 20
+#: Most status lists a trust file carries: 4,096 credentials each, 16 million credentials in all.
+MAX_STATUS_LISTS = 4096
 _ID = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,62}[a-z0-9]\Z")
+_LIST_ID = re.compile(r"/status/([a-z0-9][a-z0-9.-]{1,62}[a-z0-9])/(0|[1-9][0-9]{0,6})\Z")
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,59 @@ class RosterEntry:
     name: str
     type: str
     keys: tuple[KeyValidity, ...]
+
+
+@dataclass(frozen=True)
+class StatusListCredential:
+    """One status list of a trust file: the status list credential exactly as nodes serve it
+    (``verifier/statuslist.py``), its shape checked; authenticated by :meth:`TrustPolicy.status_list_bits`."""
+
+    institution: str
+    number: int
+    valid_from: int
+    credential: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def parse(cls, c: object) -> "StatusListCredential":
+        """MalformedError unless ``c`` is exactly the credential a node rebuilds from a ``status.publish`` entry."""
+        from verifier.statuslist import list_credential
+
+        url = c.get("id") if isinstance(c, dict) else None
+        m = _LIST_ID.search(url) if isinstance(url, str) and len(url) <= 1000 else None
+        if m is None:
+            raise MalformedError("each status list is a status list credential whose id is <network URL>/status/<institution>/<list>")
+        institution, number = m.group(1), int(m.group(2))
+        name = f"status list {institution}/{number}"
+        subject, proofs = c.get("credentialSubject"), c.get("proof")  # type: ignore[union-attr]
+        if not isinstance(subject, dict) or not isinstance(proofs, list) or len(proofs) != 1 or not isinstance(proofs[0], dict):
+            raise MalformedError(f"{name} needs a credentialSubject and exactly one proof")
+        encoded = subject.get("encodedList")
+        if not isinstance(encoded, str) or len(encoded) > statuslist.MAX_ENCODED:
+            raise MalformedError(f"{name}: encodedList must be a text of at most {statuslist.MAX_ENCODED} characters")
+        valid_from = parse_time(c.get("validFrom"), f"{name}: validFrom")  # type: ignore[union-attr]
+        body = {"id": url, "list": number, "valid_from": c["validFrom"], "encoded_list": encoded, "proof": proofs[0]}  # type: ignore[index]
+        if list_credential(institution, body) != c:
+            raise MalformedError(f"{name} is not a status list credential as nodes serve it (a field is added, missing or changed)")
+        return cls(institution, number, valid_from, c)  # type: ignore[arg-type]
+
+    def authenticated_bits(self, keys: Iterable[KeyValidity]) -> frozenset[int]:
+        """The list's set bits, once its proof verifies with one of ``keys`` (the institution's, from the roster)
+        valid at its ``validFrom`` and its issuer is the institution's did:web. SignatureError / MalformedError."""
+        from verifier.dataintegrity import proof_of, verify_proof
+        from verifier.didweb import institution_of_did, method_key
+
+        cred = self.credential
+        if institution_of_did(cred.get("issuer")) != self.institution:
+            raise SignatureError(f"its issuer is not the did:web of {self.institution}")
+        owner, key = method_key(proof_of(cred)["verificationMethod"])
+        if owner != self.institution:
+            raise SignatureError(f"its proof names a key of {owner}, not of {self.institution}")
+        if not any(k.key == key and k.valid_at(self.valid_from) for k in keys):
+            raise SignatureError(
+                f"its proof's key was not a signing key of {self.institution} at its validFrom {format_time(self.valid_from)}, according to the roster"
+            )
+        verify_proof(cred, key)
+        return statuslist.decode_bits(cred["credentialSubject"]["encodedList"])
 
 
 class _RosterRegistry(Registry):
@@ -115,7 +182,11 @@ class TrustPolicy:
     roster_size: int | None = None
     #: (first tree size, sequencing institution), from size 0, sizes increasing; () means ((0, sequencer),)
     sequencers: tuple[tuple[int, str], ...] = ()
+    #: (institution, list number) -> the list as of ``as_of``; None: the file carries no lists (exported before them)
+    status_lists: Mapping[tuple[str, int], StatusListCredential] | None = None
     _key_owner: Mapping[bytes, str] = field(default_factory=dict, repr=False, compare=False)
+    # (institution, list) -> its authenticated bits, or (error type, message): each list's proof checked once.
+    _lists_checked: dict[tuple[str, int], Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.genesis_hash, bytes) or len(self.genesis_hash) != 32:
@@ -152,6 +223,16 @@ class TrustPolicy:
                 if k.key in owners:
                     raise ValueError(f"a signing key is listed for both {owners[k.key]} and {inst_id}")
                 owners[k.key] = inst_id
+        if self.status_lists is not None:
+            lists = dict(self.status_lists)
+            if len(lists) > MAX_STATUS_LISTS:
+                raise ValueError(f"{len(lists)} status lists, more than the {MAX_STATUS_LISTS} a trust file may carry")
+            for key, listed in lists.items():
+                if key != (listed.institution, listed.number):
+                    raise ValueError(f"status list {listed.institution}/{listed.number} is filed under {key}")
+                if listed.institution not in roster:
+                    raise ValueError(f"status list {listed.institution}/{listed.number} is of an institution not in the roster")
+            object.__setattr__(self, "status_lists", MappingProxyType(lists))
         object.__setattr__(self, "witnesses", MappingProxyType(witnesses))
         object.__setattr__(self, "roster", MappingProxyType(roster))
         object.__setattr__(self, "_key_owner", MappingProxyType(owners))
@@ -178,6 +259,30 @@ class TrustPolicy:
 
     def institution(self, institution_id: str) -> RosterEntry | None:
         return self.roster.get(institution_id)
+
+    def status_list_bits(self, institution: str, number: int) -> frozenset[int] | None:
+        """The set bits of ``institution``'s status list ``number`` as the trust file has it, or None when it
+        has no such list. The list is believed only if its proof verifies with a key the roster says the
+        institution held at the list's ``validFrom`` (SignatureError, MalformedError otherwise: the file was
+        altered or damaged). Checked once per list; correctness never depends on the memo."""
+        listed = self.status_lists.get((institution, number)) if self.status_lists is not None else None
+        if listed is None:
+            return None
+        hit = self._lists_checked.get((institution, number))
+        if hit is None:
+            try:
+                hit = listed.authenticated_bits(self.roster[institution].keys)
+            except (SignatureError, MalformedError) as e:
+                hit = (type(e), f"status list {institution}/{number}: {e}")
+            self._lists_checked[(institution, number)] = hit
+        if isinstance(hit, tuple):
+            raise hit[0](hit[1])
+        return hit
+
+    def check_status_lists(self) -> None:
+        """Authenticate every status list (:meth:`status_list_bits`); raise for the first that does not verify."""
+        for institution, number in sorted(self.status_lists or ()):
+            self.status_list_bits(institution, number)
 
     def registry_for(self, institution: str) -> Registry:
         """A fresh :class:`Registry` holding the roster's view of ``institution`` (KeyError if absent)."""
@@ -215,10 +320,15 @@ class TrustPolicy:
                 }
                 for _, r in sorted(self.roster.items())
             ],
+            **({"status_lists": [dict(c.credential) for _, c in sorted(self.status_lists.items())]} if self.status_lists is not None else {}),
         }
 
     def to_bytes(self) -> bytes:
-        return (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        """The trust file; MalformedError if it would exceed what a verifier reads (``MAX_TRUST_BYTES``)."""
+        data = (json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        if len(data) > MAX_TRUST_BYTES:
+            raise MalformedError(f"the trust file would be {len(data)} bytes, more than the {MAX_TRUST_BYTES} a verifier reads")
+        return data
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "TrustPolicy":
@@ -226,10 +336,13 @@ class TrustPolicy:
         j = safejson.loads(data, max_bytes=MAX_TRUST_BYTES)
         if not isinstance(j, dict) or j.get("format") != FORMAT:
             raise MalformedError(f"not a trust file (format must be {FORMAT})")
-        fields = {"format", "network", "genesis_hash", "log", "sequencer", "sequencers", "witnesses", "quorum", "as_of", "roster_size", "institutions"}
+        fields = {
+            "format", "network", "genesis_hash", "log", "sequencer", "sequencers", "witnesses", "quorum", "as_of", "roster_size", "institutions",
+            "status_lists",
+        }  # fmt: skip
         if extra := sorted(set(j) - fields):
             raise MalformedError(f"trust file has unknown field(s): {', '.join(extra)}")
-        if missing := sorted(fields - {"as_of", "roster_size", "sequencers"} - set(j)):
+        if missing := sorted(fields - {"as_of", "roster_size", "sequencers", "status_lists"} - set(j)):
             raise MalformedError(f"trust file is missing: {', '.join(missing)}")
         try:
             gh = j["genesis_hash"]
@@ -252,6 +365,7 @@ class TrustPolicy:
             size = j.get("roster_size")
             if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
                 raise MalformedError("roster_size must be a log size")
+            lists = _status_lists(j["status_lists"]) if "status_lists" in j else None
             return cls(
                 network=_str(j["network"], "network"),
                 genesis_hash=bytes.fromhex(gh),
@@ -263,6 +377,7 @@ class TrustPolicy:
                 roster=roster,
                 as_of=parse_time(j["as_of"], "as_of") if j.get("as_of") is not None else None,
                 roster_size=size,
+                status_lists=lists,
             )
         except ValueError as e:  # the constructor's invariants, reported as a bad file
             raise MalformedError(f"trust file is not usable: {e}") from None
@@ -321,6 +436,24 @@ class TrustPolicy:
         )
 
     @classmethod
+    def export(cls, genesis: Any, registry: Registry, entry: Callable[[int], bytes], *, size: int, as_of: int | None = None) -> "TrustPolicy":
+        """The trust file a node exports (``eduledger network export-trust``, ``GET /api/v1/trust``):
+        :meth:`from_genesis` with ``registry``'s roster at log size ``size``, and every institution's current
+        status lists, each the credential nodes serve, rebuilt from its latest ``status.publish`` entry
+        (``entry(index)``: that leaf's bytes) and parsed as a verifier parses it."""
+        from ledger.model.entries import parse_entry
+        from verifier.statuslist import list_credential
+
+        published = sorted(registry.status_published.items())  # a copy: a serving node's registry moves on
+        if len(published) > MAX_STATUS_LISTS:
+            raise MalformedError(f"the network has {len(published)} status lists, more than the {MAX_STATUS_LISTS} a trust file may carry")
+        lists = {}
+        for (institution, number), index in published:
+            lists[(institution, number)] = StatusListCredential.parse(list_credential(institution, parse_entry(entry(index)).statement.body))
+        policy = cls.from_genesis(genesis, registry, as_of=as_of, roster_size=size)
+        return dataclasses.replace(policy, status_lists=lists)
+
+    @classmethod
     def from_genesis(cls, genesis: Any, registry: Registry | None = None, *, as_of: int | None = None, roster_size: int | None = None) -> "TrustPolicy":
         """The policy of a network: the genesis file's log key, founders' witness keys and quorum
         (exactly what the node counts), and ``registry``'s roster (the genesis roster if None)."""
@@ -345,6 +478,21 @@ def _str(v: object, name: str) -> str:
     if not isinstance(v, str) or not v:
         raise MalformedError(f"{name} must be a non-empty string")
     return v
+
+
+def _status_lists(items: object) -> dict[tuple[str, int], StatusListCredential]:
+    if not isinstance(items, list):
+        raise MalformedError("status_lists must be a list of status list credentials")
+    if len(items) > MAX_STATUS_LISTS:
+        raise MalformedError(f"status_lists holds {len(items)} lists, more than the {MAX_STATUS_LISTS} a trust file may carry")
+    lists: dict[tuple[str, int], StatusListCredential] = {}
+    for item in items:
+        listed = StatusListCredential.parse(item)
+        key = (listed.institution, listed.number)
+        if key in lists:
+            raise MalformedError(f"status list {key[0]}/{key[1]} is listed twice")
+        lists[key] = listed
+    return lists
 
 
 def _roster_entry(i: object) -> RosterEntry:

@@ -37,7 +37,12 @@ What each step relies on, and why in this order:
    superseded fails, with the replacing credential's digest. A node's status
    entry that does not verify fails too. When the node's view could not be had
    (unreachable, halted, lagging) the step warns and the report is *incomplete*:
-   not ok, and no step is blamed (``Report.online``).
+   not ok, and no step is blamed (``Report.online``). Then the issuer's status
+   list in the trust file (``TrustPolicy.status_list_bits``, authenticated by the
+   roster's key) is read at the anchor's slot: a set bit fails — revoked after the
+   bundle was made. Offline, a trust file older than the bundle, or than
+   ``max_trust_age``, passes with a warning (its evidence says which); a trust
+   file without status lists (exported before them) changes nothing.
 9. **validity** — ``validFrom <= now < validUntil``.
 
 With ``check_proof`` the report also says whether the credential's W3C Data
@@ -47,6 +52,10 @@ the ledger (the registry of step 7), and the signature must verify. The anchor
 already authenticates the credential's bytes, proof included, so this is what an
 outside verifier would check, done here when asked (``--check-proof``, the web
 page); a credential issued before proofs only warns.
+
+When steps 1 to 7 pass, the report carries the credential's verified facts
+(``Report.facts``, ``verifier/facts.py``): holder, title, place, date, issuer
+(the trust file's name for it). Nothing else the file says is confirmed.
 
 With ``holder_email`` the report also says whether the credential was issued to
 that address (:class:`AskedCheck`, ``Report.holder_check``; ``verifier.holder``):
@@ -91,6 +100,7 @@ from ledger.tlog.timefmt import parse_time
 from ledger.tlog.tlog_proof import TlogProof
 from verifier import safejson
 from verifier.credentials import ParsedCredential, parse_credential
+from verifier.facts import facts_of
 from verifier.holder import matches_email
 from verifier.report import (
     CONSISTENT,
@@ -394,13 +404,16 @@ def verify(
     refresh: StatusRefresh | None = None,
     holder_email: str | None = None,
     check_proof: bool = False,
+    max_trust_age: int = STATUS_MAX_AGE,
 ) -> Report:
     """Run the numbered steps over ``bundle_bytes`` (see the module docstring).
 
     ``seen`` carries what this verifier already checked (pass one cache for a
     whole cohort); it must have been made for ``trust``. ``refresh`` adds newer
     status from a node. ``holder_email``: also check the credential was issued
-    to this address. Bad input never raises; wrong argument types do.
+    to this address. ``max_trust_age``: seconds after the trust file's ``as_of``
+    past which status from its lists passes with a warning (0: never warn).
+    Bad input never raises; wrong argument types do.
     """
     if not isinstance(bundle_bytes, (bytes, bytearray, memoryview)):
         raise TypeError(f"bundle_bytes must be bytes, not {type(bundle_bytes).__name__}")
@@ -414,7 +427,10 @@ def verify(
         raise ValueError("this CheckpointCache was made for another trust policy")
     if holder_email is not None and not isinstance(holder_email, str):
         raise TypeError("holder_email must be a str")
+    if isinstance(max_trust_age, bool) or not isinstance(max_trust_age, int) or max_trust_age < 0:
+        raise ValueError("max_trust_age must be seconds (int, 0 or more)")
     run = _Run(bytes(bundle_bytes), trust, now, seen, refresh)
+    run.max_trust_age = max_trust_age
     report = run.run()
     if check_proof:
         report.proof_check = run.check_proof()
@@ -442,6 +458,7 @@ class _Run:
             self.online = OnlineCheck(refresh.node, ERROR, refresh.code, refresh.error or refresh.code)  # type: ignore[arg-type]
         self.registry: Registry
         self.plain = False
+        self.max_trust_age = STATUS_MAX_AGE
 
     def run(self) -> Report:
         passed: set[int] = set()
@@ -457,6 +474,10 @@ class _Run:
             steps.append(step)
         if self.refresh is not None:
             self.report.online = self.online or self._online_outcome()
+        if passed.issuperset(range(1, 8)):
+            # The credential is, byte for byte, the one its issuer anchored in a log the trust file vouches for:
+            # what it says is what the issuer certified (verifier/report.py, "Verified facts").
+            self.report.facts = facts_of(self.cred, self.bundle.credential, issuer=self.report.issuer)
         return self.report
 
     def check_holder(self, email: str) -> AskedCheck:
@@ -506,8 +527,8 @@ class _Run:
 
     def _step(self, number: int, name: str, method: str) -> Step:
         try:
-            status, message = getattr(self, method)()
-            return Step(number, name, status, message)
+            status, message, *evidence = getattr(self, method)()  # a warning may carry evidence
+            return Step(number, name, status, message, *evidence)
         except _Fail as f:
             if f.online is not None:
                 self.online = OnlineCheck(self.refresh.node, FAILED, f.online, f.message)  # type: ignore[union-attr]
@@ -754,13 +775,67 @@ class _Run:
                 {"superseded_by": sup.by, "supersession_index": sup.index},
             )
         message = f"not revoked or superseded as of log size {as_of_size}{when}"
+        listed, trust_warning, evidence = self._trust_list(inst, as_of_time)
+        if listed:
+            message += f", nor in its status list in the trust file of {_trust_date(self.trust)}"
         if self.online is not None and self.online.status == ERROR:
             # Not a pass: the report is incomplete (not ok) and eduledger verify exits 2.
             return WARNING, f"{message}; the online check could not be made: {self.online.message}"
-        if self.fresh is None and as_of_time is not None and self.now - as_of_time > STATUS_MAX_AGE:
+        if self.fresh is not None:
+            return PASSED, message
+        warnings = [trust_warning] if trust_warning else []
+        if not listed and as_of_time is not None and self.now - as_of_time > STATUS_MAX_AGE:
             days = (self.now - as_of_time) // 86400
-            return WARNING, f"{message}, {days} days ago: a later revocation would not be in this bundle; check online for newer status"
+            warnings.append(f"{days} days ago: a later revocation would not be in this bundle; check online for newer status")
+        if warnings:
+            return WARNING, f"{message}; " + "; ".join(warnings), evidence  # type: ignore[return-value]
         return PASSED, message
+
+    def _trust_list(self, inst: str, bundle_time: int | None) -> tuple[bool, str | None, dict[str, Any] | None]:
+        """The credential's bit in its issuer's status list in the trust file: set fails the step (the issuer
+        revoked or superseded it after the bundle was made); unset returns (whether that list is newer status
+        than the bundle's, a warning for an offline verdict, the warning's evidence). Lists are authenticated
+        by the trust file's roster first; a credential without a slot, or a trust file exported before status
+        lists, leaves the bundle's status alone."""
+        t, body = self.trust, self.bundle.receipt.entry.statement.body
+        number, index = body.get("status_list"), body.get("status_index")
+        if number is None or t.status_lists is None:
+            return False, None, None
+        name, of = f"{inst}/{number}", f"the trust file of {_trust_date(t)}"
+        try:
+            bits = t.status_list_bits(inst, number)
+        except (SignatureError, MalformedError) as e:
+            raise _Fail(
+                f"{of} carries a status list that cannot be trusted ({e}): the file was altered or damaged; export it again",
+                {"trust_file_error": str(e), "status_list": name},
+            ) from None
+        if bits is not None and index in bits:
+            raise _Fail(
+                f"revoked after this bundle was made, according to {of}: the issuer's status list {name} marks it (index {index}) "
+                "as revoked or superseded; verify with --online for the reason",
+                {"status_list": name, "status_index": index, "trust_as_of": t.as_of},
+            )
+        evidence: dict[str, Any] = {"trust_as_of": t.as_of, "trust_size": t.roster_size, "status_list": name}
+        if t.roster_size is not None:
+            older = t.roster_size < self.cp.size
+        else:
+            older = t.as_of is not None and bundle_time is not None and t.as_of < bundle_time
+        if older:
+            size = f" (log size {t.roster_size})" if t.roster_size is not None else ""
+            return False, (
+                f"{of}{size} is older than this bundle (log size {self.cp.size}): it cannot show a revocation made after "
+                "the bundle; use a newer trust file (eduledger network export-trust) or verify with --online"
+            ), {**evidence, "trust_older_than_bundle": True}
+        if bits is None:
+            return False, f"{of} has no status list {name}, so it says nothing of this credential's status after the bundle", evidence
+        age = self.now - t.as_of if t.as_of is not None else None
+        if self.max_trust_age and (age is None or age > self.max_trust_age):
+            old = f"is {age // 86400} days old" if age is not None else "does not say when it was exported"
+            return True, (
+                f"{of} {old}: a revocation after it would not be seen; use a newer trust file (eduledger network export-trust) "
+                "or verify with --online"
+            ), {**evidence, "trust_age_days": age // 86400 if age is not None else None}
+        return True, None, None
 
     # --- 9 -------------------------------------------------------------------------------
 
@@ -793,6 +868,10 @@ def _fresh_entry(t: TlogProof, cp: Checkpoint, note: bytes, seen: CheckpointCach
     entry = seen.entry(t.extra)
     _prove("a status entry from the node", t.index, t.extra, t.proof, cp)
     return ProvenEntry(t.index, t.extra, entry, t.proof, t.checkpoint)
+
+
+def _trust_date(trust: TrustPolicy) -> str:
+    return format_time(trust.as_of) if trust.as_of is not None else "unknown date"
 
 
 def _unverified_origin(note: bytes) -> str | None:

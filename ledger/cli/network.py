@@ -110,7 +110,8 @@ def export_trust(
     database_url: DbUrl = None,
     out: Annotated[Path | None, typer.Option("--out", help="write the trust file here instead of standard output")] = None,
 ) -> None:
-    """Write the network's trust file: log key, witness keys, quorum and the institutions' key history."""
+    """Write the network's trust file: log key, witness keys, quorum, the institutions' key history and their
+    current status lists (so an offline verifier sees a revocation made after a bundle)."""
     from ledger.node.log import Log
     from verifier.trust import TrustPolicy
 
@@ -120,7 +121,7 @@ def export_trust(
             raise fail(f"the ledger in {data_dir} is empty; start the node once ('eduledger run') before exporting")
         log = Log(store, genesis, log_signer=None, clock=time.time)
         log.open()  # no log key: reads and replays only
-        data = TrustPolicy.from_genesis(genesis, log.registry, roster_size=log.size).to_bytes()
+        data = TrustPolicy.export(genesis, log.registry, log.entry, size=log.size).to_bytes()
     except EduledgerError as e:
         raise fail(f"cannot read the ledger: {e}") from None
     finally:

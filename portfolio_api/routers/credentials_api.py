@@ -1,7 +1,8 @@
 """Credentials at the ledger level, for issuers' tools (``eduledger credential --url``) and verifiers.
 
 * ``GET /api/v1/trust`` — the network's trust file as this node derives it
-  (the bytes ``eduledger network export-trust`` writes). Fetching it over the
+  (the bytes ``eduledger network export-trust`` writes, status lists included:
+  ``TrustPolicy.export`` is the one code path). Fetching it over the
   network is trust on first use: compare it with one obtained out of band.
 * ``POST /api/v1/credentials/bundle`` — body ``{"credential": {...}}``: the
   holder's bundle of an anchored credential, proven under the node's latest
@@ -37,7 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["credentials"])
 
 @router.get("/trust", response_class=Response, summary="The network's trust file (eduledger-trust/v1), as this node derives it")
 def trust(node: ServingNodeDep) -> Response:
-    data = TrustPolicy.from_genesis(node.genesis, node.log.registry, roster_size=node.log.size).to_bytes()
+    data = TrustPolicy.export(node.genesis, node.log.registry, node.log.entry, size=node.log.size).to_bytes()
     return Response(data, media_type="application/json")
 
 

@@ -61,7 +61,11 @@ def publish(
 
 @router.get("/subscriptions")
 def subscriptions(request: Request, user: Holder, svc: ServicesDep) -> Response:
-    return render(request, "subscriptions.html", subs=svc.opportunities.subscriptions_of(user), notices=svc.opportunities.notices(user), fmt=fmt,
+    """The notices page: what was unread is highlighted this once, and opening it clears the menu's counter."""
+    notices = svc.opportunities.notices(user)
+    if notices:
+        svc.opportunities.mark_read(user, through=notices[0].id)  # newest first: what this page shows, and older
+    return render(request, "subscriptions.html", subs=svc.opportunities.subscriptions_of(user), notices=notices, fmt=fmt,
                   path=svc.opportunities.path_of(user), **CHOICES)
 
 

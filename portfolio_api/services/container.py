@@ -38,7 +38,7 @@ class Services:
 
     @classmethod
     def open(cls, *, node: Any, data_dir: Path, database_url: str, passphrase: bytes | None, upload_max_bytes: int,
-             loop: asyncio.AbstractEventLoop | None, network_url: str = "http://127.0.0.1:8000") -> "Services":
+             loop: asyncio.AbstractEventLoop | None, network_url: str) -> "Services":
         engine = create_engine(portfolio_url(database_url, data_dir))
         migrate(engine)
         ctx = Ctx(engine=engine, vault=Vault(load_or_create_master_key(data_dir)), node=node, clock=node.clock, loop=loop,

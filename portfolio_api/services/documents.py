@@ -85,11 +85,12 @@ class Documents:
     def pdf_for_holder(self, holder: User, credential_id: str, *, base_url: str) -> bytes:
         c = self._own_verified(holder, credential_id)
         from portfolio_api.pdf import render_credential_pdf
+        from portfolio_api.services.credential_facts import qr_url  # it builds on this module
 
         cred = self.credentials.credential_json(credential_id)
         return render_credential_pdf(
             holder=cred["credentialSubject"]["name"], title=c.title, kind=c.kind, issuer=c.institution_name, achieved_on=c.achieved_on,
-            digest=c.digest, verify_url=f"{base_url.rstrip('/')}/c/{c.digest}", bundle=self.bundle(credential_id),
+            digest=c.digest, verify_url=qr_url(base_url, c.digest, self.ctx.vault), bundle=self.bundle(credential_id),
         )
 
     # --- checking ---

@@ -25,6 +25,15 @@ go through the outbox: ``Mailer.post`` hands them to one background thread and
 returns at once, so the page a person sees takes the same time whether a
 message was sent or not (no account enumeration by timing), and a message that
 fails is logged (never its link) and not retried: the person asks for another.
+
+Without an SMTP server (``EDULEDGER_SMTP_HOST`` unset; ``configured`` is False) nothing is sent and
+nothing is lost: notices wait in ``pf_outbox`` as ``queued`` and leave once a server is configured and
+the node restarted; the in-app notices (the notices page, the unread counter in the menu) work
+either way, and every page that promises an e-mail says that mail is not set up (issue 18). One-off
+messages are not queued: without mail the pages offer what works instead (README, "E-mail").
+
+Every link in a message is made by ``portfolio_api.public_links`` from ``MailSettings.base_url``:
+the node's public URL, or the address it listens on — there is no built-in default address.
 """
 
 from __future__ import annotations
@@ -32,10 +41,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import smtplib
+import ssl
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
@@ -43,6 +53,7 @@ import sqlalchemy as sa
 
 from ledger.errors import EduledgerError
 from portfolio_api.db import tables as t
+from portfolio_api.public_links import PublicLinks
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.opportunities import Opportunities
 
@@ -51,12 +62,18 @@ log = logging.getLogger("eduledger.notify")
 LEASE_SECONDS = 300
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MailSettings:
+    """How this node mails (``Settings.mail_settings``). ``base_url`` has no default on purpose: a
+    guessed address (``http://127.0.0.1:8000``) mailed links to nowhere when the node ran elsewhere."""
+
+    base_url: str  # the node's public URL (portfolio_api/public_links.py)
     host: str | None = None
     port: int = 25
     sender: str = "eduledger@localhost"
-    base_url: str = "http://127.0.0.1:8000"
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a repr, a log line or an error
+    tls: str = "none"  # none | starttls | ssl
     rate_per_second: float = 50.0
     batch: int = 200
     retry_base: int = 30
@@ -170,8 +187,9 @@ class Mailer:
                     try:
                         smtp = self._connect()
                     except (OSError, smtplib.SMTPException) as e:
-                        # nobody can be reached: the rest of the batch waits (nothing is dropped)
-                        self._retry(now, rows[i:], f"SMTP server unreachable: {e}")
+                        # nobody can be reached (or the login is refused): the rest of the batch waits (nothing is dropped)
+                        why = f"SMTP login refused: {_describe(e)}" if isinstance(e, smtplib.SMTPAuthenticationError) else f"SMTP server unreachable: {e}"
+                        self._retry(now, rows[i:], why)
                         retried += len(rows) - i
                         break
                 self._pace()
@@ -215,7 +233,24 @@ class Mailer:
     # --- pieces ---
 
     def _connect(self) -> smtplib.SMTP:
-        return smtplib.SMTP(self.settings.host, self.settings.port, timeout=self.settings.timeout)
+        s = self.settings
+        if s.tls == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            if s.tls == "starttls":
+                smtp.starttls(context=ssl.create_default_context())
+            if s.user:
+                smtp.login(s.user, s.password or "")  # a refused login is the node's configuration: retried like an outage
+        except BaseException:
+            _quit(smtp)
+            raise
+        return smtp
+
+    def link(self, path: str) -> str:
+        """The absolute URL of ``path`` under the node's public URL (the only way a message links back)."""
+        return PublicLinks(self.settings.base_url).to(path)
 
     def _pace(self) -> None:
         gap = 1.0 / self.settings.rate_per_second if self.settings.rate_per_second > 0 else 0.0
@@ -245,7 +280,7 @@ class Mailer:
 
     def unsubscribe_url(self, row: sa.Row) -> str:
         token = self.opp.unsubscribe_token(row.subscription_id, row.unsub_salt)
-        return f"{self.settings.base_url.rstrip('/')}/opportunities/unsubscribe/{row.subscription_id}/{token}"
+        return self.link(f"/opportunities/unsubscribe/{row.subscription_id}/{token}")
 
     def message(self, row: sa.Row, to: str) -> EmailMessage:
         msg = EmailMessage()
@@ -256,12 +291,11 @@ class Mailer:
         unsub = self.unsubscribe_url(row)
         msg["List-Unsubscribe"] = f"<{unsub}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        base = self.settings.base_url.rstrip("/")
         msg.set_content(
             f"{row.title}\n\n{row.body}\n\n"
             f"{row.subject} · {row.level} · {row.region} · {row.starts_on} — {row.ends_on}\n"
             f"Регистрация / Registration: {row.registration_url}\n"
-            f"{base}/opportunities/{row.announcement_id}\n\n"
+            f"{self.link(f'/opportunities/{row.announcement_id}')}\n\n"
             f"Отписаться / Unsubscribe: {unsub}\n"
         )
         return msg
@@ -317,6 +351,12 @@ class Mailer:
     async def run(self, extra_work: Any = None) -> None:
         """Deliver forever (cancel the task to stop). ``extra_work`` runs in a worker thread on every idle poll."""
         self._wake = asyncio.Event()
+        if not self.configured:
+            log.warning("no SMTP server (EDULEDGER_SMTP_HOST unset): notification e-mails wait in the outbox, "
+                        "in-app notices work; set EDULEDGER_SMTP_HOST and restart to send them")
+        elif not PublicLinks(self.settings.base_url).reachable_from_elsewhere:
+            log.warning("e-mails link to %s, which their readers cannot open: set EDULEDGER_PUBLIC_URL to the address "
+                        "people reach this node at", self.settings.base_url)
         while True:
             try:
                 d = await asyncio.to_thread(self.deliver_due) if self.background else Delivery()

@@ -310,9 +310,22 @@ class Opportunities:
             rows = conn.execute(sa.select(o.status, sa.func.count()).where(o.announcement_id == announcement_id).group_by(o.status))
             return {status: n for status, n in rows}
 
-    def mark_read(self, person: User) -> None:
+    def unread_count(self, person: User, limit: int = 100) -> int:
+        """How many of ``person``'s notices are unread, counting at most ``limit`` (the menu's counter runs this on every page)."""
+        o = t.outbox.c
+        unread = sa.select(o.id).where(o.user_id == person.id, o.read_at.is_(None)).limit(limit).subquery()
+        with self.ctx.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(unread)).scalar_one()
+
+    def mark_read(self, person: User, through: int | None = None) -> None:
+        """Mark ``person``'s notices read; with ``through``, only those up to that notice id (the ones a page showed:
+        a notice fanned out while the page was being made stays unread)."""
+        o = t.outbox.c
+        q = t.outbox.update().where(o.user_id == person.id, o.read_at.is_(None))
+        if through is not None:
+            q = q.where(o.id <= through)
         with self.ctx.engine.begin() as conn:
-            conn.execute(t.outbox.update().where(t.outbox.c.user_id == person.id, t.outbox.c.read_at.is_(None)).values(read_at=self.ctx.now()))
+            conn.execute(q.values(read_at=self.ctx.now()))
 
     # --- participation on the record ---
 

@@ -79,6 +79,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/s/{token}/clr.json"): EVERYONE,
     ("GET", "/api/v1/shares/{token}/clr"): EVERYONE,
     ("GET", "/c/{digest}"): EVERYONE,
+    ("GET", "/q/{digest}/{token}"): EVERYONE,
     ("GET", "/verify"): EVERYONE,
     ("POST", "/verify"): EVERYONE,
     ("POST", "/verify/bulk"): EVERYONE,
