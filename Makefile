@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench examples clean
+.PHONY: run test bench examples clean screenshots
 
 $(STAMP): pyproject.toml $(wildcard setup.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ run: $(STAMP)
 # cli, portfolio, web, interop, layout, benchmarks); plain pytest paths work too: .venv/bin/python -m pytest tests/tlog
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(if $(AREA),tests/$(AREA))
+
+# Refresh docs/screenshots/ from the browser tests: the user stories (<lang>-<width>-<story>-<step>.png) and the flows.
+# Without EDULEDGER_SCREENSHOTS=1 (so in make test) the screenshots go to the tests' temporary folders.
+screenshots: $(STAMP)
+	EDULEDGER_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/web/test_stories.py tests/web/test_web_flows.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -265,6 +265,9 @@ class SampleNetwork:
         return json.dumps(self.bundle_doc(cred, index, note=note), ensure_ascii=False, indent=1).encode("utf-8")
 
     def trust(self, **over: Any) -> TrustPolicy:
+        """The network's trust file as a node exports it; with ``status``, carrying the status lists."""
+        if self.status and not over:
+            return TrustPolicy.export(self.genesis, self.registry, self.entry_at, size=self.tree.size, as_of=self.now)
         return TrustPolicy.from_genesis(self.genesis, self.registry, as_of=self.now, roster_size=self.tree.size, **over)
 
     def entry(self, index: int):

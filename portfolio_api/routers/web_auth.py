@@ -27,11 +27,29 @@ from portfolio_api.web import (
     redirect,
     render,
     set_session_csrf,
+    templates,
 )
 
 router = APIRouter(tags=["web: accounts"], dependencies=[Depends(csrf_protect)], include_in_schema=False)
 
 HOME = {"student": "/portfolio", "teacher": "/portfolio", "staff": "/staff", "inst_admin": "/staff", "net_admin": "/network/admin"}
+#: Staff of these institution types land on their applicants, not on the (mostly empty) list of what they issued.
+ADMISSIONS_TYPES = frozenset({"university"})
+APPLICANTS = "/opportunities/applicants"
+
+
+def landing(request: Request, user: User) -> str:
+    """The page a user's work starts on, after sign-in and at ``/`` (issue 18): pupils and teachers their
+    portfolio, a university's staff their applicants, other staff what their institution issued.
+    Also a template global: base.html puts the landing page's links first in the menu."""
+    if user.role in ("staff", "inst_admin") and user.institution_id:
+        inst = request.app.state.portfolio.ctx.node.log.registry.institutions.get(user.institution_id)
+        if inst is not None and inst.type in ADMISSIONS_TYPES:
+            return APPLICANTS
+    return HOME[user.role]
+
+
+templates.env.globals["landing"] = landing
 
 
 def _safe_next(url: str) -> str:
@@ -41,7 +59,7 @@ def _safe_next(url: str) -> str:
 @router.get("/")
 def home(request: Request, user: CurrentUser, svc: ServicesDep) -> Response:
     if user is not None:
-        return redirect(request, HOME[user.role])
+        return redirect(request, landing(request, user))
     return render(request, "home.html", institutions=svc.credentials.institutions())
 
 
@@ -74,7 +92,7 @@ def _refused(request: Request, template: str, e: EduledgerError, code: int, **co
 def _signed_in(request: Request, svc: ServicesDep, user: User, next: str = "") -> Response:
     """Open a session for ``user``: its cookie, the CSRF token bound to it, and the way to their home page."""
     token = svc.accounts.open_session(user.id)
-    response = redirect(request, next or HOME[user.role])
+    response = redirect(request, next or landing(request, user))
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=request.url.scheme == "https", max_age=svc.ctx.session_seconds, path="/")
     set_session_csrf(response, request, token)
     return response
