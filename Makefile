@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench examples clean screenshots
+.PHONY: run test bench examples messages clean screenshots
 
 $(STAMP): pyproject.toml $(wildcard setup.py)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,3 +33,8 @@ examples: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data data.witness build *.egg-info
+
+# The web UI's gettext catalogues: extract the message ids the templates and code use into messages.pot;
+# tests/portfolio/test_i18n_catalogues.py names any of them missing from portfolio_api/locale/<lang>/LC_MESSAGES/messages.po.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k t -k say:2 --no-location --omit-header -o portfolio_api/locale/messages.pot .

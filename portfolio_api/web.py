@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from ledger.errors import AuthorizationError, EduledgerError, MalformedError
-from portfolio_api.i18n import DEFAULT_LANG, LANGS, MESSAGES, reason, t
+from portfolio_api.i18n import DEFAULT_LANG, LANGS, catalogue_ids, message, ngettext, t
 from portfolio_api.services.accounts import User
 
 SESSION_COOKIE = "edu_session"
@@ -32,6 +32,11 @@ LANG_COOKIE = "edu_lang"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates.env.add_extension("jinja2.ext.i18n")
+# Gettext callables for Jinja2's i18n extension; render() binds them to the reader's language for each page.
+templates.env.install_gettext_callables(lambda key: t(key, DEFAULT_LANG), lambda s, p, n: ngettext(s, p, n, DEFAULT_LANG), newstyle=True)
+#: The flash messages a redirect may name (``?msg=<name>``): the catalogue's ``msg.<name>`` keys.
+_FLASH_MESSAGES = frozenset(k[4:] for k in catalogue_ids() if k.startswith("msg."))
 
 
 class LoginRequired(AuthorizationError):
@@ -192,15 +197,20 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
         "request": request,
         "user": user,
         "lang": lang,
-        "t": lambda key: t(key, lang),
-        "tr": lambda text: reason(text, lang),
+        # Jinja2's i18n extension: _() and ngettext() in templates speak the reader's language.
+        "gettext": lambda key: t(key, lang),
+        "ngettext": lambda singular, plural, n: ngettext(singular, plural, n, lang),
+        "tr": lambda text: message(text, lang),
         "csrf": csrf_token(request),
         "node_alerts": node_alerts(request),
         "mail_configured": mail_configured(request),
         "unread_notices": unread_notices(request, user),
-        "msg": request.query_params.get("msg", "") if request.query_params.get("msg", "") in {k[4:] for k in MESSAGES if k.startswith("msg.")} else "",
+        "msg": request.query_params.get("msg", "") if request.query_params.get("msg", "") in _FLASH_MESSAGES else "",
         **context,
     }
+    for key in ("error", "detail"):  # the services' and the verifier's English messages, in the reader's language
+        if type(ctx.get(key)) is str:
+            ctx[key] = message(ctx[key], lang)
     return finish(request, templates.TemplateResponse(request, name, ctx, status_code=status_code))
 
 

@@ -13,9 +13,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ledger.errors import EduledgerError, MalformedError, NotFoundError
+from portfolio_api.i18n import catalogue_ids, message, t
 from portfolio_api.services.clr_export import ClrExport, holder_checks
 from portfolio_api.services.shares import ShareGone, share_viewer
-from portfolio_api.web import AnyUser, CurrentUser, ServicesDep, csrf_protect, redirect, render
+from portfolio_api.web import AnyUser, CurrentUser, ServicesDep, csrf_protect, lang_of, redirect, render
 from verifier.document import MAX_DOCUMENT_BYTES
 from verifier.holder import normalise_email
 
@@ -125,8 +126,8 @@ def spreadsheet_safe(value: object) -> str:
 
 
 class _SafeWriter:
-    def __init__(self, out: io.StringIO) -> None:
-        self._w = csv.writer(out)
+    def __init__(self, out: io.StringIO, delimiter: str = ",") -> None:
+        self._w = csv.writer(out, delimiter=delimiter)
 
     def writerow(self, row: list[object]) -> None:
         self._w.writerow([spreadsheet_safe(c) for c in row])
@@ -148,8 +149,10 @@ async def verify_bulk(
     if len(lines) + len(uploads) > MAX_BULK:
         return render(request, "verify.html", status_code=400, error=f"at most {MAX_BULK} links and files at once", result=None)
     out = io.StringIO()
-    w = _SafeWriter(out)
-    w.writerow(["source", "applicant", "date", "title", "issuer", "status", "reasons"])
+    lang = lang_of(request)
+    # In the reader's language; Russian with ';', as Excel in a Russian locale opens it (UTF-8 with a BOM).
+    w = _LocalisedRows(_SafeWriter(out, delimiter=";" if lang == "ru" else ","), lang)
+    w.header()
 
     def work() -> None:
         for line in lines:
@@ -169,6 +172,27 @@ async def verify_bulk(
     for upload in uploads:
         w.writerow(await _file_row(svc, upload))
     return Response(out.getvalue().encode("utf-8-sig"), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": 'attachment; filename="verification.csv"'})
+
+
+CSV_COLUMNS = ("source", "applicant", "date", "title", "issuer", "status", "reasons")
+
+
+class _LocalisedRows:
+    """The bulk report's rows with their header, status and reasons in ``lang`` (the catalogue's ``csv.*``,
+    ``status.*`` and English-message entries); names, titles and links as they are."""
+
+    def __init__(self, w: _SafeWriter, lang: str) -> None:
+        self._w, self._lang = w, lang
+
+    def header(self) -> None:
+        self._w.writerow([t(f"csv.{c}", self._lang) for c in CSV_COLUMNS])
+
+    def writerow(self, row: list[object]) -> None:
+        *cells, status, reasons = row
+        key = f"status.{status}"  # English keeps the stable status codes (verified, revoked, failed, ...)
+        status_text = t(key, self._lang) if self._lang != "en" and key in catalogue_ids(self._lang) else status
+        reasons_text = "; ".join(message(r, self._lang) for r in str(reasons).split("; ")) if reasons else ""
+        self._w.writerow([*cells, status_text, reasons_text])
 
 
 async def _file_row(svc, upload: UploadFile) -> list[object]:

@@ -39,7 +39,7 @@ import sqlalchemy as sa
 
 from ledger.errors import EduledgerError, MalformedError, NotFoundError
 from portfolio_api.db import tables as t
-from portfolio_api.i18n import LANGS, MESSAGES
+from portfolio_api.i18n import LANGS, catalogue_ids
 from portfolio_api.i18n import t as msg
 from portfolio_api.services import audit
 from portfolio_api.services.accounts import User
@@ -312,7 +312,7 @@ def template_csv() -> bytes:
 
 
 def _format(key: str, lang: str, values: Mapping[str, Any]) -> str | None:
-    if key not in MESSAGES:
+    if key not in catalogue_ids():
         return None
     try:
         return msg(key, lang).format_map(values)

@@ -13,6 +13,7 @@ import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -40,6 +41,13 @@ class CheckResult:
     issuer: str = ""
     digest: str = ""
     reasons: list[str] = field(default_factory=list)
+    #: The verified facts (``verifier.report.Facts``; None when steps 1-7 did not pass): what the page leads with.
+    facts: Any = None
+    #: A PDF's printed page against the facts (``verifier.report.PrintedCheck``), None for a bundle.
+    printed: Any = None
+    #: Every step of the verifier as (number, name, status, message): the page shows each in words and
+    #: folds the verifier's own (English, technical) message away.
+    steps: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 class Documents:
@@ -157,7 +165,8 @@ class Documents:
         the ledger says now about its digest (a revocation after the bundle was made shows up here)."""
         (report,) = self.verify_documents([data], holder_email=holder_email or None, check_proof=True)
         res = CheckResult(report.ok, report.status if report.status in PAGE_STATUSES else "failed", title=report.title or "",
-                          holder=report.holder or "", issuer=report.issuer or "", digest=report.digest or "")
+                          holder=report.holder or "", issuer=report.issuer or "", digest=report.digest or "",
+                          facts=report.facts, printed=report.printed, steps=[(s.number, s.name, s.status, s.message) for s in report.steps])
         res.reasons = [f"step {s.number} ({s.name}): {s.message}" for s in report.steps if s.status in (FAILED, WARNING)]
         for label, check in (("holder", report.holder_check), ("proof", report.proof_check)):
             if check is not None and check.status != SKIPPED:

@@ -205,7 +205,7 @@ UPLOAD = {"kind": "conference", "title": "Доклад на конференци
 def test_an_upload_error_keeps_everything_typed_and_asks_for_the_file_again(env):
     maria = env.browser("maria")
     r = form(maria, "/portfolio/upload", UPLOAD, files={"file": ("d.pdf", b"MZ not a pdf", "application/pdf")})
-    assert r.status_code == 400 and "not a PDF, JPEG or PNG" in r.text
+    assert r.status_code == 400 and "не является PDF, JPEG или PNG" in r.text
     assert 'value="Доклад на конференции «Шаг в будущее»"' in r.text and 'value="2025-11-03"' in r.text
     assert '<option value="conference" selected>' in r.text and '<option value="school-1" selected>' in r.text
     assert not re.search(r'name="ask" value="1" checked', r.text)  # left unticked, stays unticked

@@ -86,7 +86,7 @@ def test_tampered_pdf_is_shown_as_failed(env):
     w.write(out)
     r = form(env.browser(), "/verify", files={"file": ("diploma.pdf", out.getvalue(), "application/pdf")})
     assert r.status_code == 422
-    assert "Проверка НЕ пройдена" in r.text and "altered or never issued" in r.text
+    assert "Проверка НЕ пройдена" in r.text and "документ изменён или никогда не выдавался" in r.text
     # A PDF with no bundle at all also fails, with the reason.
     r = form(env.browser(), "/verify", files={"file": ("x.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")})
     assert r.status_code == 422 and "Проверка НЕ пройдена" in r.text
@@ -99,7 +99,9 @@ def test_bulk_verification_of_links_and_bundles_downloads_csv(env):
     env.svc.portfolio.revoke_share(env.users["petr"], s2.id)
     bundle = env.browser("maria").get(f"/portfolio/credentials/{c1.id}/bundle").content
     links = f"http://testserver/s/{s1.token}\nhttp://testserver/s/{s2.token}\n"
-    r = form(env.browser(), "/verify/bulk", {"links": links}, files=[("files", ("a.json", bundle, "application/json")), ("files", ("junk.bin", b"junk", "x"))])
+    english = env.browser()
+    english.cookies.set("edu_lang", "en")
+    r = form(english, "/verify/bulk", {"links": links}, files=[("files", ("a.json", bundle, "application/json")), ("files", ("junk.bin", b"junk", "x"))])
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     by_source = {row["source"]: row for row in rows}
@@ -109,6 +111,12 @@ def test_bulk_verification_of_links_and_bundles_downloads_csv(env):
     assert by_source["a.json"]["status"] == "verified"
     assert by_source["junk.bin"]["status"] == "failed"
     assert c2.status == "verified"
+    # In Russian (the default): Russian headers, statuses and reasons, ';' as Excel in a Russian locale expects.
+    r = form(env.browser(), "/verify/bulk", {"links": links}, files=[("files", ("a.json", bundle, "application/json"))])
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    by_source = {row["Источник"]: row for row in rows}
+    assert by_source["a.json"]["Статус"] == "Подтверждено в реестре" and by_source[f"http://testserver/s/{s1.token}"]["Абитуриент"] == "Мария Иванова"
+    assert "проверка по реестру пройдена" in by_source["a.json"]["Пояснения"]
 
 
 def test_bulk_verification_csv_defuses_cells_that_would_start_a_spreadsheet_formula(env):
@@ -118,7 +126,9 @@ def test_bulk_verification_csv_defuses_cells_that_would_start_a_spreadsheet_form
     assert c.title.startswith("=")
     share = env.svc.portfolio.create_share(evil, label="", items=None, days=5)
     links = f"http://testserver/s/{share.token}\n+1-2\n-5\n\t=1+1\n"
-    r = form(env.browser(), "/verify/bulk", {"links": links})
+    english = env.browser()
+    english.cookies.set("edu_lang", "en")
+    r = form(english, "/verify/bulk", {"links": links})
     rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     cells = [cell for row in rows[1:] for cell in row]
     assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")]

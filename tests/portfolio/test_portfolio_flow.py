@@ -89,7 +89,7 @@ def test_fake_typed_and_oversized_uploads_are_refused_and_change_nothing(env):
     fake = form(maria, "/portfolio/upload", {"kind": "diploma", "title": "Диплом", "issued_on": "2025-05-20"},
                 files={"file": ("diploma.pdf", b"MZ\x90\x00 this is an exe", "application/pdf")})
     assert fake.status_code == 400
-    assert "not a PDF, JPEG or PNG" in fake.text
+    assert "не является PDF, JPEG или PNG" in fake.text
     env.svc.ctx.upload_max_bytes = 1024
     big = form(maria, "/portfolio/upload", {"kind": "diploma", "title": "Диплом", "issued_on": "2025-05-20"},
                files={"file": ("big.png", PNG + b"\x00" * 2048, "image/png")})

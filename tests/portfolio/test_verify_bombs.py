@@ -99,7 +99,13 @@ def test_a_pdf_bomb_on_the_verify_page_fails_with_the_reason(env, bombs):
 
 
 def _csv_rows(body: bytes) -> list[dict[str, str]]:
+    """The bulk report's rows, by its English header (the reader's language is English here: ``_english``)."""
     return list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def _english(c):
+    c.cookies.set("edu_lang", "en")
+    return c
 
 
 def test_bulk_verification_gives_a_row_per_file_and_a_bomb_fails_alone(env, bombs, issued):
@@ -107,7 +113,7 @@ def test_bulk_verification_gives_a_row_per_file_and_a_bomb_fails_alone(env, bomb
     files = [("files", ("diploma.pdf", pdf, "application/pdf")), ("files", ("eight.pdf", bombs["eight.pdf"], "application/pdf")),
              ("files", ("petr.json", bundle, "application/json")), ("files", ("one.pdf", bombs["one.pdf"], "application/pdf")),
              ("files", ("junk.bin", b"junk", "application/octet-stream"))]
-    r = form(env.browser(), "/verify/bulk", files=files)
+    r = form(_english(env.browser()), "/verify/bulk", files=files)
     assert r.status_code == 200, r.text
     rows = _csv_rows(r.content)
     assert [(x["source"], x["status"]) for x in rows] == [
@@ -153,7 +159,7 @@ def test_bulk_verification_holds_one_file_at_a_time(env):
         head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="f{i}.json"\r\nContent-Type: application/json\r\n\r\n'
         parts.append(head.encode() + bytes([0x30 + i % 10]) * size + b"\r\n")
     body = b"".join([*parts, f"--{boundary}--\r\n".encode()])
-    headers = {"content-type": f"multipart/form-data; boundary={boundary}", "cookie": f"edu_csrf={token}"}
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}", "cookie": f"edu_csrf={token}; edu_lang=en"}
     (status, answer), peak = _peak(lambda: _asgi_post(env.app, "/verify/bulk", body, headers))
     assert status == 200, answer[:500]
     rows = _csv_rows(answer)

@@ -222,7 +222,7 @@ def test_tampered_pdf_is_shown_as_failed(live, browser, tmp_path):
     page.set_input_files("#verify-form input[type=file]", str(forged))
     page.click("#verify-form button")
     result = page.inner_text("#verify-result")
-    assert "Проверка НЕ пройдена" in result and "altered or never issued" in result
+    assert "Проверка НЕ пройдена" in result and "документ изменён или никогда не выдавался" in result
     _shot(page, "verify-tampered")
 
 
