@@ -8,19 +8,16 @@ writes the same trust file (``TrustPolicy.export``).
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
-from ledger.cli.main import main
 from ledger.errors import MalformedError
 from ledger.model import statuslist
-from ledger.node.datadir import init_network
 from ledger.tlog.timefmt import format_time, parse_time
 from portfolio_api.services.credentials import IssueRequest
-from tests.fixtures_network import FIELDS, INSTITUTIONS, NETWORK
-from tests.nodeproc import FAST_KDF, PASSPHRASE
+from tests.cli.test_credential_cli import net, run  # noqa: F401 - net: the fixture (a network made by init_network)
+from tests.fixtures_network import FIELDS
 from tests.portfolio.helpers import env  # noqa: F401
 from verifier.trust import MAX_STATUS_LISTS, TrustPolicy
 from verifier.verify import verify
@@ -31,21 +28,6 @@ OLYMPIAD = ["--kind", "olympiad-diploma", "--holder", "Иванова Мария
 DAY = 86400
 
 
-@pytest.fixture
-def net(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("EDULEDGER_KEY_PASSPHRASE", PASSPHRASE)
-    monkeypatch.chdir(tmp_path)
-    data = tmp_path / "net"
-    init_network(data, network=NETWORK, institutions=INSTITUTIONS, sequencer="olymp-1", quorum=2,
-                 passphrase=PASSPHRASE.encode(), created=int(time.time()) - 60, kdf_params=FAST_KDF)
-    return data
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def issue_and_export(capsys, data: Path, bundle: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -32,8 +31,7 @@ from portfolio_api.services.credentials import IssueRequest
 from portfolio_api.settings import Settings
 from tests.nodeproc import FAST_KDF, PASSPHRASE
 from tests.portfolio.helpers import NET, PASSWORD, PEOPLE
-from tests.ports import free_port
-from tests.web.test_web_flows import CHROMIUM, LAUNCH_ARGS, SHOTS, _require_browser
+from tests.web.test_web_flows import CHROMIUM, LAUNCH_ARGS, SHOTS, _require_browser, serving
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +54,6 @@ LANDING = {"maria": "/portfolio", "anna": "/portfolio", "school": "/staff", "oly
 def node(tmp_path_factory):
     """One live node for every story of the module (each story uses its own titles and accounts)."""
     _require_browser()
-    import uvicorn
 
     data = tmp_path_factory.mktemp("stories") / "node"
     genesis = init_network(data, network=NET, institutions=INSTITUTIONS, sequencer="olymp", quorum=2, passphrase=PASSPHRASE.encode(),
@@ -64,23 +61,8 @@ def node(tmp_path_factory):
     url = f"sqlite:///{data / 'ledger.db'}"
     ledger_node = Node(open_store(url), genesis, load_keys(data, PASSPHRASE.encode()), options=NodeOptions(batch_ms=5))
     app = create_app(Settings(data_dir=data, database_url=url), node=ledger_node, passphrase=PASSPHRASE.encode())
-    port = free_port()
-    app.state.settings.public_url = f"http://127.0.0.1:{port}"
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the node did not start")
-        time.sleep(0.05)
-    svc = app.state.portfolio
-    users = {k: svc.accounts.create(email, PASSWORD, name, role, inst) for k, (email, name, role, inst) in ACCOUNTS.items()}
-    try:
-        yield {"url": f"http://127.0.0.1:{port}", "svc": svc, "users": users}
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving(app, ACCOUNTS) as ctx:
+        yield ctx
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -42,14 +44,14 @@ def _require_browser() -> None:
         pytest.skip(f"browser tests skipped: {problem}")
 
 
-@pytest.fixture
-def live(tmp_path):
-    _require_browser()
+@contextmanager
+def serving(app, people: dict) -> Iterator[dict]:
+    """``app`` behind uvicorn on a free port, in a thread, with ``people`` signed up:
+    ``{"url", "app", "svc", "users"}``; its public URL is where it listens (the links on its pages)."""
     import uvicorn
 
-    app, data = make_env(tmp_path)
     port = free_port()
-    app.state.settings.public_url = f"http://127.0.0.1:{port}"  # EDULEDGER_PUBLIC_URL: the links on its pages
+    app.state.settings.public_url = f"http://127.0.0.1:{port}"  # EDULEDGER_PUBLIC_URL
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -59,12 +61,20 @@ def live(tmp_path):
             raise RuntimeError("the node did not start")
         time.sleep(0.05)
     svc = app.state.portfolio
-    users = {k: svc.accounts.create(email, PASSWORD, name, role, inst) for k, (email, name, role, inst) in PEOPLE.items()}
+    users = {k: svc.accounts.create(email, PASSWORD, name, role, inst) for k, (email, name, role, inst) in people.items()}
     try:
         yield {"url": f"http://127.0.0.1:{port}", "app": app, "svc": svc, "users": users}
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@pytest.fixture
+def live(tmp_path):
+    _require_browser()
+    app, _data = make_env(tmp_path)
+    with serving(app, PEOPLE) as ctx:
+        yield ctx
 
 
 @pytest.fixture
