@@ -25,17 +25,11 @@ from portfolio_api.db import tables as t
 from portfolio_api.services.context import Ctx
 from portfolio_api.services.credentials import Credentials
 from portfolio_api.services.documents import CheckResult, Documents
-from portfolio_api.vault import Vault
 from verifier.credentials import credential_digest, parse_credential
 from verifier.facts import facts_of
 from verifier.report import Facts
 
-__all__ = ["CredentialFacts", "QrPage", "qr_url"]
-
-
-def qr_url(base_url: str, digest: str, vault: Vault) -> str:
-    """What a diploma's QR code encodes: ``<base>/q/<digest>/<secret>`` (docs/formats.md, "Diploma PDFs")."""
-    return f"{base_url.rstrip('/')}/q/{digest}/{vault.qr_secret(digest)}"
+__all__ = ["CredentialFacts", "QrPage"]
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,12 @@ class CheckResult:
     steps: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
+def qr_url(base_url: str, digest: str, vault: Any) -> str:
+    """What a diploma's QR code encodes: ``<base>/q/<digest>/<secret>``, the secret derived from the node's
+    master key (``Vault.qr_secret``; docs/formats.md, "Diploma PDFs"; the page: services/credential_facts.py)."""
+    return f"{base_url.rstrip('/')}/q/{digest}/{vault.qr_secret(digest)}"
+
+
 class Documents:
     def __init__(self, ctx: Ctx, accounts: Accounts, credentials: Credentials) -> None:
         self.ctx, self.accounts, self.credentials = ctx, accounts, credentials
@@ -93,7 +99,6 @@ class Documents:
     def pdf_for_holder(self, holder: User, credential_id: str, *, base_url: str) -> bytes:
         c = self._own_verified(holder, credential_id)
         from portfolio_api.pdf import render_credential_pdf
-        from portfolio_api.services.credential_facts import qr_url  # it builds on this module
 
         cred = self.credentials.credential_json(credential_id)
         return render_credential_pdf(

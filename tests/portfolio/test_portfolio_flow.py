@@ -103,7 +103,7 @@ def test_revoked_credential_shown_revoked_to_the_university(env):
     staff = env.browser("olymp")
     assert form(staff, f"/staff/credentials/{c.id}/revoke", {"reason": "issued-in-error", "confirmed": "yes"}).status_code == 303
     page = env.browser().get(f"/s/{share.token}").text
-    assert "Отозвано" in page and "issued-in-error" in page
+    assert "Отозвано" in page and "выдан по ошибке" in page
     assert env.node.log.registry.status(c.digest) == "revoked"
     status_page = env.browser().get(f"/c/{c.digest}").text
     assert "Отозвано" in status_page

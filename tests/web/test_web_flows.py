@@ -206,7 +206,7 @@ def test_revocation_is_shown_on_the_verify_page(live, browser, tmp_path):
     verifier.set_input_files("#verify-form input[type=file]", str(pdf_path))
     verifier.click("#verify-form button")
     result = verifier.inner_text("#verify-result")
-    assert "Отозвано" in result and "issued-in-error" in result
+    assert "Отозвано" in result and "выдан по ошибке" in result
     _shot(verifier, "verify-revoked")
 
 
