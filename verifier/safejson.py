@@ -92,7 +92,10 @@ def _check_depth(data: bytes, text: str, max_depth: int) -> None:
     # memchr speed, so typical documents skip the scan entirely.
     if data.count(b"[") + data.count(b"{") <= max_depth:
         return
-    brackets = _STRING.sub("", text).translate(_BRACKETS_ONLY)
+    # Outside the strings only: with no escaped quote in the text every '"' opens or closes a string, so
+    # splitting at them is the cheap way (C speed; the regex costs ~100 µs on an 8 KB bundle).
+    outside = "".join(text.split('"')[0::2]) if '\\"' not in text else _STRING.sub("", text)
+    brackets = outside.translate(_BRACKETS_ONLY)
     # Non-ASCII characters outside strings are invalid JSON anyway; drop them from the count.
     if not brackets.isascii():
         brackets = "".join(c for c in brackets if c in "[]{}")

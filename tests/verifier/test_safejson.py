@@ -165,3 +165,14 @@ def test_whenever_loads_plain_says_plain_the_fast_canonical_bytes_are_rfc8785(va
         return  # e.g. a lone surrogate in generated text
     if plain:
         assert canonical_bytes(parsed, validated=True) == rfc8785.dumps(parsed)
+
+
+@pytest.mark.parametrize("escaped", [False, True], ids=["plain strings", "escaped quotes"])
+def test_brackets_inside_strings_do_not_count_towards_the_depth(escaped):
+    """The depth pre-scan skips strings by splitting at quotes, or with a regex when a quote is escaped."""
+    noise = ('x\\"' if escaped else "x") + "[[[[{{{{" * 20
+    shallow = json.dumps({"a": [noise] * 5, "b": {"c": [1, 2, noise]}}).encode()
+    assert safejson.loads(shallow, max_depth=5)["b"]["c"][0] == 1
+    deep = ("[" * 7 + json.dumps(noise) + "]" * 7).encode()
+    with pytest.raises(MalformedError, match="nested 7 levels deep, limit 5"):
+        safejson.loads(deep, max_depth=5)
