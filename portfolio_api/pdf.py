@@ -137,7 +137,12 @@ def render_credential_pdf(*, holder: str, title: str, kind: str, issuer: str, ac
     c.drawString(22 * mm, 20 * mm, "Документ содержит вложение credential.bundle.json для офлайн-проверки (eduledger verify).")
     c.showPage()
     c.save()
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buf.getvalue())))
+    return with_bundle(buf.getvalue(), bundle)
+
+
+def with_bundle(pdf: bytes, bundle: bytes) -> bytes:
+    """``pdf`` with ``bundle`` embedded as its ``credential.bundle.json`` attachment (what verifiers read)."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
     writer.add_attachment(ATTACHMENT_NAME, bundle)
     out = io.BytesIO()
     writer.write(out)

@@ -8,7 +8,6 @@ test network: what the page says, in which language, and that a check or a refus
 
 from __future__ import annotations
 
-import time
 from datetime import date, timedelta
 
 import pytest
@@ -20,21 +19,13 @@ from portfolio_api.services.batches import MAX_CSV_BYTES, MAX_ROWS, CsvRefused, 
 from portfolio_api.services.credentials import KINDS
 from portfolio_api.services.dates import server_today
 from tests.portfolio.helpers import env, form  # noqa: F401
+from tests.portfolio.test_portfolio_documents import _wait_batch
 
 TODAY = date(2026, 11, 21)
 
 
 def _post(c, data: bytes, mode: str = "issue", idem: str = "excel-form-0001"):
     return form(c, "/staff/batch", {"idem": idem, "mode": mode}, files={"file": ("список.csv", data, "text/csv")})
-
-
-def _wait_batch(c, url: str) -> str:
-    for _ in range(200):
-        page = c.get(url).text
-        if 'data-status="done"' in page:
-            return page
-        time.sleep(0.05)
-    raise AssertionError("batch did not finish")
 
 
 def _state(env) -> dict:

@@ -22,7 +22,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas
 
 from ledger.errors import MalformedError
-from portfolio_api.pdf import _fonts, render_credential_pdf
+from portfolio_api.pdf import _fonts, render_credential_pdf, with_bundle
 from tests.fixtures_network import FIELDS, TITLES, LedgerFixture
 from tests.verifier.test_pdf_bombs import PEAK_LIMIT, bundles_pdf, zeros_deflated
 from verifier import cli
@@ -69,11 +69,7 @@ def drawn_pdf(lines: list[str], bundle: bytes, *, pages: int = 1) -> bytes:
             y -= 14 * mm
         c.showPage()
     c.save()
-    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(buf.getvalue())))
-    writer.add_attachment(ATTACHMENT_NAME, bundle)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    return with_bundle(buf.getvalue(), bundle)  # attached as portfolio_api/pdf.py attaches it
 
 
 def with_page(pdf: bytes, change) -> bytes:

@@ -31,7 +31,7 @@ from portfolio_api.services.credentials import IssueRequest
 from portfolio_api.settings import Settings
 from tests.nodeproc import FAST_KDF, PASSPHRASE
 from tests.portfolio.helpers import NET, PASSWORD, PEOPLE
-from tests.web.test_web_flows import CHROMIUM, LAUNCH_ARGS, SHOTS, _require_browser, serving
+from tests.web.test_web_flows import SHOTS, _require_browser, chromium_browser, serving
 
 pytestmark = pytest.mark.browser
 
@@ -67,15 +67,8 @@ def node(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def chromium():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium_browser() as b:
+        yield b
 
 
 class Person:

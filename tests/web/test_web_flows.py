@@ -77,8 +77,9 @@ def live(tmp_path):
         yield ctx
 
 
-@pytest.fixture
-def browser():
+@contextmanager
+def chromium_browser() -> Iterator:
+    """Debian's Chromium through Playwright, closed on the way out (skips or fails without it: _require_browser)."""
     _require_browser()
     from playwright.sync_api import sync_playwright
 
@@ -88,6 +89,12 @@ def browser():
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture
+def browser():
+    with chromium_browser() as b:
+        yield b
 
 
 def _page(browser, live, who: str | None = None):
